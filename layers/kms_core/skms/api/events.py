@@ -1,0 +1,94 @@
+"""Turning the two kinds of invocation into one :class:`Invocation`.
+
+1. An API Gateway REST proxy event (``requestContext`` + ``httpMethod``): the project comes from
+   the path, the caller's domain from the authorizer context when there is one.
+2. A direct invocation by another function (event-driven use, see README)::
+
+       {"project_id": "...", "body": {...}, "domain_id": "... (optional)", "request_id": "... (optional)"}
+
+   Access to a direct invocation is governed by IAM (lambda:InvokeFunction), so it is trusted.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from skms import errors
+
+MAX_BODY_BYTES = 64 * 1024
+PROJECT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    via_api: bool
+    request_id: str
+    project_id: str
+    domain_id: str | None
+    body: Any
+
+
+def _request_id(event: Mapping[str, Any]) -> str:
+    ctx = event.get("requestContext")
+    rid = ctx.get("requestId") if isinstance(ctx, Mapping) else event.get("request_id")
+    return rid if isinstance(rid, str) and 0 < len(rid) <= 128 else str(uuid.uuid4())
+
+
+def _decode_json(raw: Any) -> Any:
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, dict):
+        return raw
+    if not isinstance(raw, str | bytes):
+        raise errors.InvalidJsonBody
+    if len(raw) > MAX_BODY_BYTES:
+        raise errors.MessageTooLong
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise errors.InvalidJsonBody from None
+
+
+def _check_project(project_id: Any) -> str:
+    if not isinstance(project_id, str) or not PROJECT_ID_PATTERN.fullmatch(project_id):
+        raise errors.InvalidRequestUrl("Invalid project_id in the request URL.")
+    return project_id
+
+
+def request_id_of(event: Any) -> str:
+    return _request_id(event) if isinstance(event, Mapping) else str(uuid.uuid4())
+
+
+def parse_invocation(event: Any) -> Invocation:
+    if not isinstance(event, Mapping):
+        raise errors.InvalidRequestFormat("The event must be a JSON object.")
+    rid = _request_id(event)
+    if "requestContext" in event and "httpMethod" in event:
+        path_params = event.get("pathParameters") or {}
+        project_id = _check_project(path_params.get("project_id"))
+        raw = event.get("body")
+        if event.get("isBase64Encoded") and isinstance(raw, str):
+            try:
+                raw = base64.b64decode(raw, validate=True)
+            except (binascii.Error, ValueError):
+                raise errors.InvalidJsonBody from None
+        authorizer = event["requestContext"].get("authorizer") or {}
+        domain = authorizer.get("domain_id") if isinstance(authorizer, Mapping) else None
+        return Invocation(
+            True, rid, project_id, domain if isinstance(domain, str) else None, _decode_json(raw)
+        )
+    domain = event.get("domain_id")
+    return Invocation(
+        False,
+        rid,
+        _check_project(event.get("project_id")),
+        domain if isinstance(domain, str) else None,
+        _decode_json(event.get("body")),
+    )

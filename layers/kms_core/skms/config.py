@@ -1,0 +1,65 @@
+"""Configuration, modelled once and read from the environment at cold start (see README table)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(Exception):
+    """The environment does not describe a usable configuration."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    storage: Literal["sqlite", "dynamodb"] = "sqlite"
+    data_dir: Path = Path(".kms-local")
+    table_name: str | None = None
+    dynamodb_endpoint: str | None = None
+    root_key: Literal["local", "aws-kms"] = "local"
+    root_key_id: str | None = None
+    root_key_file: Path | None = None
+    kms_endpoint: str | None = None
+    domain_id: str = Field(default="0" * 32, pattern=r"^[0-9a-zA-Z]{1,64}$")
+    region_id: str = "local"
+    key_quota: int = Field(default=20000, ge=1)
+    cache_ttl_seconds: float = Field(default=300.0, gt=0)
+    cache_max_entries: int = Field(default=1024, ge=1)
+
+    @model_validator(mode="after")
+    def _check_dependencies(self) -> Settings:
+        if self.storage == "dynamodb" and not self.table_name:
+            raise ValueError("KMS_TABLE_NAME is required when KMS_STORAGE=dynamodb")
+        if self.root_key == "aws-kms" and not self.root_key_id:
+            raise ValueError("KMS_ROOT_KEY_ID is required when KMS_ROOT_KEY=aws-kms")
+        return self
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "kms.sqlite3"
+
+    @property
+    def local_root_key_path(self) -> Path:
+        return self.root_key_file or (self.data_dir / "root.key")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        raw = {
+            field: env[f"KMS_{field.upper()}"]
+            for field in cls.model_fields
+            if env.get(f"KMS_{field.upper()}") not in (None, "")
+        }
+        try:
+            return cls.model_validate(raw, strict=False)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"KMS_{str(e['loc'][0]).upper() if e['loc'] else ''}: {e['msg']}"
+                for e in exc.errors(include_input=False, include_url=False)
+            )
+            raise ConfigError(f"invalid configuration: {problems}") from None

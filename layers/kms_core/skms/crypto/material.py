@@ -1,0 +1,53 @@
+"""Generation of CMK key material and the public half of asymmetric keys.
+
+Material layout per spec (what the root key wraps):
+- AES_256: 32 random bytes; SM4: 16 random bytes.
+- RSA_*, EC_*: the private key as PKCS#8 DER.
+- SM2: private scalar (32) || public point X||Y (64), see :mod:`skms.crypto.sm2`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from skms.crypto import sm2
+from skms.crypto.keyspec import KeySpec
+
+_RSA_BITS = {KeySpec.RSA_2048: 2048, KeySpec.RSA_3072: 3072, KeySpec.RSA_4096: 4096}
+_EC_CURVES: dict[KeySpec, ec.EllipticCurve] = {
+    KeySpec.EC_P256: ec.SECP256R1(),
+    KeySpec.EC_P384: ec.SECP384R1(),
+}
+SYMMETRIC_LEN = {KeySpec.AES_256: 32, KeySpec.SM4: 16}
+
+
+def generate(spec: KeySpec) -> bytes:
+    if spec in SYMMETRIC_LEN:
+        return os.urandom(SYMMETRIC_LEN[spec])
+    if spec is KeySpec.SM2:
+        return sm2.generate()
+    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    if spec.is_rsa:
+        private = rsa.generate_private_key(public_exponent=65537, key_size=_RSA_BITS[spec])
+    else:
+        private = ec.generate_private_key(_EC_CURVES[spec])
+    return private.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def public_key_pem(spec: KeySpec, material: bytes) -> str | None:
+    """PEM SubjectPublicKeyInfo of an asymmetric key; None for symmetric keys."""
+    if spec.is_symmetric:
+        return None
+    if spec is KeySpec.SM2:
+        return sm2.public_key_pem(sm2.split(material)[1])
+    private = serialization.load_der_private_key(material, password=None)
+    return (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )

@@ -1,0 +1,67 @@
+"""The stored shape of a customer master key (CMK) and its states (spec §2, §F1).
+
+A :class:`KeyRecord` is what the storage port keeps. Key material appears only wrapped under
+the root key (``materials``: version -> wrapped bytes); the public half of an asymmetric key is
+kept in clear because it is public.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+
+
+class KeyState(enum.StrEnum):
+    """Spec §F1. Always a JSON string on the wire."""
+
+    PENDING_ACTIVATION = "1"
+    ENABLED = "2"
+    DISABLED = "3"
+    PENDING_DELETION = "4"
+    PENDING_IMPORT = "5"
+    FROZEN = "7"
+
+
+class Origin(enum.StrEnum):
+    KMS = "kms"
+    EXTERNAL = "external"
+
+
+DEFAULT_KEY_SUFFIX = "/default"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    project_id: str
+    key_id: str
+    domain_id: str
+    key_alias: str
+    key_spec: str
+    key_usage: str
+    key_state: KeyState
+    origin: Origin
+    creation_date: int  # epoch milliseconds
+    key_description: str = ""
+    realm: str = ""
+    default_key_flag: str = "0"
+    key_type: str = "1"
+    enterprise_project_id: str = "0"
+    keystore_id: str = "0"
+    scheduled_deletion_date: int | None = None
+    expiration_time: int | None = None
+    key_rotation_enabled: bool = False
+    current_version: int = 0
+    materials: dict[int, bytes] = field(default_factory=dict)
+    public_key_pem: str | None = None
+    # Optimistic-locking counter: every successful update increments it by one.
+    revision: int = 1
+
+    def __repr__(self) -> str:  # never show wrapped material, even if it is only wrapped
+        return (
+            f"KeyRecord(project_id={self.project_id!r}, key_id={self.key_id!r}, "
+            f"key_spec={self.key_spec!r}, key_state={self.key_state.value!r}, revision={self.revision})"
+        )
+
+    def replace(self, **changes: object) -> KeyRecord:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

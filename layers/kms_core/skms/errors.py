@@ -1,0 +1,108 @@
+"""The one exception tree of the service and its wire rendering.
+
+Every domain error carries its Huawei ``KMS.xxxx`` code and HTTP status (spec §F2). Only
+:func:`error_body` turns one into ``{"error": {"error_code": ..., "error_msg": ...}}``.
+Messages are fixed strings or describe the *request* (field names, limits); they never contain
+key material, plaintext, ciphertext or secrets.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class KmsError(Exception):
+    """Base of every error the API reports. Subclasses fix ``code`` and ``status``."""
+
+    code: ClassVar[str] = "KMS.0101"
+    status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "KMS internal error."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.code, self.message)
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"error_code": code, "error_msg": message}}
+
+
+def _error(name: str, code: str, status: int, message: str) -> type[KmsError]:
+    return type(name, (KmsError,), {"code": code, "status": status, "default_message": message})
+
+
+# 400, request (§F2)
+InvalidRequestUrl = _error("InvalidRequestUrl", "KMS.0201", 400, "Invalid request URL.")
+InvalidJsonBody = _error("InvalidJsonBody", "KMS.0202", 400, "The request body is not a valid JSON object.")
+MessageTooLong = _error("MessageTooLong", "KMS.0203", 400, "The request message is too long.")
+MissingParameter = _error("MissingParameter", "KMS.0204", 400, "A required parameter is missing.")
+InvalidKeyId = _error("InvalidKeyId", "KMS.0205", 400, "Invalid key_id.")
+InvalidSequence = _error("InvalidSequence", "KMS.0206", 400, "Invalid sequence.")
+InvalidEncryptionContext = _error("InvalidEncryptionContext", "KMS.0208", 400, "Invalid encryption_context.")
+InvalidRequestFormat = _error("InvalidRequestFormat", "KMS.0214", 400, "Invalid request format.")
+InvalidParameter = _error("InvalidParameter", "KMS.0308", 400, "Invalid parameter.")
+
+# 400, key state (§F1, §F2)
+KeyDisabled = _error("KeyDisabled", "KMS.0209", 400, "The key is disabled.")
+KeyPendingDeletion = _error("KeyPendingDeletion", "KMS.0210", 400, "The key is pending deletion.")
+DefaultKeyOperation = _error(
+    "DefaultKeyOperation", "KMS.0211", 400, "The operation is not allowed on a default key."
+)
+KeyFrozen = _error("KeyFrozen", "KMS.0320", 400, "The key is frozen.")
+KeyNotEnabled = _error("KeyNotEnabled", "KMS.1301", 400, "The key is not enabled.")
+
+# 400, crypto / key type (§F2)
+UnsupportedForAsymmetric = _error(
+    "UnsupportedForAsymmetric", "KMS.0325", 400, "The operation is not supported for asymmetric keys."
+)
+UnsupportedForSymmetric = _error(
+    "UnsupportedForSymmetric", "KMS.0331", 400, "The operation is not supported for symmetric keys."
+)
+KeyIsSignVerify = _error("KeyIsSignVerify", "KMS.0335", 400, "The key is a SIGN_VERIFY key.")
+UnsupportedForHmac = _error(
+    "UnsupportedForHmac", "KMS.0341", 400, "The operation is not supported for HMAC keys."
+)
+
+# 400, create / alias
+InvalidKeyAlias = _error("InvalidKeyAlias", "KMS.1101", 400, "Invalid key_alias.")
+InvalidKeyDescription = _error("InvalidKeyDescription", "KMS.1103", 400, "Invalid key_description.")
+DuplicateAlias = _error("DuplicateAlias", "KMS.1104", 400, "The key alias already exists.")
+TooManyKeys = _error("TooManyKeys", "KMS.1105", 400, "The number of keys exceeds the quota.")
+InvalidAlgorithm = _error("InvalidAlgorithm", "KMS.1110", 400, "Invalid key_spec or key_usage.")
+
+# 400, data keys (§F3)
+InvalidDatakeyLengthRange = _error(
+    "InvalidDatakeyLengthRange", "KMS.1901", 400, "datakey_length must be between 8 and 8192."
+)
+InvalidDatakeySpec = _error("InvalidDatakeySpec", "KMS.1902", 400, "key_spec must be AES_128 or AES_256.")
+InvalidDatakeyLengthMultiple = _error(
+    "InvalidDatakeyLengthMultiple", "KMS.1903", 400, "datakey_length must be a multiple of 8."
+)
+InvalidCipherText = _error("InvalidCipherText", "KMS.2201", 400, "Invalid cipher_text.")
+InvalidDatakeyCipherLength = _error(
+    "InvalidDatakeyCipherLength", "KMS.2202", 400, "Invalid datakey_cipher_length."
+)
+CipherLengthMismatch = _error(
+    "CipherLengthMismatch", "KMS.2204", 400, "cipher_text does not match datakey_cipher_length."
+)
+
+# 403 (§F2)
+AccessDenied = _error("AccessDenied", "KMS.0307", 403, "No access.")
+
+# 404
+KeyNotFound = _error("KeyNotFound", "KMS.0207", 404, "The key does not exist.")
+
+# 405
+MethodNotAllowed = _error("MethodNotAllowed", "KMS.0215", 405, "The request method is not supported.")
+
+# 500 / 503: never carry the underlying cause to the caller
+InternalError = _error("InternalError", "KMS.0101", 500, "KMS internal error.")
+StorageError = _error("StorageError", "KMS.0102", 500, "KMS storage error.")
+ServiceUnavailable = _error("ServiceUnavailable", "KMS.0104", 503, "The service is temporarily unavailable.")
+
+
+class ConcurrentUpdate(Exception):
+    """A conditional write lost a race. Retried by logic; never reaches the wire as-is."""

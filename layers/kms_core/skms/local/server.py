@@ -1,0 +1,214 @@
+"""An HTTP server that emulates API Gateway (REST, Lambda proxy integration) for local use.
+
+Routes and handlers come from template.yaml. For each request it builds the proxy event that
+API Gateway would send, calls the very same ``lambda_handler`` in-process and writes its proxy
+response back. Real HTTP/1.1 with keep-alive, one thread per connection.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from skms.errors import error_body
+from skms.local.template import Route, load_handler, routes_from_template
+from skms.observability import logger
+
+MAX_REQUEST_BYTES = 1024 * 1024
+Handler = Callable[[Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class LoadedRoute:
+    route: Route
+    handler: Handler
+
+
+class LambdaContext:
+    """The attributes of the Lambda context object that handlers and Powertools read."""
+
+    def __init__(self, function_name: str, request_id: str) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function_name}"
+        self.memory_limit_in_mb = 1024
+        self.aws_request_id = request_id
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+class ApiGatewayEmulator:
+    """Routing and event building, separate from the socket server so tests can call it."""
+
+    def __init__(self, template_path: Path) -> None:
+        self.routes = [LoadedRoute(r, load_handler(r)) for r in routes_from_template(template_path)]
+
+    def resolve(self, method: str, path: str) -> tuple[LoadedRoute | None, dict[str, str], bool]:
+        """(route, path parameters, whether the path exists under another method)."""
+        path_exists = False
+        for loaded in self.routes:
+            params = loaded.route.match(path)
+            if params is None:
+                continue
+            if loaded.route.method in (method, "ANY"):
+                return loaded, {k: unquote(v) for k, v in params.items()}, True
+            path_exists = True
+        return None, {}, path_exists
+
+    @staticmethod
+    def build_event(
+        *,
+        route: Route,
+        method: str,
+        raw_path: str,
+        query: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        path_params: dict[str, str],
+        source_ip: str,
+        request_id: str,
+    ) -> dict[str, Any]:
+        single: dict[str, str] = {}
+        multi: dict[str, list[str]] = {}
+        for name, value in headers:
+            single[name] = value
+            multi.setdefault(name, []).append(value)
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query_single = dict(pairs) or None
+        query_multi: dict[str, list[str]] = {}
+        for k, v in pairs:
+            query_multi.setdefault(k, []).append(v)
+        try:
+            text_body: str | None = body.decode("utf-8") if body else None
+            is_b64 = False
+        except UnicodeDecodeError:
+            text_body, is_b64 = base64.b64encode(body).decode("ascii"), True
+        lower = {k.lower(): v for k, v in single.items()}
+        return {
+            "resource": route.path,
+            "path": raw_path,
+            "httpMethod": method,
+            "headers": single or None,
+            "multiValueHeaders": multi or None,
+            "queryStringParameters": query_single,
+            "multiValueQueryStringParameters": query_multi or None,
+            "pathParameters": path_params or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": route.path,
+                "httpMethod": method,
+                "path": raw_path,
+                "stage": "local",
+                "requestId": request_id,
+                "extendedRequestId": request_id,
+                "requestTimeEpoch": time.time_ns() // 1_000_000,
+                "protocol": "HTTP/1.1",
+                "domainName": lower.get("host", "localhost"),
+                "apiId": "local",
+                "accountId": "000000000000",
+                "identity": {"sourceIp": source_ip, "userAgent": lower.get("user-agent")},
+            },
+            "body": text_body,
+            "isBase64Encoded": is_b64,
+        }
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: LocalServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the stdlib access log: handlers log structured lines themselves."""
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            if name.lower() not in ("content-length", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_error(self, status: int, code: str, message: str, request_id: str) -> None:
+        payload = json.dumps(error_body(code, message)).encode()
+        headers = {"Content-Type": "application/json;charset=UTF-8", "X-Request-Id": request_id}
+        self._send(status, headers, payload)
+
+    def _handle(self) -> None:
+        request_id = str(uuid.uuid4())
+        length_header = self.headers.get("Content-Length", "0") or "0"
+        try:
+            length = int(length_header)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_REQUEST_BYTES:
+            self.close_connection = True
+            self._send_error(
+                413 if length > 0 else 400, "KMS.0203", "Request body too large or malformed.", request_id
+            )
+            return
+        body = self.rfile.read(length) if length else b""
+        split = urlsplit(self.path)
+        raw_path = split.path
+        route, params, path_exists = self.server.emulator.resolve(self.command, unquote(raw_path))
+        if route is None:
+            if path_exists:
+                self._send_error(405, "KMS.0215", "The request method is not supported.", request_id)
+            else:
+                self._send_error(404, "KMS.0201", "Invalid request URL.", request_id)
+            return
+        event = ApiGatewayEmulator.build_event(
+            route=route.route,
+            method=self.command,
+            raw_path=raw_path,
+            query=split.query,
+            headers=list(self.headers.items()),
+            body=body,
+            path_params=params,
+            source_ip=self.client_address[0],
+            request_id=request_id,
+        )
+        try:
+            result = route.handler(event, LambdaContext(route.route.function, request_id))
+            status = int(result["statusCode"])
+            headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+            payload = result.get("body") or ""
+            data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode("utf-8")
+        except Exception:
+            # API Gateway answers 502 when the integration's response is malformed or it crashed.
+            logger.exception("integration failure", extra={"function": route.route.function})
+            self._send_error(502, "KMS.0101", "Bad gateway: the function failed.", request_id)
+            return
+        headers.setdefault("X-Request-Id", request_id)
+        self._send(status, headers, data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+
+
+class LocalServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], emulator: ApiGatewayEmulator) -> None:
+        self.emulator = emulator
+        super().__init__(address, _RequestHandler)
+
+    def start_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="skms-http", daemon=True)
+        thread.start()
+        return thread

@@ -1,0 +1,74 @@
+"""CreateKey (spec §3 op 1)."""
+
+from __future__ import annotations
+
+import uuid
+
+from skms import errors
+from skms.crypto import material
+from skms.crypto.keyspec import ALLOWED_USAGES, KeySpec, KeyUsage, default_usage
+from skms.domain import DEFAULT_KEY_SUFFIX, KeyRecord, KeyState, Origin
+from skms.logic.common import Caller, now_ms
+from skms.models.keys import CreateKeyRequestBody, CreateKeyResponseBody, KeyInfo
+from skms.runtime import Services
+from skms.storage.port import AliasExists
+
+
+def _spec_and_usage(body: CreateKeyRequestBody) -> tuple[KeySpec, KeyUsage]:
+    try:
+        spec = KeySpec(body.key_spec or KeySpec.AES_256)
+        usage = KeyUsage(body.key_usage) if body.key_usage else default_usage(spec)
+    except ValueError:
+        raise errors.InvalidAlgorithm("Unsupported key_spec or key_usage.") from None
+    if usage not in ALLOWED_USAGES[spec]:
+        raise errors.InvalidAlgorithm(f"key_usage {usage.value} is not valid for key_spec {spec.value}.")
+    return spec, usage
+
+
+def create_key(body: CreateKeyRequestBody, caller: Caller, services: Services) -> CreateKeyResponseBody:
+    # The /default suffix is reserved for service default keys (seed: 接口约束).
+    if body.key_alias.endswith(DEFAULT_KEY_SUFFIX):
+        raise errors.InvalidKeyAlias("The suffix /default is reserved for service default keys.")
+    spec, usage = _spec_and_usage(body)
+    try:
+        origin = Origin(body.origin or Origin.KMS)
+    except ValueError:
+        raise errors.InvalidParameter("origin must be kms or external.") from None
+    if origin is Origin.EXTERNAL and not spec.is_symmetric:
+        raise errors.InvalidAlgorithm("Only symmetric keys can be created with origin external.")
+    if services.store.count_keys(caller.project_id) >= services.settings.key_quota:
+        raise errors.TooManyKeys
+    if services.store.get_key_by_alias(caller.project_id, body.key_alias) is not None:
+        raise errors.DuplicateAlias
+
+    key_id = str(uuid.uuid4())
+    materials: dict[int, bytes] = {}
+    public_key_pem: str | None = None
+    if origin is Origin.KMS:
+        key_material = material.generate(spec)
+        materials[0] = services.keyring.wrap(caller.project_id, key_id, 0, key_material)
+        public_key_pem = material.public_key_pem(spec, key_material)
+    record = KeyRecord(
+        project_id=caller.project_id,
+        key_id=key_id,
+        domain_id=caller.domain_id,
+        key_alias=body.key_alias,
+        key_spec=spec.value,
+        key_usage=usage.value,
+        key_state=KeyState.ENABLED if origin is Origin.KMS else KeyState.PENDING_IMPORT,
+        origin=origin,
+        creation_date=now_ms(),
+        key_description=body.key_description or "",
+        realm=services.settings.region_id,
+        enterprise_project_id=body.enterprise_project_id or "0",
+        keystore_id=body.keystore_id or "0",
+        materials=materials,
+        public_key_pem=public_key_pem,
+    )
+    try:
+        services.store.create_key(record)
+    except AliasExists:
+        raise errors.DuplicateAlias from None
+    return CreateKeyResponseBody(
+        key_info=KeyInfo(key_id=key_id, domain_id=caller.domain_id, region_id=services.settings.region_id)
+    )

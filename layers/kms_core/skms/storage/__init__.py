@@ -1,0 +1,1 @@
+"""Storage of key metadata behind one port, with DynamoDB and SQLite adapters."""

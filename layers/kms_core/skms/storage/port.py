@@ -1,0 +1,63 @@
+"""The storage port. Adapters: :mod:`skms.storage.dynamodb` (AWS) and :mod:`skms.storage.sqlite` (local).
+
+Both pass the same contract suite (tests/contract/test_key_store_contract.py). Rules:
+
+- ``create_key`` is create-if-absent on the key id and, atomically with it, on the alias within
+  the project (a second key with the same alias in the project raises :class:`AliasExists`).
+- ``update_key`` is conditional on ``expected_revision``: it stores ``record`` with
+  ``revision = expected_revision + 1`` only if the stored revision is still ``expected_revision``,
+  else raises :class:`skms.errors.ConcurrentUpdate`. An alias change moves the alias reservation
+  in the same atomic write.
+- ``list_keys`` is a query in creation order with a limit and an opaque cursor (never a scan, and
+  never "load all then slice"): a page costs the same whatever the number of keys.
+- Driver errors are translated by code into :class:`StorageFailure`, chained with ``from``.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+from skms.domain import KeyRecord
+
+
+class AliasExists(Exception):
+    """Another key of the project already has this alias."""
+
+
+class KeyExists(Exception):
+    """A key with this id already exists (ids are never reused)."""
+
+
+class StorageFailure(Exception):
+    """The store could not be reached or refused for a reason other than a condition."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPage:
+    records: list[KeyRecord]
+    next_cursor: str | None
+
+
+class KeyStore(abc.ABC):
+    @abc.abstractmethod
+    def create_key(self, record: KeyRecord) -> None: ...
+
+    @abc.abstractmethod
+    def get_key(self, project_id: str, key_id: str) -> KeyRecord | None: ...
+
+    @abc.abstractmethod
+    def get_key_by_alias(self, project_id: str, alias: str) -> KeyRecord | None: ...
+
+    @abc.abstractmethod
+    def update_key(self, record: KeyRecord, expected_revision: int) -> KeyRecord:
+        """Return the stored record (with its new revision)."""
+
+    @abc.abstractmethod
+    def list_keys(self, project_id: str, limit: int, cursor: str | None = None) -> KeyPage: ...
+
+    @abc.abstractmethod
+    def count_keys(self, project_id: str) -> int: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the default does nothing."""
