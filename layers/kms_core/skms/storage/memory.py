@@ -1,0 +1,102 @@
+"""A thread-safe in-process fake of the :class:`KeyStore` port, for fast unit tests of logic.
+
+It passes the same contract suite as the real adapters. One lock serialises every call, so
+conditional writes are trivially atomic. Records are copied in and out (``materials`` is a
+mutable dict inside a frozen dataclass) so a caller can never edit the stored state in place.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+
+from skms.domain import KeyRecord
+from skms.errors import ConcurrentUpdate
+from skms.storage.port import AliasExists, KeyExists, KeyPage, KeyStore
+
+
+def _copy(record: KeyRecord) -> KeyRecord:
+    return record.replace(materials=dict(record.materials))
+
+
+def _parse_cursor(cursor: str | None) -> int:
+    if cursor is None:
+        return -1
+    if not (cursor.isascii() and cursor.isdigit()):
+        raise ValueError("invalid cursor")
+    return int(cursor)
+
+
+class InMemoryKeyStore(KeyStore):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: dict[str, tuple[int, KeyRecord]] = {}  # key_id -> (seq, record)
+        self._aliases: dict[tuple[str, str], str] = {}  # (project_id, alias) -> key_id
+        # project_id -> (seqs, key ids), both in creation order, so a page is a bisect + slice
+        self._by_project: dict[str, tuple[list[int], list[str]]] = {}
+        self._next_seq = 0
+
+    def create_key(self, record: KeyRecord) -> None:
+        with self._lock:
+            if record.key_id in self._keys:
+                raise KeyExists(record.key_id)
+            alias = (record.project_id, record.key_alias)
+            if alias in self._aliases:
+                raise AliasExists(record.key_alias)
+            seq, self._next_seq = self._next_seq, self._next_seq + 1
+            self._keys[record.key_id] = (seq, _copy(record))
+            self._aliases[alias] = record.key_id
+            seqs, ids = self._by_project.setdefault(record.project_id, ([], []))
+            seqs.append(seq)
+            ids.append(record.key_id)
+
+    def _get(self, project_id: str, key_id: str) -> KeyRecord | None:
+        entry = self._keys.get(key_id)
+        if entry is None or entry[1].project_id != project_id:
+            return None
+        return entry[1]
+
+    def get_key(self, project_id: str, key_id: str) -> KeyRecord | None:
+        with self._lock:
+            record = self._get(project_id, key_id)
+            return None if record is None else _copy(record)
+
+    def get_key_by_alias(self, project_id: str, alias: str) -> KeyRecord | None:
+        with self._lock:
+            key_id = self._aliases.get((project_id, alias))
+            record = None if key_id is None else self._get(project_id, key_id)
+            return None if record is None else _copy(record)
+
+    def update_key(self, record: KeyRecord, expected_revision: int) -> KeyRecord:
+        with self._lock:
+            entry = self._keys.get(record.key_id)
+            if entry is None or entry[1].project_id != record.project_id:
+                raise ConcurrentUpdate()
+            seq, current = entry
+            if current.revision != expected_revision:
+                raise ConcurrentUpdate()
+            new_alias = (record.project_id, record.key_alias)
+            if record.key_alias != current.key_alias:
+                if new_alias in self._aliases:
+                    raise AliasExists(record.key_alias)
+                del self._aliases[(current.project_id, current.key_alias)]
+                self._aliases[new_alias] = record.key_id
+            stored = _copy(record.replace(revision=expected_revision + 1))
+            self._keys[record.key_id] = (seq, stored)
+            return _copy(stored)
+
+    def list_keys(self, project_id: str, limit: int, cursor: str | None = None) -> KeyPage:
+        if limit < 1:
+            raise ValueError("limit must be positive")
+        after = _parse_cursor(cursor)
+        with self._lock:
+            seqs, ids = self._by_project.get(project_id, ([], []))
+            start = bisect.bisect_right(seqs, after)
+            page_ids = ids[start : start + limit + 1]
+            records = [_copy(self._keys[key_id][1]) for key_id in page_ids[:limit]]
+            next_cursor = str(seqs[start + limit - 1]) if len(page_ids) > limit else None
+            return KeyPage(records=records, next_cursor=next_cursor)
+
+    def count_keys(self, project_id: str) -> int:
+        with self._lock:
+            return len(self._by_project.get(project_id, ([], []))[1])

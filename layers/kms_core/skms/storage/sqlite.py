@@ -1,0 +1,241 @@
+"""The local adapter of the :class:`KeyStore` port: one SQLite file.
+
+Safe under many threads of one process and several processes on one file:
+
+- WAL mode (readers never block the writer), ``synchronous=FULL`` (a committed key survives a
+  power cut: losing a key's wrapped material loses every ciphertext under it), a busy timeout so
+  contending writers wait instead of failing.
+- One connection per thread (``sqlite3`` connections must not be shared across threads mid-use).
+  Connections of finished threads are closed when the thread's local storage is collected.
+- Every write is a ``BEGIN IMMEDIATE`` transaction: it takes the write lock up front, so a
+  check-then-write inside it cannot race, and two writers never deadlock upgrading read locks.
+
+``seq`` (``AUTOINCREMENT``: monotonic, never reused) is the creation order and the list cursor.
+Alias uniqueness is a UNIQUE index on ``(project_id, key_alias)``; errors are told apart by
+``sqlite_errorname``, never by message text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+import sqlite3
+import threading
+import weakref
+from collections.abc import Iterator
+
+from skms.domain import KeyRecord
+from skms.errors import ConcurrentUpdate
+from skms.storage import codec
+from skms.storage.port import AliasExists, KeyExists, KeyPage, KeyStore, StorageFailure
+
+BUSY_TIMEOUT_MS = 10_000
+_UNIQUE_VIOLATIONS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS keys (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        project_id TEXT    NOT NULL,
+        key_id     TEXT    NOT NULL UNIQUE,
+        key_alias  TEXT    NOT NULL,
+        revision   INTEGER NOT NULL,
+        record     TEXT    NOT NULL
+    )
+    """,
+    "CREATE UNIQUE INDEX IF NOT EXISTS keys_project_alias ON keys (project_id, key_alias)",
+    "CREATE INDEX IF NOT EXISTS keys_project_seq ON keys (project_id, seq)",
+)
+
+
+def _failure(error: sqlite3.Error) -> StorageFailure:
+    """A StorageFailure naming the SQLite error code only (messages may quote values)."""
+    name = getattr(error, "sqlite_errorname", None) or type(error).__name__
+    return StorageFailure(f"sqlite: {name}")
+
+
+def _is_unique_violation(error: sqlite3.IntegrityError) -> bool:
+    return getattr(error, "sqlite_errorname", None) in _UNIQUE_VIOLATIONS
+
+
+class _Connection:
+    """Holder kept only in thread-local storage, so the connection dies with its thread."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        # check_same_thread=False only so close() may close it from another thread; each
+        # connection is still used by its own thread alone.
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+        except sqlite3.Error:
+            conn.close()
+            raise
+        self.conn = conn
+        self._finalizer = weakref.finalize(self, conn.close)
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+class SqliteKeyStore(KeyStore):
+    def __init__(self, path: pathlib.Path) -> None:
+        self._path = pathlib.Path(path)
+        self._local = threading.local()
+        self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._all_lock = threading.Lock()
+        try:
+            with self._write() as conn:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+        except sqlite3.Error as error:
+            raise _failure(error) from error
+
+    # -- connections and transactions ------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        holder: _Connection | None = getattr(self._local, "holder", None)
+        if holder is None:
+            holder = _Connection(self._path)
+            self._local.holder = holder
+            with self._all_lock:
+                self._all.add(holder)
+        return holder.conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A BEGIN IMMEDIATE transaction: commit on success, roll back on any exception."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            # SQLite may already have rolled back (e.g. SQLITE_FULL); never mask the cause.
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        with self._all_lock:
+            holders = list(self._all)
+            self._all.clear()
+        for holder in holders:
+            holder.close()
+        self._local = threading.local()
+
+    # -- the port --------------------------------------------------------------------------
+
+    def create_key(self, record: KeyRecord) -> None:
+        try:
+            with self._write() as conn:
+                # Under the write lock, so the check and the insert are one atomic step.
+                if conn.execute("SELECT 1 FROM keys WHERE key_id = ?", (record.key_id,)).fetchone():
+                    raise KeyExists(record.key_id)
+                conn.execute(
+                    "INSERT INTO keys (project_id, key_id, key_alias, revision, record)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (
+                        record.project_id,
+                        record.key_id,
+                        record.key_alias,
+                        record.revision,
+                        codec.to_json(record),
+                    ),
+                )
+        except sqlite3.IntegrityError as error:
+            if _is_unique_violation(error):  # key_id was checked above: the alias is taken
+                raise AliasExists(record.key_alias) from error
+            raise _failure(error) from error
+        except sqlite3.Error as error:
+            raise _failure(error) from error
+
+    def _get_one(self, sql: str, params: tuple[str, ...]) -> KeyRecord | None:
+        try:
+            row = self._conn().execute(sql, params).fetchone()
+        except sqlite3.Error as error:
+            raise _failure(error) from error
+        return None if row is None else codec.from_json(row[0])
+
+    def get_key(self, project_id: str, key_id: str) -> KeyRecord | None:
+        return self._get_one(
+            "SELECT record FROM keys WHERE project_id = ? AND key_id = ?", (project_id, key_id)
+        )
+
+    def get_key_by_alias(self, project_id: str, alias: str) -> KeyRecord | None:
+        return self._get_one(
+            "SELECT record FROM keys WHERE project_id = ? AND key_alias = ?", (project_id, alias)
+        )
+
+    def update_key(self, record: KeyRecord, expected_revision: int) -> KeyRecord:
+        stored = record.replace(revision=expected_revision + 1)
+        try:
+            with self._write() as conn:
+                cursor = conn.execute(
+                    "UPDATE keys SET key_alias = ?, revision = ?, record = ?"
+                    " WHERE project_id = ? AND key_id = ? AND revision = ?",
+                    (
+                        stored.key_alias,
+                        stored.revision,
+                        codec.to_json(stored),
+                        stored.project_id,
+                        stored.key_id,
+                        expected_revision,
+                    ),
+                )
+                if cursor.rowcount != 1:
+                    raise ConcurrentUpdate()
+        except sqlite3.IntegrityError as error:
+            if _is_unique_violation(error):  # only the alias can collide in an UPDATE
+                raise AliasExists(record.key_alias) from error
+            raise _failure(error) from error
+        except sqlite3.Error as error:
+            raise _failure(error) from error
+        return stored
+
+    def list_keys(self, project_id: str, limit: int, cursor: str | None = None) -> KeyPage:
+        """One indexed range query; fetches ``limit + 1`` rows to know whether more follow."""
+        if limit < 1:
+            raise ValueError("limit must be positive")
+        after = -1
+        if cursor is not None:
+            if not (cursor.isascii() and cursor.isdigit()):
+                raise ValueError("invalid cursor")
+            after = int(cursor)
+        try:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT seq, record FROM keys WHERE project_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (project_id, after, limit + 1),
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as error:
+            raise _failure(error) from error
+        records = [codec.from_json(text) for _, text in rows[:limit]]
+        next_cursor = str(rows[limit - 1][0]) if len(rows) > limit else None
+        return KeyPage(records=records, next_cursor=next_cursor)
+
+    def count_keys(self, project_id: str) -> int:
+        try:
+            row = (
+                self._conn()
+                .execute("SELECT COUNT(*) FROM keys WHERE project_id = ?", (project_id,))
+                .fetchone()
+            )
+        except sqlite3.Error as error:
+            raise _failure(error) from error
+        return int(row[0])
+
+    def integrity_check(self) -> bool:
+        """True if ``PRAGMA integrity_check`` finds the file sound."""
+        try:
+            rows = self._conn().execute("PRAGMA integrity_check").fetchall()
+        except sqlite3.Error as error:
+            raise _failure(error) from error
+        return [tuple(row) for row in rows] == [("ok",)]

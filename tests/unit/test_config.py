@@ -1,0 +1,41 @@
+"""Configuration is read once from the environment and checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from skms.config import ConfigError, Settings
+
+
+def test_defaults_are_local() -> None:
+    settings = Settings.from_env({})
+    assert (settings.storage, settings.root_key, settings.data_dir) == ("sqlite", "local", Path(".kms-local"))
+    assert settings.sqlite_path == Path(".kms-local/kms.sqlite3")
+
+
+def test_environment_overrides() -> None:
+    settings = Settings.from_env(
+        {"KMS_STORAGE": "dynamodb", "KMS_TABLE_NAME": "t", "KMS_KEY_QUOTA": "5", "KMS_DATA_DIR": "/x"}
+    )
+    assert (settings.storage, settings.table_name, settings.key_quota, settings.data_dir) == (
+        "dynamodb",
+        "t",
+        5,
+        Path("/x"),
+    )
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"KMS_STORAGE": "dynamodb"},
+        {"KMS_ROOT_KEY": "aws-kms"},
+        {"KMS_STORAGE": "postgres"},
+        {"KMS_KEY_QUOTA": "zero"},
+    ],
+)
+def test_incomplete_or_wrong_configuration_fails_at_cold_start(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        Settings.from_env(env)

@@ -1,0 +1,49 @@
+"""The architecture, checked: the crypto core is pure and handlers stay thin."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+LAYER = REPO_ROOT / "layers" / "kms_core" / "skms"
+FORBIDDEN_IN_CORE = ("boto3", "botocore", "aws_lambda_powertools", "pydantic", "sqlite3")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("module", sorted((LAYER / "crypto").glob("*.py")), ids=lambda p: p.name)
+def test_crypto_core_imports_no_aws_powertools_or_pydantic(module: Path) -> None:
+    # Given a module of the crypto core / When its imports are read / Then none is forbidden
+    assert _imports(module).isdisjoint(FORBIDDEN_IN_CORE)
+
+
+@pytest.mark.parametrize("module", sorted(LAYER.rglob("*.py")), ids=lambda p: str(p.relative_to(LAYER)))
+def test_only_storage_and_root_key_adapters_touch_boto3_or_sqlite(module: Path) -> None:
+    relative = module.relative_to(LAYER).as_posix()
+    allowed = {"storage/dynamodb.py", "storage/sqlite.py", "root_keys/aws_kms.py"}
+    if relative in allowed:
+        return
+    assert _imports(module).isdisjoint({"boto3", "botocore", "sqlite3"}), relative
+
+
+@pytest.mark.parametrize(
+    "app", sorted((REPO_ROOT / "functions").glob("*/app.py")), ids=lambda p: p.parent.name
+)
+def test_handlers_are_thin(app: Path) -> None:
+    # A handler file wires a model to one logic function; logic lives in the layer.
+    tree = ast.parse(app.read_text(encoding="utf-8"))
+    assert not [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+    assert _imports(app) <= {"skms"}
