@@ -10,8 +10,8 @@ Byte layout, all integers little-endian as in §F4::
     40+B    4    key_version    the CMK material version that sealed the body
     44+B    32   trailer        SHA-256 of bytes [0, 44+B): a checksum, not the authenticator
 
-The AEAD's associated data is every byte before the ciphertext that the blob carries (frame
-header, body header, key id, key version) followed by the canonical *binding*: project id,
+The AEAD's associated data is every cleartext field the blob carries (frame header, body header,
+key id, key version) followed by the canonical *binding*: project id,
 encryption context and additional_authenticated_data (see :func:`binding`). So the key id,
 version, purpose and project are all authenticated under the CMK, and a blob moved to another
 key, version, project or context fails to open.

@@ -56,17 +56,28 @@ class LocalRootKey:
 
     @classmethod
     def from_file(cls, path: Path) -> LocalRootKey:
-        """Load the key file, creating it (exclusively, mode 0600) on first use."""
+        """Load the key file, creating it on first use: mode 0600, published atomically.
+
+        The key is written to a private temporary file and hard-linked into place, so no reader
+        can ever see a partial file and concurrent first starts agree on one key.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "wb") as out:
-                out.write(os.urandom(ROOT_KEY_LEN))
-                out.flush()
-                os.fsync(out.fileno())
+        if not path.exists():
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(os.urandom(ROOT_KEY_LEN))
+                    out.flush()
+                    os.fsync(out.fileno())
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    pass  # another process won the race; use its key
+            finally:
+                tmp.unlink(missing_ok=True)
+        if path.stat().st_mode & 0o077:
+            raise ValueError(f"root key file {path} must not be accessible by group or others (chmod 600)")
         key = path.read_bytes()
         if len(key) != ROOT_KEY_LEN:
             raise ValueError(f"root key file {path} is not {ROOT_KEY_LEN} bytes")

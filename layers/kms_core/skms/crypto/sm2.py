@@ -3,7 +3,7 @@
 ``cryptography`` has no SM2 curve, so this module is the only place that touches ``gmssl_pyx``.
 Keys are raw: a 32-byte private scalar and a 64-byte public point X||Y. Signatures use SM3 with
 the default distinguishing ID ``1234567812345678`` (GB/T 35276), which is what OpenSSL uses when
-given ``-pkeyopt distid:1234567812345678``; tests/unit/test_sm2_openssl.py proves both directions.
+given ``-pkeyopt distid:1234567812345678``; tests/unit/crypto/test_sm2_openssl.py proves both directions.
 """
 
 from __future__ import annotations
