@@ -14,14 +14,14 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "skms")
 
-from skms.config import Settings  # noqa: E402
-from skms.crypto.cache import TtlLruCache  # noqa: E402
-from skms.crypto.root_key import LocalRootKey  # noqa: E402
-from skms.keyring import Keyring  # noqa: E402
-from skms.logic.common import Caller  # noqa: E402
-from skms.runtime import Services, set_services  # noqa: E402
-from skms.storage.memory import InMemoryKeyStore  # noqa: E402
-from skms.storage.sqlite import SqliteKeyStore  # noqa: E402
+from skms.config import Settings
+from skms.crypto.cache import TtlLruCache
+from skms.crypto.root_key import LocalRootKey
+from skms.keyring import Keyring
+from skms.logic.common import Caller
+from skms.runtime import Services, set_services
+from skms.storage.memory import InMemoryKeyStore
+from skms.storage.sqlite import SqliteKeyStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO_ROOT / "template.yaml"

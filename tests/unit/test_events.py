@@ -6,7 +6,6 @@ import base64
 import json
 
 import pytest
-
 from skms import errors
 from skms.api.events import MAX_BODY_BYTES, parse_invocation
 

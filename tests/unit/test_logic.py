@@ -6,7 +6,6 @@ import hashlib
 
 import pytest
 from cryptography.hazmat.primitives import hashes
-
 from skms import errors
 from skms.crypto import blob
 from skms.domain import KeyState
@@ -16,6 +15,7 @@ from skms.logic.datakeys import create_datakey, decrypt_datakey
 from skms.models.datakeys import CreateDatakeyRequestBody, DecryptDatakeyRequestBody
 from skms.models.keys import CreateKeyRequestBody
 from skms.runtime import Services
+
 from tests.conftest import OTHER_PROJECT_ID
 
 SPECS_AND_USAGES = [
@@ -144,7 +144,8 @@ def test_datakey_lengths(
     key_id = _new_key(memory_services, caller)
     plain, cipher = _datakey(memory_services, caller, key_id, **fields)
     assert len(plain) == bits // 4
-    assert plain == plain.upper() and cipher == cipher.upper()
+    assert plain == plain.upper()
+    assert cipher == cipher.upper()
     assert _decrypt(memory_services, caller, key_id, cipher, bits // 8) == plain
 
 

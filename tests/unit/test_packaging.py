@@ -6,6 +6,7 @@ import re
 import tomllib
 
 from skms.local.template import load_template, routes_from_template
+
 from tests.conftest import REPO_ROOT, TEMPLATE
 
 
@@ -18,7 +19,8 @@ def test_layer_requirements_match_the_distribution() -> None:
     lines = (REPO_ROOT / "layers/kms_core/requirements.txt").read_text().splitlines()
     layer = {line for line in lines if line.strip() and not line.startswith("#")}
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    # Then they name the same packages with the same bounds (boto3 and PyYAML come with Lambda / are local-only)
+    # Then they name the same packages with the same bounds
+    # (boto3 comes with the Lambda runtime; PyYAML is only for the local server)
     assert set(layer) == {d for d in project if _names([d]) - {"boto3", "pyyaml"}}
 
 

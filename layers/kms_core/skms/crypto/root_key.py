@@ -11,6 +11,7 @@ version or project fails to unwrap. Providers:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,10 +71,9 @@ class LocalRootKey:
                     out.write(os.urandom(ROOT_KEY_LEN))
                     out.flush()
                     os.fsync(out.fileno())
-                try:
+                # If another process won the race, its key is the one to use.
+                with contextlib.suppress(FileExistsError):
                     os.link(tmp, path)
-                except FileExistsError:
-                    pass  # another process won the race; use its key
             finally:
                 tmp.unlink(missing_ok=True)
         if path.stat().st_mode & 0o077:
