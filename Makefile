@@ -50,9 +50,9 @@ e2e: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
-# Needs the AWS SAM CLI (pip install aws-sam-cli); builds without a container.
-sam-build: $(STAMP)
-	sam build
+# Needs the AWS SAM CLI (pip install aws-sam-cli); builds without a container, sends no telemetry.
+sam-build:
+	SAM_CLI_TELEMETRY=0 sam build
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -32,6 +32,7 @@ def build_store(settings: Settings) -> KeyStore:
         return DynamoKeyStore(settings.table_name, endpoint_url=settings.dynamodb_endpoint)
     from skms.storage.sqlite import SqliteKeyStore
 
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return SqliteKeyStore(settings.sqlite_path)
 
 

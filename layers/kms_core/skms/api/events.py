@@ -45,15 +45,25 @@ def _decode_json(raw: Any) -> Any:
     if raw is None or raw == "":
         return {}
     if isinstance(raw, dict):
-        return raw
-    if not isinstance(raw, str | bytes):
+        decoded: Any = raw
+    elif isinstance(raw, str | bytes):
+        if len(raw) > MAX_BODY_BYTES:
+            raise errors.MessageTooLong
+        try:
+            decoded = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise errors.InvalidJsonBody from None
+    else:
         raise errors.InvalidJsonBody
-    if len(raw) > MAX_BODY_BYTES:
-        raise errors.MessageTooLong
+    # JSON escapes can smuggle lone surrogates ("\ud800") that no UTF-8 consumer (the crypto
+    # encodings, SQLite) accepts: reject them here, once, for every operation.
     try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
+        json.dumps(decoded, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise errors.InvalidJsonBody("The request body contains invalid Unicode.") from None
+    except (ValueError, TypeError, RecursionError):
         raise errors.InvalidJsonBody from None
+    return decoded
 
 
 def _check_project(project_id: Any) -> str:

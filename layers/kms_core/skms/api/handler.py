@@ -65,6 +65,9 @@ def endpoint(
             if isinstance(key_id, str):
                 log["key_id"] = key_id
             result = logic(body, caller, services)
+            created = getattr(getattr(result, "key_info", None), "key_id", None)
+            if isinstance(created, str):
+                log["key_id"] = created
             payload = None if result is None else result.model_dump(mode="json", exclude_none=True)
             status = success_status
         except errors.KmsError as exc:

@@ -148,20 +148,54 @@ class _RequestHandler(BaseHTTPRequestHandler):
         headers = {"Content-Type": "application/json;charset=UTF-8", "X-Request-Id": request_id}
         self._send(status, headers, payload)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol errors found by the stdlib parser (bad request line, ...): Huawei-style JSON."""
+        self.close_connection = True
+        request_id = str(uuid.uuid4())
+        self._send_error(
+            code, "KMS.0214" if code < 500 else "KMS.0101", "Invalid request format.", request_id
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        # Every method reaches the router, which answers 405 or 404 in the Huawei format.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
+    def _read_body(self) -> bytes:
+        """The request body, from Content-Length or chunked transfer coding, at most 1 MiB."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            body = bytearray()
+            while True:
+                size = int(self.rfile.readline(66).split(b";", 1)[0].strip(), 16)
+                if size < 0 or len(body) + size > MAX_REQUEST_BYTES:
+                    raise _BodyTooLarge
+                if size == 0:
+                    while self.rfile.readline(8194) not in (b"\r\n", b"\n", b""):
+                        pass  # trailer fields are ignored
+                    return bytes(body)
+                body += self.rfile.read(size)
+                if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                    raise ValueError("chunk not followed by CRLF")
+        length = int(self.headers.get("Content-Length", "0") or "0")
+        if length < 0:
+            raise ValueError("negative Content-Length")
+        if length > MAX_REQUEST_BYTES:
+            raise _BodyTooLarge
+        return self.rfile.read(length) if length else b""
+
     def _handle(self) -> None:
         request_id = str(uuid.uuid4())
-        length_header = self.headers.get("Content-Length", "0") or "0"
         try:
-            length = int(length_header)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_REQUEST_BYTES:
+            body = self._read_body()
+        except _BodyTooLarge:
             self.close_connection = True
-            self._send_error(
-                413 if length > 0 else 400, "KMS.0203", "Request body too large or malformed.", request_id
-            )
+            self._send_error(413, "KMS.0203", "The request body is too large.", request_id)
             return
-        body = self.rfile.read(length) if length else b""
+        except ValueError:
+            self.close_connection = True
+            self._send_error(400, "KMS.0214", "Malformed request body framing.", request_id)
+            return
         split = urlsplit(self.path)
         raw_path = split.path
         route, params, path_exists = self.server.emulator.resolve(self.command, unquote(raw_path))
@@ -197,6 +231,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._send(status, headers, data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+
+
+class _BodyTooLarge(Exception):
+    """The request body exceeds what the emulated gateway accepts."""
 
 
 class LocalServer(ThreadingHTTPServer):

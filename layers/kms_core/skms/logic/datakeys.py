@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from cryptography.hazmat.primitives import hashes
 from pydantic import SecretStr
@@ -21,6 +22,7 @@ from skms.models.datakeys import (
 )
 from skms.runtime import Services
 
+DECIMAL = re.compile(r"[0-9]{1,5}")  # ASCII digits only: str.isdecimal() admits other scripts
 DEFAULT_DATAKEY_BITS = 256
 DATAKEY_SPEC_BITS = {"AES_256": 256, "AES_128": 128}
 MIN_DATAKEY_BITS, MAX_DATAKEY_BITS = 8, 8192
@@ -31,7 +33,7 @@ SUITES = {KeySpec.AES_256.value: aead.Suite.AES_256_GCM, KeySpec.SM4.value: aead
 def datakey_bits(body: CreateDatakeyRequestBody) -> int:
     """§4 op 10: datakey_length (bits) wins over key_spec; 256 bits when neither is given."""
     if body.datakey_length is not None:
-        if not body.datakey_length.isdecimal():
+        if not DECIMAL.fullmatch(body.datakey_length):
             raise errors.InvalidDatakeyLengthRange("datakey_length must be a decimal string.")
         bits = int(body.datakey_length)
         if not MIN_DATAKEY_BITS <= bits <= MAX_DATAKEY_BITS:

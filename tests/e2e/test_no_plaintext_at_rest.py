@@ -1,0 +1,268 @@
+"""No secret is ever written in clear: not in the data dir (SQLite db, -wal, -shm, anything but the
+root key file), not in the server's logs.
+
+Secrets: every CMK's key material (and, for asymmetric keys, its private components), every data
+key returned by create-datakey / decrypt-datakey, and the root key. Each is searched for as raw
+bytes, upper- and lower-case hex and base64. The material is recovered the way an attacker holding
+the root key would: open the store, unwrap ``materials[0]`` under the key's context.
+"""
+
+from __future__ import annotations
+
+import base64
+import stat
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_der_private_key
+from skms.crypto.root_key import LocalRootKey, material_context
+from skms.storage.sqlite import SqliteKeyStore
+
+pytestmark = pytest.mark.e2e
+
+# The strictest log level, so debug lines are searched too.
+SERVER_ENV = {"POWERTOOLS_LOG_LEVEL": "DEBUG"}
+
+ALL_KEY_SPECS = ("AES_256", "SM4", "RSA_2048", "RSA_3072", "RSA_4096", "EC_P256", "EC_P384", "SM2")
+SYMMETRIC_SPECS = ("AES_256", "SM4")
+ROOT_KEY_FILE = "root.key"
+
+
+def encodings(secret: bytes) -> dict[str, bytes]:
+    """The forms a leaked secret would most likely take."""
+    b64 = base64.b64encode(secret)
+    return {
+        "raw": secret,
+        "hex": secret.hex().encode(),
+        "HEX": secret.hex().upper().encode(),
+        "base64": b64,
+        "base64-unpadded": b64.rstrip(b"="),
+        "base64url": base64.urlsafe_b64encode(secret).rstrip(b"="),
+    }
+
+
+# SQLite splits a long row over overflow pages, so a long leaked value may not be contiguous in the
+# file: long needles are also searched as overlapping windows (any fragment of WINDOW * 1.5 bytes
+# holds a whole window). Only for values that are secret through and through (see Secret.windowed).
+WINDOW = 48
+
+
+def needles(value: bytes, windowed: bool) -> Iterator[bytes]:
+    yield value
+    if windowed and len(value) > WINDOW:
+        for start in range(0, len(value) - WINDOW + 1, WINDOW // 2):
+            yield value[start : start + WINDOW]
+
+
+def _int_bytes(value: int, length: int | None = None) -> bytes:
+    return value.to_bytes(length or (value.bit_length() + 7) // 8, "big")
+
+
+def private_components(spec: str, material: bytes) -> dict[str, tuple[bytes, bool]]:
+    """The secret parts of a CMK's material: name -> (value, wholly secret)."""
+    if spec in SYMMETRIC_SPECS:
+        return {"material": (material, True)}
+    if spec == "SM2":  # private scalar (32) || public point (64)
+        return {"material": (material, False), "sm2-private-scalar": (material[:32], True)}
+    private = load_der_private_key(material, password=None)
+    parts = {"pkcs8-der": (material, False)}
+    if isinstance(private, rsa.RSAPrivateKey):
+        numbers = private.private_numbers()
+        for name, value in (("d", numbers.d), ("p", numbers.p), ("q", numbers.q)):
+            parts[name] = (_int_bytes(value), True)
+    else:
+        assert isinstance(private, ec.EllipticCurvePrivateKey)
+        size = (private.curve.key_size + 7) // 8
+        parts["ec-private-scalar"] = (_int_bytes(private.private_numbers().private_value, size), True)
+    return parts
+
+
+@dataclass
+class Secret:
+    """A value that must not appear. ``windowed`` only if no part of it is public: a window of a
+    PKCS#8 key, say, could be its public modulus, which is stored on purpose."""
+
+    name: str
+    value: bytes
+    windowed: bool = True
+
+    def __post_init__(self) -> None:
+        assert len(self.value) >= 16, f"{self.name}: too short to search for without false hits"
+
+
+@dataclass
+class World:
+    data_dir: Path
+    project_id: str
+    key_ids: dict[str, str] = field(default_factory=dict)  # spec -> key id
+    aliases: list[str] = field(default_factory=list)
+    data_keys: list[Secret] = field(default_factory=list)
+    cipher_texts: list[str] = field(default_factory=list)
+    snapshots: dict[str, dict[str, bytes]] = field(default_factory=dict)  # when -> {file: bytes}
+    materials: list[Secret] = field(default_factory=list)
+    wrapped: list[Secret] = field(default_factory=list)  # materials as stored: under the root key
+    root_key: bytes = b""
+    log_bytes: bytes = b""
+
+
+def snapshot(data_dir: Path) -> dict[str, bytes]:
+    """Raw bytes of every file under the data dir except the root key file."""
+    files = {
+        str(path.relative_to(data_dir)): path.read_bytes()
+        for path in sorted(data_dir.rglob("*"))
+        if path.is_file() and path.name != ROOT_KEY_FILE
+    }
+    assert any(name.startswith("kms.sqlite3") for name in files), files.keys()
+    return files
+
+
+def _populate(api: Any, world: World) -> None:
+    for spec in ALL_KEY_SPECS:
+        alias = f"rest-{spec.lower().replace('_', '-')}-{uuid.uuid4().hex[:8]}"
+        world.aliases.append(alias)
+        world.key_ids[spec] = api.post_ok("create-key", {"key_alias": alias, "key_spec": spec})["key_info"][
+            "key_id"
+        ]
+    for spec in SYMMETRIC_SPECS:
+        key_id = world.key_ids[spec]
+        for bits, aad in (("512", None), ("256", "ctx-1"), ("128", None), ("4096", "ctx-2")):
+            payload = {"key_id": key_id, "datakey_length": bits}
+            if aad:
+                payload["additional_authenticated_data"] = aad
+            created = api.post_ok("create-datakey", payload)
+            world.data_keys.append(Secret(f"{spec}/{bits}/create", bytes.fromhex(created["plain_text"])))
+            world.cipher_texts.append(created["cipher_text"])
+            decrypt = {
+                "key_id": key_id,
+                "cipher_text": created["cipher_text"],
+                "datakey_cipher_length": str(int(bits) // 8),
+            }
+            if aad:
+                decrypt["additional_authenticated_data"] = aad
+            decrypted = api.post_ok("decrypt-datakey", decrypt)
+            assert decrypted["data_key"] == created["plain_text"]
+            world.data_keys.append(Secret(f"{spec}/{bits}/decrypt", bytes.fromhex(decrypted["data_key"])))
+            # And a failing decrypt of the same blob (wrong AAD): the error path must not leak either
+            decrypt["additional_authenticated_data"] = "wrong"
+            assert api.post("decrypt-datakey", decrypt).status == 400
+
+
+def _read_materials(world: World) -> None:
+    """Unwrap each key's material the way only a holder of the root key can."""
+    root = LocalRootKey.from_file(world.data_dir / ROOT_KEY_FILE)
+    store = SqliteKeyStore(world.data_dir / "kms.sqlite3")
+    try:
+        for spec, key_id in world.key_ids.items():
+            record = store.get_key(world.project_id, key_id)
+            assert record is not None, spec
+            assert record.key_spec == spec
+            world.wrapped.append(Secret(f"{spec}/wrapped", record.materials[0]))
+            material = root.unwrap(record.materials[0], material_context(world.project_id, key_id, 0))
+            for part, (value, windowed) in private_components(spec, material).items():
+                world.materials.append(Secret(f"{spec}/{part}", value, windowed))
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def world(module_server: Any, raw_api_factory: Any, credentials: Any) -> World:
+    """Keys of every spec and data keys made over HTTP; the data dir snapshotted live and stopped."""
+    world = World(data_dir=module_server.data_dir, project_id=credentials.project_id)
+    _populate(raw_api_factory(module_server.base_url), world)
+    # While the server runs (the WAL holds the recent writes) ...
+    world.snapshots["running"] = snapshot(world.data_dir)
+    # ... and after a graceful stop (checkpointed into the main file)
+    exit_code, needed_kill = module_server.stop()
+    assert (exit_code, needed_kill) == (0, False), module_server.logs()
+    world.snapshots["stopped"] = snapshot(world.data_dir)
+    world.log_bytes = module_server.log_bytes()
+    # Only now open the store: opening it may itself write to the files
+    _read_materials(world)
+    world.root_key = (world.data_dir / ROOT_KEY_FILE).read_bytes()
+    return world
+
+
+def leaks(haystacks: dict[str, bytes], secrets: Iterable[Secret]) -> list[str]:
+    found = []
+    for secret in secrets:
+        for form, encoded in encodings(secret.value).items():
+            for where, hay in haystacks.items():
+                if any(needle in hay for needle in needles(encoded, secret.windowed)):
+                    found.append(f"{secret.name} as {form} in {where}")
+    return found
+
+
+def _all_files(world: World) -> dict[str, bytes]:
+    return {f"{when}:{name}": data for when, files in world.snapshots.items() for name, data in files.items()}
+
+
+# -- the scan sees what it should ----------------------------------------------------------------
+
+
+def test_the_scan_covers_the_store(world: World) -> None:
+    # Positive control: the records themselves (key ids, aliases) are in the scanned bytes
+    for when, files in world.snapshots.items():
+        everything = b"".join(files.values())
+        for key_id in world.key_ids.values():
+            assert key_id.encode() in everything, (when, key_id)
+        for alias in world.aliases:
+            assert alias.encode() in everything, (when, alias)
+    assert len(world.materials) >= len(ALL_KEY_SPECS)
+    assert len(world.data_keys) == 16
+
+
+def test_the_scan_finds_what_is_there(world: World) -> None:
+    # Positive control of the detector: the wrapped materials are stored (as base64), so found
+    stopped = world.snapshots["stopped"]
+    for wrapped in world.wrapped:
+        assert any("as base64 in " in hit for hit in leaks(stopped, [wrapped])), wrapped.name
+
+
+# -- nothing in clear at rest --------------------------------------------------------------------
+
+
+def test_no_key_material_in_the_data_dir(world: World) -> None:
+    assert leaks(_all_files(world), world.materials) == []
+
+
+def test_no_data_key_in_the_data_dir(world: World) -> None:
+    assert leaks(_all_files(world), world.data_keys) == []
+
+
+def test_no_root_key_in_the_other_files(world: World) -> None:
+    assert leaks(_all_files(world), [Secret("root key", world.root_key)]) == []
+
+
+def test_data_dir_and_root_key_are_private(world: World) -> None:
+    assert stat.S_IMODE(world.data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((world.data_dir / ROOT_KEY_FILE).stat().st_mode) == 0o600
+
+
+# -- nothing in the logs -------------------------------------------------------------------------
+
+
+def test_logs_were_captured(world: World) -> None:
+    logs = world.log_bytes.decode()
+    assert "skms listening" in logs
+    assert logs.count('"operation":"create-datakey"') >= 8
+    # Positive control of the search: what logs may carry (the key id of a data-key request) is found
+    for spec in SYMMETRIC_SPECS:
+        assert world.key_ids[spec] in logs
+
+
+def test_no_secret_in_the_logs(world: World) -> None:
+    logs = {"logs": world.log_bytes}
+    assert leaks(logs, world.materials) == []
+    assert leaks(logs, world.data_keys) == []
+    assert leaks(logs, [Secret("root key", world.root_key)]) == []
+
+
+def test_no_cipher_text_in_the_logs(world: World) -> None:
+    # skms.observability: logs never carry ciphertexts either
+    assert [c[:16] for c in world.cipher_texts if c.encode() in world.log_bytes] == []
+    assert [c[:16] for c in world.cipher_texts if c.lower().encode() in world.log_bytes] == []
