@@ -25,8 +25,10 @@ def call(fn, body):
     return handlers[fn]({"project_id": project, "body": body}, None)
 function = sys.argv[3]
 # Keys the measured function needs are made first, then the baseline is taken after import.
-key_id = call("create_key", {"key_alias": "bench-aes"})["key_info"]["key_id"] if function != "create_key" else None
-cipher = call("create_datakey", {"key_id": key_id, "datakey_length": "8192"})["cipher_text"] if key_id else None
+key_id = cipher = None
+if function != "create_key":
+    key_id = call("create_key", {"key_alias": "bench-aes"})["key_info"]["key_id"]
+    cipher = call("create_datakey", {"key_id": key_id, "datakey_length": "8192"})["cipher_text"]
 if function == "create_key":
     for spec in ["AES_256", "SM4", "RSA_2048", "RSA_3072", "RSA_4096", "EC_P256", "EC_P384", "SM2"]:
         assert "key_info" in call("create_key", {"key_alias": "k-" + spec, "key_spec": spec})
@@ -35,7 +37,8 @@ elif function == "create_datakey":
         assert "cipher_text" in call("create_datakey", {"key_id": key_id, "datakey_length": "8192"})
 else:
     for _ in range(100):
-        assert "data_key" in call("decrypt_datakey", {"key_id": key_id, "cipher_text": cipher, "datakey_cipher_length": "1024"})
+        body = {"key_id": key_id, "cipher_text": cipher, "datakey_cipher_length": "1024"}
+        assert "data_key" in call("decrypt_datakey", body)
 print(json.dumps({"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -49,7 +52,9 @@ def run() -> dict[str, float]:
         with tempfile.TemporaryDirectory() as data_dir:
             out = subprocess.run(
                 [sys.executable, "-c", _CHILD, data_dir, str(ROOT), function],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             )
         peak = json.loads(out.stdout.strip().splitlines()[-1])["max_rss_mb"]
         suggested = next(size for size in LAMBDA_SIZES if size >= max(256, 2 * peak))
