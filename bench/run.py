@@ -9,6 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import auth_cost
 import import_time
 import memory_peak
 
@@ -22,6 +23,8 @@ def main() -> int:
     import_time.run()
     print()
     memory_peak.run()
+    print()
+    auth_cost.run()
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Fixtures of the KeyStore contract suite: one ``store`` per adapter, and record factories.
+"""Fixtures of the KeyStore contract suite: one ``store`` per adapter, and record factories
+(keys, access keys, users).
 
 The DynamoDB adapter runs under moto's ``mock_aws`` against a table built from template.yaml's
 ``KeysTable`` (tests/support/template.py), so the suite also checks the adapter against the
@@ -7,25 +8,29 @@ schema that is actually deployed.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import pathlib
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
-from skms.domain import KeyRecord, KeyState, Origin
+
+from skms.domain import AccessKeyRecord, KeyRecord, KeyState, Origin, UserRecord
 from skms.storage.memory import InMemoryKeyStore
 from skms.storage.port import KeyStore
 from skms.storage.sqlite import SqliteKeyStore
-
 from tests.support.template import create_table_from_template
 
 TABLE_NAME = "skms-contract-keys"
 ADAPTERS = ("memory", "sqlite", "dynamodb")
 
 RecordFactory = Callable[..., KeyRecord]
+AccessKeyFactory = Callable[..., AccessKeyRecord]
+UserFactory = Callable[..., UserRecord]
 
 
 @pytest.fixture
@@ -103,5 +108,42 @@ def new_record() -> RecordFactory:
             materials={1: uuid.uuid4().bytes},
         )
         return record.replace(**changes) if changes else record
+
+    return build
+
+
+@pytest.fixture
+def new_access_key() -> AccessKeyFactory:
+    """Build a valid access key record; each call gets a fresh access key id and secret."""
+
+    def build(**changes: Any) -> AccessKeyRecord:
+        record = AccessKeyRecord(
+            access_key=uuid.uuid4().hex[:20].upper(),
+            secret_wrapped=uuid.uuid4().bytes,
+            domain_id="d" * 32,
+            project_ids=("p" * 32,),
+            created_at=1_700_000_000_000,
+        )
+        return dataclasses.replace(record, **changes)
+
+    return build
+
+
+@pytest.fixture
+def new_user() -> UserFactory:
+    """Build a valid user record; each call gets a fresh user id and name in domain "domain"."""
+
+    def build(**changes: Any) -> UserRecord:
+        user_id = uuid.uuid4().hex
+        record = UserRecord(
+            user_id=user_id,
+            name=f"user-{user_id[:8]}",
+            domain_id="d" * 32,
+            domain_name="domain",
+            password_hash=f"scrypt$16384$8$1${user_id}",
+            project_ids=("p" * 32,),
+            created_at=1_700_000_000_000,
+        )
+        return dataclasses.replace(record, **changes)
 
     return build

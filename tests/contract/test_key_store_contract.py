@@ -17,6 +17,7 @@ from typing import Any, cast
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+
 from skms.domain import KeyRecord, KeyState, Origin
 from skms.errors import ConcurrentUpdate
 from skms.storage.port import AliasExists, KeyExists, KeyStore, StorageFailure

@@ -3,8 +3,9 @@ and a raw HTTP client (``http.client``) that signs its requests the way the SDK 
 
 Credentials: every client signs with the AK/SK/project of the :func:`credentials` fixture, and the
 server subprocess gets the same values as ``HUAWEICLOUD_SDK_AK`` / ``HUAWEICLOUD_SDK_SK`` /
-``HUAWEICLOUD_SDK_PROJECT_ID``. The server ignores signatures today; once it verifies them against
-its bootstrap credentials these tests keep working unchanged.
+``HUAWEICLOUD_SDK_PROJECT_ID``, so its bootstrap makes that access key exist (allowed that project
+only). Further principals (an access key of another project, token users) are created with the
+``skms access-key create`` / ``skms user create`` CLI on the server's data dir while it runs.
 
 Servers: one session-wide server for the read-mostly tests (``skms_server``), and a factory for
 tests that need their own data dir or restart the process (``start_server``).
@@ -74,10 +75,10 @@ def credentials() -> Credentials:
 
 
 @pytest.fixture(scope="session")
-def other_credentials(credentials: Credentials) -> Credentials:
-    """Credentials of another project (same account keys for now; wire to a second principal later)."""
+def other_credentials(credentials: Credentials, skms_server: SkmsServer) -> Credentials:
+    """A second access key, allowed only another project, created with the CLI on the session server."""
     assert credentials.project_id != OTHER_PROJECT_ID
-    return Credentials(ak=credentials.ak, sk=credentials.sk, project_id=OTHER_PROJECT_ID)
+    return create_access_key(skms_server, OTHER_PROJECT_ID)
 
 
 # -- the server subprocess -----------------------------------------------------------------------
@@ -245,6 +246,69 @@ class SkmsServer:
 
 
 ServerFactory = Callable[..., SkmsServer]
+CLI_TIMEOUT_S = 30.0
+
+
+def run_cli(server: SkmsServer, *args: str, stdin: str | None = None) -> dict[str, Any]:
+    """Run ``skms <args> --data-dir <server's data dir>`` with the server's environment; its JSON.
+
+    The server may be running: the CLI writes the same SQLite store (WAL) the server reads.
+    """
+    env = {name: value for name, value in server.env.items() if not name.startswith("HUAWEICLOUD_SDK_")}
+    done = subprocess.run(
+        [_skms_executable(), *args, "--data-dir", str(server.data_dir)],
+        cwd=REPO_ROOT,
+        env=env,
+        input=(stdin or "").encode(),
+        capture_output=True,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, (args, done.returncode, done.stderr.decode(errors="replace"))
+    result = json.loads(done.stdout)
+    assert isinstance(result, dict), result
+    return result
+
+
+def create_access_key(server: SkmsServer, project_id: str, domain_id: str | None = None) -> Credentials:
+    """A new access key allowed only ``project_id``, via ``skms access-key create``."""
+    args = ["access-key", "create", "--project-id", project_id]
+    if domain_id:
+        args += ["--domain-id", domain_id]
+    created = run_cli(server, *args)
+    assert created["project_id"] == project_id, created
+    assert created["project_ids"] == [project_id], created
+    assert created["access"], "the CLI prints the new access key"
+    assert created["secret"], "the CLI prints the new secret key"
+    return Credentials(ak=created["access"], sk=created["secret"], project_id=project_id)
+
+
+def create_user(
+    server: SkmsServer, name: str, password: str, project_ids: tuple[str, ...], domain_name: str
+) -> dict[str, Any]:
+    """A token user via ``skms user create`` (the password goes through stdin, never argv)."""
+    args = ["user", "create", "--name", name, "--domain-name", domain_name]
+    for project_id in project_ids:
+        args += ["--project-id", project_id]
+    created = run_cli(server, *args, stdin=password + "\n")
+    assert created["name"] == name, created
+    assert created["domain_name"] == domain_name, created
+    assert created["project_ids"] == list(project_ids), created
+    return created
+
+
+class SkmsCli:
+    """The management CLI, for tests (fixture :func:`skms_cli`): ``run``, ``create_access_key``,
+    ``create_user``, each taking the :class:`SkmsServer` whose data dir it works on."""
+
+    run = staticmethod(run_cli)
+    create_access_key = staticmethod(create_access_key)
+    create_user = staticmethod(create_user)
+
+
+@pytest.fixture(scope="session")
+def skms_cli() -> SkmsCli:
+    return SkmsCli()
 
 
 @pytest.fixture(scope="session")
@@ -266,14 +330,19 @@ def base_url(skms_server: SkmsServer) -> str:
 def start_server(tmp_path: Path, credentials: Credentials) -> Iterator[ServerFactory]:
     """Factory of servers private to one test: ``start_server(name="a", env={...})``, started.
 
-    Data and logs live under ``tmp_path/<name>/``; every server is stopped on teardown.
+    Data and logs live under ``tmp_path/<name>/``; every server is stopped on teardown. With
+    ``sdk_credentials=False`` the server gets no ``HUAWEICLOUD_SDK_*`` variables (so its first
+    start writes ``<data dir>/credentials.json``).
     """
     servers: list[SkmsServer] = []
 
-    def factory(name: str = "skms", env: Mapping[str, str] | None = None) -> SkmsServer:
-        server = SkmsServer(
-            tmp_path / name / "data", tmp_path / name / "logs", _server_env(credentials, env or {})
-        )
+    def factory(
+        name: str = "skms", env: Mapping[str, str] | None = None, *, sdk_credentials: bool = True
+    ) -> SkmsServer:
+        server_env = _server_env(credentials, env or {})
+        if not sdk_credentials:
+            server_env = {k: v for k, v in server_env.items() if not k.startswith("HUAWEICLOUD_SDK_")}
+        server = SkmsServer(tmp_path / name / "data", tmp_path / name / "logs", server_env)
         servers.append(server)
         server.start()
         return server

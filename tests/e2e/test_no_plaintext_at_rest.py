@@ -2,14 +2,17 @@
 root key file), not in the server's logs.
 
 Secrets: every CMK's key material (and, for asymmetric keys, its private components), every data
-key returned by create-datakey / decrypt-datakey, and the root key. Each is searched for as raw
-bytes, upper- and lower-case hex and base64. The material is recovered the way an attacker holding
-the root key would: open the store, unwrap ``materials[0]`` under the key's context.
+key returned by create-datakey / decrypt-datakey, the root key, and the credentials: access-key
+secret keys (the bootstrap one and one made with the CLI), a token user's password and the token
+issued to it. Each is searched for as raw bytes, upper- and lower-case hex and base64. The
+material is recovered the way an attacker holding the root key would: open the store, unwrap
+``materials[0]`` under the key's context.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import stat
 import uuid
 from collections.abc import Iterable, Iterator
@@ -20,6 +23,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_der_private_key
+
 from skms.crypto.root_key import LocalRootKey, material_context
 from skms.storage.sqlite import SqliteKeyStore
 
@@ -31,6 +35,7 @@ SERVER_ENV = {"POWERTOOLS_LOG_LEVEL": "DEBUG"}
 ALL_KEY_SPECS = ("AES_256", "SM4", "RSA_2048", "RSA_3072", "RSA_4096", "EC_P256", "EC_P384", "SM2")
 SYMMETRIC_SPECS = ("AES_256", "SM4")
 ROOT_KEY_FILE = "root.key"
+TOKEN_PATH = "/v3/auth/tokens"
 
 
 def encodings(secret: bytes) -> dict[str, bytes]:
@@ -108,6 +113,8 @@ class World:
     wrapped: list[Secret] = field(default_factory=list)  # materials as stored: under the root key
     root_key: bytes = b""
     log_bytes: bytes = b""
+    access_keys: list[str] = field(default_factory=list)  # public ids, stored on purpose
+    credentials: list[Secret] = field(default_factory=list)  # SKs, password, tokens
 
 
 def snapshot(data_dir: Path) -> dict[str, bytes]:
@@ -169,11 +176,61 @@ def _read_materials(world: World) -> None:
         store.close()
 
 
+def _post_unsigned(api: Any, path: str, payload: Any, headers: dict[str, str]) -> tuple[int, Any, Any]:
+    """(status, headers, JSON body) of a POST without an AK/SK signature (token endpoint, X-Auth-Token)."""
+    conn = api.connect()
+    try:
+        conn.request("POST", path, json.dumps(payload), {"Content-Type": "application/json", **headers})
+        response = conn.getresponse()
+        return response.status, response.headers, json.loads(response.read() or b"null")
+    finally:
+        conn.close()
+
+
+def _token_body(name: str, password: str, domain: str, project_id: str) -> dict[str, Any]:
+    user = {"name": name, "password": password, "domain": {"name": domain}}
+    return {
+        "auth": {
+            "identity": {"methods": ["password"], "password": {"user": user}},
+            "scope": {"project": {"id": project_id}},
+        }
+    }
+
+
+def _use_credentials(server: Any, skms_cli: Any, api: Any, credentials: Any, world: World) -> None:
+    """A second access key and a token user (CLI), a token issued and used, a wrong password tried."""
+    world.access_keys.append(credentials.ak)
+    world.credentials.append(Secret("bootstrap secret key", credentials.sk.encode()))
+    other = skms_cli.create_access_key(server, "f0e1d2c3b4a5968778695a4b3c2d1e0f")
+    world.access_keys.append(other.ak)
+    world.credentials.append(Secret("CLI secret key", other.sk.encode()))
+    name, domain = f"rest-user-{uuid.uuid4().hex[:8]}", "rest-domain"
+    password, wrong = f"rest-Password-{uuid.uuid4().hex}", f"wrong-Password-{uuid.uuid4().hex}"
+    skms_cli.create_user(server, name, password, (credentials.project_id,), domain)
+    world.credentials.append(Secret("user password", password.encode()))
+    world.credentials.append(Secret("wrong password", wrong.encode()))
+    project_id = world.project_id
+    status, _, _ = _post_unsigned(api, TOKEN_PATH, _token_body(name, wrong, domain, project_id), {})
+    assert status == 401
+    status, headers, _ = _post_unsigned(api, TOKEN_PATH, _token_body(name, password, domain, project_id), {})
+    assert status == 201
+    token = headers["X-Subject-Token"]
+    world.credentials.append(Secret("token", token.encode(), windowed=False))  # its claims are not secret
+    world.credentials.append(Secret("token MAC", token.rsplit(".", 1)[1].encode()))
+    payload = {"key_id": world.key_ids["AES_256"], "datakey_length": "256"}
+    status, _, created = _post_unsigned(api, api.path("create-datakey"), payload, {"X-Auth-Token": token})
+    assert status == 200, created
+    world.data_keys.append(Secret("AES_256/256/token", bytes.fromhex(created["plain_text"])))
+
+
 @pytest.fixture(scope="module")
-def world(module_server: Any, raw_api_factory: Any, credentials: Any) -> World:
-    """Keys of every spec and data keys made over HTTP; the data dir snapshotted live and stopped."""
+def world(module_server: Any, raw_api_factory: Any, credentials: Any, skms_cli: Any) -> World:
+    """Keys of every spec and data keys made over HTTP, credentials made and used; the data dir
+    snapshotted live and stopped."""
     world = World(data_dir=module_server.data_dir, project_id=credentials.project_id)
-    _populate(raw_api_factory(module_server.base_url), world)
+    api = raw_api_factory(module_server.base_url)
+    _populate(api, world)
+    _use_credentials(module_server, skms_cli, api, credentials, world)
     # While the server runs (the WAL holds the recent writes) ...
     world.snapshots["running"] = snapshot(world.data_dir)
     # ... and after a graceful stop (checkpointed into the main file)
@@ -213,7 +270,12 @@ def test_the_scan_covers_the_store(world: World) -> None:
         for alias in world.aliases:
             assert alias.encode() in everything, (when, alias)
     assert len(world.materials) >= len(ALL_KEY_SPECS)
-    assert len(world.data_keys) == 16
+    assert len(world.data_keys) == 17
+    # And the access keys' records (by their public ids)
+    for when, files in world.snapshots.items():
+        everything = b"".join(files.values())
+        for access_key in world.access_keys:
+            assert access_key.encode() in everything, (when, access_key)
 
 
 def test_the_scan_finds_what_is_there(world: World) -> None:
@@ -232,6 +294,12 @@ def test_no_key_material_in_the_data_dir(world: World) -> None:
 
 def test_no_data_key_in_the_data_dir(world: World) -> None:
     assert leaks(_all_files(world), world.data_keys) == []
+
+
+def test_no_credential_in_the_data_dir(world: World) -> None:
+    # Secret keys are stored wrapped, passwords hashed, tokens not at all
+    assert len(world.credentials) == 6
+    assert leaks(_all_files(world), world.credentials) == []
 
 
 def test_no_root_key_in_the_other_files(world: World) -> None:
@@ -260,6 +328,7 @@ def test_no_secret_in_the_logs(world: World) -> None:
     assert leaks(logs, world.materials) == []
     assert leaks(logs, world.data_keys) == []
     assert leaks(logs, [Secret("root key", world.root_key)]) == []
+    assert leaks(logs, world.credentials) == []
 
 
 def test_no_cipher_text_in_the_logs(world: World) -> None:

@@ -6,6 +6,7 @@ prove that an unmodified SDK user can talk to the service (spec §F6, §F7).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import uuid
@@ -284,12 +285,24 @@ def test_other_project_cannot_see_the_key(
     keys: dict[str, Any],
     sdk_client_factory: Callable[..., KmsClient],
     skms_server: Any,
+    credentials: Any,
     other_credentials: Any,
 ) -> None:
     # Given a key and a data key of the first project
     key_id = key_id_of(keys, "AES_256")
     created = create_datakey(module_client, key_id)
-    # When a client of another project uses them
+    # When the first project's access key is used on the other project's path
+    trespasser = sdk_client_factory(
+        skms_server.base_url,
+        dataclasses.replace(credentials, project_id=other_credentials.project_id),
+    )
+    # Then it is refused: that access key may not use that project
+    expect_client_error(lambda: create_datakey(trespasser, key_id), 403, "KMS.0307")
+    expect_client_error(
+        lambda: create_key(trespasser, f"sdk-trespass-{uuid.uuid4().hex[:12]}"), 403, "KMS.0307"
+    )
+    # When the other project's own access key (a second principal) uses them
+    assert other_credentials.ak != credentials.ak
     other = sdk_client_factory(skms_server.base_url, other_credentials)
     # Then the key does not exist for it
     expect_client_error(lambda: create_datakey(other, key_id), 404, "KMS.0207")

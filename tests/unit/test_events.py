@@ -6,6 +6,7 @@ import base64
 import json
 
 import pytest
+
 from skms import errors
 from skms.api.events import MAX_BODY_BYTES, parse_invocation
 

@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 from cryptography.hazmat.primitives import hashes
+
 from skms import errors
 from skms.crypto import blob
 from skms.domain import KeyState
@@ -15,7 +16,6 @@ from skms.logic.datakeys import create_datakey, decrypt_datakey
 from skms.models.datakeys import CreateDatakeyRequestBody, DecryptDatakeyRequestBody
 from skms.models.keys import CreateKeyRequestBody
 from skms.runtime import Services
-
 from tests.conftest import OTHER_PROJECT_ID
 
 SPECS_AND_USAGES = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from skms import errors
 from skms.models.base import parse_body
 from skms.models.datakeys import (

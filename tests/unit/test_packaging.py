@@ -6,7 +6,6 @@ import re
 import tomllib
 
 from skms.local.template import load_template, routes_from_template
-
 from tests.conftest import REPO_ROOT, TEMPLATE
 
 

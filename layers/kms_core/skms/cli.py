@@ -1,8 +1,17 @@
-"""The ``skms`` command line: ``skms serve`` runs the local API server."""
+"""The ``skms`` command line.
+
+- ``skms serve``: the local API server (API Gateway emulated from template.yaml).
+- ``skms access-key create --project-id P [--domain-id D]``: prints access, secret, project_id, domain_id.
+- ``skms user create --name N --project-id P [--domain-id D]``: reads the password from stdin.
+
+The management commands work on the local store by default, or on a deployed stack's table with
+``--table-name`` (and ``--root-key-id``, the stack's RootKeyArn output).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -20,26 +29,47 @@ def _default_template() -> Path:
     return Path(__file__).resolve().parents[3] / "template.yaml"
 
 
+def _apply_store_options(args: argparse.Namespace) -> None:
+    """Command-line options override the KMS_* environment (see README, Configuration)."""
+    if getattr(args, "data_dir", None):
+        os.environ["KMS_DATA_DIR"] = args.data_dir
+    if getattr(args, "dynamodb_endpoint", None):
+        os.environ["KMS_STORAGE"] = "dynamodb"
+        os.environ["KMS_DYNAMODB_ENDPOINT"] = args.dynamodb_endpoint
+    if getattr(args, "table_name", None):
+        os.environ["KMS_STORAGE"] = "dynamodb"
+        os.environ["KMS_TABLE_NAME"] = args.table_name
+    if getattr(args, "root_key_id", None):
+        os.environ["KMS_ROOT_KEY"] = "aws-kms"
+        os.environ["KMS_ROOT_KEY_ID"] = args.root_key_id
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        print(f"skms: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from skms.auth.principals import CredentialConflict
+    from skms.local.bootstrap import bootstrap_credentials
     from skms.local.server import ApiGatewayEmulator, LocalServer
     from skms.observability import logger
     from skms.runtime import build_services, set_services
 
-    if args.data_dir:
-        os.environ["KMS_DATA_DIR"] = args.data_dir
-    if args.dynamodb_endpoint:
-        os.environ["KMS_STORAGE"] = "dynamodb"
-        os.environ["KMS_DYNAMODB_ENDPOINT"] = args.dynamodb_endpoint
-    if args.table_name:
-        os.environ["KMS_TABLE_NAME"] = args.table_name
+    _apply_store_options(args)
+    settings = _settings()
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)
+    services = build_services(settings)
+    set_services(services)
     try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
+        access_key, credentials_file = bootstrap_credentials(services, os.environ)
+    except CredentialConflict as exc:
         print(f"skms: {exc}", file=sys.stderr)
         return 2
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(settings.data_dir, 0o700)
-    set_services(build_services(settings))
     emulator = ApiGatewayEmulator(Path(args.template))
     server = LocalServer((args.host, args.port), emulator)
 
@@ -55,9 +85,16 @@ def _serve(args: argparse.Namespace) -> int:
             "routes": len(emulator.routes),
             "storage": settings.storage,
             "data_dir": str(settings.data_dir.resolve()),
+            "access_key": access_key,
         },
     )
-    print(f"skms: serving {len(emulator.routes)} routes on http://{host}:{port}", file=sys.stderr, flush=True)
+    where = f"credentials in {credentials_file}" if credentials_file else "credentials from HUAWEICLOUD_SDK_*"
+    print(
+        f"skms: serving {len(emulator.routes)} routes on http://{host}:{port} "
+        f"(access key {access_key}, {where})",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -68,21 +105,132 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _projects(values: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v for value in values for v in value.split(",") if v))
+
+
+def _access_key_create(args: argparse.Namespace) -> int:
+    from skms.auth.principals import create_access_key, new_access_key
+    from skms.runtime import build_services
+
+    _apply_store_options(args)
+    settings = _settings()
+    services = build_services(settings)
+    domain_id = args.domain_id or settings.domain_id
+    access_key, secret_key = new_access_key()
+    projects = _projects(args.project_id)
+    create_access_key(
+        services,
+        domain_id=domain_id,
+        project_ids=projects,
+        access_key=access_key,
+        secret_key=secret_key,
+        description=args.description or "",
+    )
+    print(
+        json.dumps(
+            {
+                "access": access_key,
+                "secret": secret_key,
+                "project_id": projects[0],
+                "project_ids": list(projects),
+                "domain_id": domain_id,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def _user_create(args: argparse.Namespace) -> int:
+    from skms.auth.principals import create_user
+    from skms.runtime import build_services
+    from skms.storage.port import PrincipalExists
+
+    _apply_store_options(args)
+    settings = _settings()
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("skms: the password is read from standard input and must not be empty", file=sys.stderr)
+        return 2
+    services = build_services(settings)
+    domain_id = args.domain_id or settings.domain_id
+    try:
+        user = create_user(
+            services,
+            name=args.name,
+            password=password,
+            domain_id=domain_id,
+            domain_name=args.domain_name or domain_id,
+            project_ids=_projects(args.project_id),
+        )
+    except PrincipalExists:
+        print(f"skms: user {args.name} already exists in that domain", file=sys.stderr)
+        return 1
+    print(
+        json.dumps(
+            {
+                "user_id": user.user_id,
+                "name": user.name,
+                "domain_id": user.domain_id,
+                "domain_name": user.domain_name,
+                "project_ids": list(user.project_ids),
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="local store and root key directory (KMS_DATA_DIR)")
+    parser.add_argument("--table-name", help="a deployed stack's DynamoDB table (KMS_TABLE_NAME)")
+    parser.add_argument("--root-key-id", help="the stack's root AWS KMS key id or ARN (KMS_ROOT_KEY_ID)")
+    parser.add_argument("--dynamodb-endpoint", help="DynamoDB endpoint URL instead of SQLite")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="skms", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="skms", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
+
     serve = commands.add_parser("serve", help="serve the API locally, emulating API Gateway")
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
-    serve.add_argument("--data-dir", help="where the local store and root key live (KMS_DATA_DIR)")
     serve.add_argument("--template", default=str(_default_template()), help="the SAM template to serve")
-    serve.add_argument("--dynamodb-endpoint", help="use DynamoDB at this endpoint instead of SQLite")
-    serve.add_argument("--table-name", help="DynamoDB table name (KMS_TABLE_NAME)")
+    _store_options(serve)
+    serve.set_defaults(run=_serve)
+
+    access_key = commands.add_parser("access-key", help="manage AK/SK credentials").add_subparsers(
+        dest="action", required=True
+    )
+    ak_create = access_key.add_parser("create", help="create an access key and print it as JSON")
+    ak_create.add_argument(
+        "--project-id", action="append", required=True, help="allowed project (repeatable)"
+    )
+    ak_create.add_argument("--domain-id", help="domain (account) id; default KMS_DOMAIN_ID")
+    ak_create.add_argument("--description")
+    _store_options(ak_create)
+    ak_create.set_defaults(run=_access_key_create)
+
+    user = commands.add_parser("user", help="manage users of the token endpoint").add_subparsers(
+        dest="action", required=True
+    )
+    user_create = user.add_parser("create", help="create a user; the password is read from stdin")
+    user_create.add_argument("--name", required=True)
+    user_create.add_argument(
+        "--project-id", action="append", required=True, help="allowed project (repeatable)"
+    )
+    user_create.add_argument("--domain-id", help="domain (account) id; default KMS_DOMAIN_ID")
+    user_create.add_argument("--domain-name", help="domain name used to log in; default the domain id")
+    _store_options(user_create)
+    user_create.set_defaults(run=_user_create)
+
     args = parser.parse_args(argv)
-    if args.command == "serve":
-        return _serve(args)
-    parser.error(f"unknown command {args.command}")
-    return 2
+    os.umask(0o077)  # the store, root key and credentials files are private to this user
+    result: int = args.run(args)
+    return result
 
 
 if __name__ == "__main__":

@@ -65,3 +65,36 @@ class KeyRecord:
 
     def replace(self, **changes: object) -> KeyRecord:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKeyRecord:
+    """An AK/SK credential. The secret key is stored only wrapped under the root key."""
+
+    access_key: str
+    secret_wrapped: bytes
+    domain_id: str
+    project_ids: tuple[str, ...]
+    enabled: bool = True
+    created_at: int = 0  # epoch milliseconds
+    description: str = ""
+
+    def __repr__(self) -> str:
+        return f"AccessKeyRecord(access_key={self.access_key!r}, domain_id={self.domain_id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A user of the token endpoint; the password is kept only as a salted scrypt hash."""
+
+    user_id: str
+    name: str
+    domain_id: str
+    domain_name: str
+    password_hash: str
+    project_ids: tuple[str, ...]
+    enabled: bool = True
+    created_at: int = 0  # epoch milliseconds
+
+    def __repr__(self) -> str:
+        return f"UserRecord(name={self.name!r}, domain_name={self.domain_name!r})"

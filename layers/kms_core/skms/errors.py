@@ -89,8 +89,26 @@ CipherLengthMismatch = _error(
     "CipherLengthMismatch", "KMS.2204", 400, "cipher_text does not match datakey_cipher_length."
 )
 
+# 401: the gateway's code for failed authentication (spec §F2, last paragraph)
+Unauthenticated = _error("Unauthenticated", "APIGW.0301", 401, "Incorrect IAM authentication information.")
+
+
+class IamUnauthorized(KmsError):
+    """401 from the token endpoint, in IAM's own error shape ({"error": {code, message, title}})."""
+
+    code: ClassVar[str] = "401"
+    status: ClassVar[int] = 401
+    default_message: ClassVar[str] = "The username or password is wrong."
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": 401, "message": self.message, "title": "Unauthorized"}}
+
+
 # 403 (§F2)
 AccessDenied = _error("AccessDenied", "KMS.0307", 403, "No access.")
+ProjectMismatch = _error(
+    "ProjectMismatch", "KMS.0321", 403, "The project in the URL does not match the token."
+)
 
 # 404
 KeyNotFound = _error("KeyNotFound", "KMS.0207", 404, "The key does not exist.")

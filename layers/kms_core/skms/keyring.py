@@ -17,6 +17,15 @@ class Keyring:
         self._root = root
         self._cache = cache
 
+    @property
+    def root(self) -> RootKeyProvider:
+        """The root of trust, for wrapping other secrets (access keys, service secrets)."""
+        return self._root
+
+    @property
+    def cache(self) -> TtlLruCache[bytes]:
+        return self._cache
+
     def wrap(self, project_id: str, key_id: str, version: int, material: bytes) -> bytes:
         wrapped = self._root.wrap(material, material_context(project_id, key_id, version))
         self._cache.put((project_id, key_id, version), material)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
 from skms.crypto import aead
 from skms.crypto.errors import CryptoError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from skms.crypto.encoding import MAX_CONTEXT_PAIRS, MAX_FIELD_BYTES, encode_context, length_prefixed
 
 

@@ -7,6 +7,7 @@ import base64
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
 from skms.crypto import material, sm2
 from skms.crypto.keyspec import ALLOWED_USAGES, KeySpec, KeyUsage, default_usage
 

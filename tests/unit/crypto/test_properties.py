@@ -7,6 +7,7 @@ import hashlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from skms.crypto import aead, blob
 from skms.crypto.encoding import encode_context
 from skms.crypto.errors import CryptoError

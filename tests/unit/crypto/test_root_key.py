@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from skms.crypto.errors import CryptoError
 from skms.crypto.root_key import PROVIDER_LOCAL, LocalRootKey, material_context
 

@@ -7,6 +7,7 @@ import hmac
 import pickle
 
 import pytest
+
 import skms.crypto.secret_bytes as secret_bytes_module
 from skms.crypto.secret_bytes import SecretBytes
 

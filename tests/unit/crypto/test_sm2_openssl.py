@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from skms.crypto import material, sm2
 from skms.crypto.keyspec import KeySpec
 

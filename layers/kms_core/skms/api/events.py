@@ -33,6 +33,7 @@ class Invocation:
     project_id: str
     domain_id: str | None
     body: Any
+    raw_body: bytes = b""  # exactly as received, for signature verification
 
 
 def _request_id(event: Mapping[str, Any]) -> str:
@@ -76,29 +77,30 @@ def request_id_of(event: Any) -> str:
     return _request_id(event) if isinstance(event, Mapping) else str(uuid.uuid4())
 
 
-def parse_invocation(event: Any) -> Invocation:
+def parse_invocation(event: Any, *, project_scoped: bool = True) -> Invocation:
     if not isinstance(event, Mapping):
         raise errors.InvalidRequestFormat("The event must be a JSON object.")
     rid = _request_id(event)
     if "requestContext" in event and "httpMethod" in event:
         path_params = event.get("pathParameters") or {}
-        project_id = _check_project(path_params.get("project_id"))
+        project_id = _check_project(path_params.get("project_id")) if project_scoped else ""
         raw = event.get("body")
         if event.get("isBase64Encoded") and isinstance(raw, str):
             try:
                 raw = base64.b64decode(raw, validate=True)
             except (binascii.Error, ValueError):
                 raise errors.InvalidJsonBody from None
+        raw_bytes = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else (raw or b"")
         authorizer = event["requestContext"].get("authorizer") or {}
         domain = authorizer.get("domain_id") if isinstance(authorizer, Mapping) else None
         return Invocation(
-            True, rid, project_id, domain if isinstance(domain, str) else None, _decode_json(raw)
+            True, rid, project_id, domain if isinstance(domain, str) else None, _decode_json(raw), raw_bytes
         )
     domain = event.get("domain_id")
     return Invocation(
         False,
         rid,
-        _check_project(event.get("project_id")),
+        _check_project(event.get("project_id")) if project_scoped else "",
         domain if isinstance(domain, str) else None,
         _decode_json(event.get("body")),
     )

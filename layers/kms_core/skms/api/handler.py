@@ -1,7 +1,12 @@
 """``endpoint()`` builds a Lambda handler from a request model and one logic function.
 
-Errors: a :class:`KmsError` is rendered with its status and §F2 body; anything else is logged
-(type and traceback only, never the event) and answered 500 KMS.0101 without details.
+Order of work for every request: parse the event, authenticate (API requests: the authorizer's
+context, completed here by the AK/SK signature check over the raw body; direct invocations are
+authorised by IAM), validate the body into the model, call the logic, render.
+
+Errors: a :class:`KmsError` is rendered with its status and §F2 body; a failing dependency
+(storage, root key) as KMS.0102 / KMS.0104; anything else is logged (type and traceback only,
+never the event) and answered 500 KMS.0101 without details.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ from pydantic import BaseModel
 
 from skms import errors
 from skms.api.events import Invocation, parse_invocation, request_id_of
+from skms.auth.authorizer import verify_request
 from skms.logic.common import Caller
 from skms.models.base import WireModel, parse_body
 from skms.observability import logger
+from skms.root_keys.aws_kms import RootKeyUnavailable
 from skms.runtime import Services, get_services
+from skms.storage.port import StorageFailure
 
 Req = TypeVar("Req", bound=WireModel)
 LogicFn = Callable[[Req, Caller, Services], BaseModel | None]
@@ -27,39 +35,52 @@ Handler = Callable[[Any, Any], dict[str, Any]]
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 
 
-def _api_response(status: int, body: dict[str, Any] | None, request_id: str) -> dict[str, Any]:
+def _api_response(
+    status: int, body: dict[str, Any] | None, request_id: str, extra_headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    headers = {"Content-Type": JSON_CONTENT_TYPE, "X-Request-Id": request_id, **(extra_headers or {})}
     return {
         "statusCode": status,
-        "headers": {"Content-Type": JSON_CONTENT_TYPE, "X-Request-Id": request_id},
+        "headers": headers,
         "body": "" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")),
         "isBase64Encoded": False,
     }
 
 
-def _render(via_api: bool, status: int, body: dict[str, Any] | None, request_id: str) -> dict[str, Any]:
-    """API events get a proxy response; direct invocations get the same JSON body as a dict."""
-    if via_api:
-        return _api_response(status, body, request_id)
-    return body if body is not None else {}
+def _headers_of(result: BaseModel | None) -> dict[str, str]:
+    """Response headers a result model asks for (e.g. X-Subject-Token), via ``response_headers()``."""
+    method = getattr(result, "response_headers", None)
+    return dict(method()) if callable(method) else {}
 
 
 def endpoint(
-    operation: str, request_model: type[Req], logic: LogicFn[Req], success_status: int = 200
+    operation: str,
+    request_model: type[Req],
+    logic: LogicFn[Req],
+    success_status: int = 200,
+    *,
+    public: bool = False,
 ) -> Handler:
+    """``public`` endpoints (the token endpoint) are neither authenticated nor project-scoped."""
+
     def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
         started = time.perf_counter()
         invocation: Invocation | None = None
         request_id = request_id_of(event)
         log: dict[str, Any] = {"operation": operation, "request_id": request_id}
+        result: BaseModel | None = None
         try:
-            invocation = parse_invocation(event)
+            invocation = parse_invocation(event, project_scoped=not public)
+            log["project_id"] = invocation.project_id
             services = get_services()
+            domain_id = invocation.domain_id or services.settings.domain_id
+            if invocation.via_api and not public:
+                principal = verify_request(event, invocation.raw_body, services)
+                domain_id = principal.domain_id
+                log["principal_id"] = principal.principal_id
             caller = Caller(
-                project_id=invocation.project_id,
-                domain_id=invocation.domain_id or services.settings.domain_id,
-                request_id=invocation.request_id,
+                project_id=invocation.project_id, domain_id=domain_id, request_id=invocation.request_id
             )
-            log["project_id"] = caller.project_id
             body = parse_body(request_model, invocation.body)
             key_id = getattr(body, "key_id", None)
             if isinstance(key_id, str):
@@ -73,6 +94,13 @@ def endpoint(
         except errors.KmsError as exc:
             status, payload = exc.status, exc.body()
             log["error_code"] = exc.code
+        except (StorageFailure, RootKeyUnavailable) as exc:
+            # A dependency failed (throttling, outage, permissions): not the caller's fault, and
+            # worth telling apart from a bug. The cause is logged, never returned.
+            mapped = errors.StorageError() if isinstance(exc, StorageFailure) else errors.ServiceUnavailable()
+            logger.warning("dependency failure", extra={**log, "cause": str(exc), "error_code": mapped.code})
+            status, payload = mapped.status, mapped.body()
+            log["error_code"] = mapped.code
         except Exception:
             logger.exception("unhandled error", extra={**log, "outcome": "error"})
             status, payload = 500, errors.InternalError().body()
@@ -83,8 +111,14 @@ def endpoint(
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
         logger.info("request", extra=log)
+        extra_headers = _headers_of(result) if status < 400 else {}
         via_api = invocation.via_api if invocation is not None else _looks_like_api(event)
-        return _render(via_api, status, payload, request_id)
+        if via_api:
+            return _api_response(status, payload, request_id, extra_headers)
+        # Direct invocations answer the JSON body as a dict, headers folded in by name.
+        direct = dict(payload) if payload is not None else {}
+        direct.update(extra_headers)
+        return direct
 
     lambda_handler.__name__ = f"{operation.replace('-', '_')}_handler"
     return lambda_handler

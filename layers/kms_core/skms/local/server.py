@@ -8,7 +8,9 @@ response back. Real HTTP/1.1 with keep-alive, one thread per connection.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
+import re
 import threading
 import time
 import uuid
@@ -20,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from skms.errors import error_body
-from skms.local.template import Route, load_handler, routes_from_template
+from skms.local.template import Route, gateway_responses, load_handler, routes_from_template
 from skms.observability import logger
 
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -31,6 +33,15 @@ Handler = Callable[[Any, Any], Any]
 class LoadedRoute:
     route: Route
     handler: Handler
+    authorizer: Handler | None = None
+
+
+# API Gateway's own bodies when a template defines no gateway response of that type.
+_DEFAULT_GATEWAY_RESPONSES = {
+    "UNAUTHORIZED": (401, '{"message":"Unauthorized"}'),
+    "ACCESS_DENIED": (403, '{"Message":"User is not authorized to access this resource"}'),
+}
+_CONTEXT_VARIABLE = re.compile(r"\$context\.authorizer\.([A-Za-z0-9_]+)")
 
 
 class LambdaContext:
@@ -54,7 +65,81 @@ class ApiGatewayEmulator:
     """Routing and event building, separate from the socket server so tests can call it."""
 
     def __init__(self, template_path: Path) -> None:
-        self.routes = [LoadedRoute(r, load_handler(r)) for r in routes_from_template(template_path)]
+        self.routes = [
+            LoadedRoute(r, load_handler(r), load_handler(r.authorizer) if r.authorizer else None)
+            for r in routes_from_template(template_path)
+        ]
+        self.gateway_responses = gateway_responses(template_path)
+
+    def gateway_response(self, kind: str, context: dict[str, Any]) -> tuple[int, bytes]:
+        """Render a gateway response as API Gateway does: status and the JSON template, with
+        ``$context.authorizer.<key>`` replaced by the (JSON-escaped) authorizer context value."""
+        spec = self.gateway_responses.get(kind)
+        if spec is None:
+            status, text = _DEFAULT_GATEWAY_RESPONSES[kind]
+            return status, text.encode()
+        template = str((spec.get("ResponseTemplates") or {}).get("application/json", ""))
+        rendered = _CONTEXT_VARIABLE.sub(
+            lambda m: json.dumps(str(context.get(m.group(1), "")))[1:-1], template
+        )
+        return int(spec.get("StatusCode", _DEFAULT_GATEWAY_RESPONSES[kind][0])), rendered.encode()
+
+    def authorize(
+        self, loaded: LoadedRoute, event: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, tuple[int, bytes]]:
+        """Run the route's Lambda REQUEST authorizer the way API Gateway does.
+
+        Returns (authorizer context, _) when allowed, else (None, (status, body)) to answer with.
+        """
+        assert loaded.authorizer is not None
+        method_arn = (
+            f"arn:aws:execute-api:local:000000000000:local/local/{event['httpMethod']}{event['path']}"
+        )
+        request = {
+            "type": "REQUEST",
+            "methodArn": method_arn,
+            **{
+                k: event[k]
+                for k in (
+                    "resource",
+                    "path",
+                    "httpMethod",
+                    "headers",
+                    "multiValueHeaders",
+                    "queryStringParameters",
+                    "multiValueQueryStringParameters",
+                    "pathParameters",
+                    "stageVariables",
+                    "requestContext",
+                )
+            },
+        }
+        context = LambdaContext(
+            loaded.route.authorizer.logical_id if loaded.route.authorizer else "authorizer",
+            event["requestContext"]["requestId"],
+        )
+        try:
+            policy = loaded.authorizer(request, context)
+        except Exception as exc:
+            if str(exc) == "Unauthorized":
+                return None, self.gateway_response("UNAUTHORIZED", {})
+            logger.exception("authorizer failure", extra={"function": context.function_name})
+            return None, (500, b'{"message":null}')
+        statements = (policy.get("policyDocument") or {}).get("Statement") or []
+        allowed = any(
+            s.get("Effect") == "Allow"
+            and any(fnmatch.fnmatchcase(method_arn, r) for r in _as_list(s.get("Resource")))
+            for s in statements
+        ) and not any(
+            s.get("Effect") == "Deny"
+            and any(fnmatch.fnmatchcase(method_arn, r) for r in _as_list(s.get("Resource")))
+            for s in statements
+        )
+        authorizer_context = dict(policy.get("context") or {})
+        authorizer_context["principalId"] = policy.get("principalId")
+        if not allowed:
+            return None, self.gateway_response("ACCESS_DENIED", authorizer_context)
+        return authorizer_context, (200, b"")
 
     def resolve(self, method: str, path: str) -> tuple[LoadedRoute | None, dict[str, str], bool]:
         """(route, path parameters, whether the path exists under another method)."""
@@ -216,6 +301,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
             source_ip=self.client_address[0],
             request_id=request_id,
         )
+        if route.authorizer is not None:
+            authorizer_context, refusal = self.server.emulator.authorize(route, event)
+            if authorizer_context is None:
+                headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
+                self._send(refusal[0], headers, refusal[1])
+                return
+            event["requestContext"]["authorizer"] = authorizer_context
         try:
             result = route.handler(event, LambdaContext(route.route.function, request_id))
             status = int(result["statusCode"])
@@ -231,6 +323,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._send(status, headers, data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+
+
+def _as_list(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
 class _BodyTooLarge(Exception):

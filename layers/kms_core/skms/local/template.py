@@ -43,6 +43,13 @@ def load_template(path: Path) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class FunctionRef:
+    logical_id: str
+    code_uri: Path
+    handler: str  # module.function
+
+
+@dataclass(frozen=True)
 class Route:
     function: str  # logical id
     method: str  # upper case
@@ -50,6 +57,7 @@ class Route:
     code_uri: Path
     handler: str  # module.function
     pattern: re.Pattern[str] = field(compare=False)
+    authorizer: FunctionRef | None = None  # the Lambda REQUEST authorizer guarding this route
 
     def match(self, path: str) -> dict[str, str] | None:
         found = self.pattern.fullmatch(path)
@@ -68,11 +76,40 @@ def _compile(resource_path: str) -> re.Pattern[str]:
     return re.compile(regex)
 
 
+def _function_ref(resources: dict[str, Any], logical_id: str, root: Path) -> FunctionRef:
+    props = resources[logical_id]["Properties"]
+    return FunctionRef(logical_id, (root / props["CodeUri"]).resolve(), props["Handler"])
+
+
+def _authorizer_for(resources: dict[str, Any], event_props: dict[str, Any], root: Path) -> FunctionRef | None:
+    """The Lambda authorizer of an Api event: its own Auth.Authorizer, else its API's default."""
+    api_ref = event_props.get("RestApiId")
+    api_id = api_ref.get("Ref") if isinstance(api_ref, dict) else None
+    auth = (resources.get(api_id, {}).get("Properties") or {}).get("Auth") or {} if api_id else {}
+    name = (event_props.get("Auth") or {}).get("Authorizer", auth.get("DefaultAuthorizer"))
+    if not name or name == "NONE":
+        return None
+    arn = auth["Authorizers"][name]["FunctionArn"]
+    logical_id = arn["Fn::GetAtt"][0] if isinstance(arn, dict) else str(arn)
+    return _function_ref(resources, logical_id, root)
+
+
+def gateway_responses(template_path: Path) -> dict[str, dict[str, Any]]:
+    """GatewayResponses of the template's APIs, by response type (UNAUTHORIZED, ...)."""
+    resources = load_template(template_path).get("Resources") or {}
+    found: dict[str, dict[str, Any]] = {}
+    for resource in resources.values():
+        if resource.get("Type") == "AWS::Serverless::Api":
+            found.update((resource.get("Properties") or {}).get("GatewayResponses") or {})
+    return found
+
+
 def routes_from_template(template_path: Path) -> list[Route]:
     document = load_template(template_path)
     root = template_path.parent
+    resources: dict[str, Any] = document.get("Resources") or {}
     routes = []
-    for logical_id, resource in (document.get("Resources") or {}).items():
+    for logical_id, resource in resources.items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         props = resource.get("Properties") or {}
@@ -88,16 +125,17 @@ def routes_from_template(template_path: Path) -> list[Route]:
                     code_uri=(root / props["CodeUri"]).resolve(),
                     handler=props["Handler"],
                     pattern=_compile(event_props["Path"]),
+                    authorizer=_authorizer_for(resources, event_props, root),
                 )
             )
     return routes
 
 
-def load_handler(route: Route) -> Callable[[Any, Any], Any]:
+def load_handler(route: Route | FunctionRef) -> Callable[[Any, Any], Any]:
     """Import the function's handler module from its CodeUri, as Lambda would."""
     module_name, _, attribute = route.handler.rpartition(".")
     file_path = route.code_uri / (module_name.replace(".", "/") + ".py")
-    unique = f"skms_function_{route.function}"
+    unique = f"skms_function_{route.function if isinstance(route, Route) else route.logical_id}"
     module = sys.modules.get(unique)
     if module is None:
         spec = importlib.util.spec_from_file_location(unique, file_path)

@@ -1,10 +1,16 @@
-"""KeyRecord <-> primitive fields, shared by the storage adapters.
+"""KeyRecord and principal records <-> primitive fields, shared by the storage adapters.
 
 ``to_fields`` gives every field except ``materials`` as ``str``/``int``/``bool``/``None`` (enums by
 value) so each adapter maps them onto its own types; materials stay ``bytes`` with string version
 keys (JSON and DynamoDB map keys must be strings). ``to_json``/``from_json`` add base64 for the
 adapters that store one JSON document. Decoding ignores unknown fields (e.g. DynamoDB's PK/SK) and
 uses the dataclass defaults for missing ones, so adding a field needs no migration.
+
+Principals (:class:`AccessKeyRecord`, :class:`UserRecord`) go through ``principal_to_fields`` /
+``principal_from_fields``: every field as ``str``/``int``/``bool``, ``bytes`` (kept as bytes), or a
+``tuple[str, ...]`` (kept as a tuple; a list when read back from JSON or DynamoDB). Their JSON form
+carries bytes as standard base64. :func:`user_key` is the one injective encoding of a user's
+``(domain_name, name)`` used as a storage key by the SQLite and DynamoDB adapters.
 """
 
 from __future__ import annotations
@@ -12,10 +18,11 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import typing
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from skms.domain import KeyRecord, KeyState, Origin
+from skms.domain import AccessKeyRecord, KeyRecord, KeyState, Origin, UserRecord
 
 Primitive = str | int | bool | None
 
@@ -63,3 +70,90 @@ def from_json(text: str) -> KeyRecord:
     doc = json.loads(text)
     materials = {version: base64.b64decode(blob) for version, blob in doc.pop(MATERIALS, {}).items()}
     return from_fields(doc, materials)
+
+
+# -- principals ------------------------------------------------------------------------------------
+
+PrincipalRecord = AccessKeyRecord | UserRecord
+PrincipalValue = str | int | bool | bytes | tuple[str, ...]
+P = TypeVar("P", AccessKeyRecord, UserRecord)
+
+_PLAIN, _BYTES, _STRINGS = "plain", "bytes", "strings"
+
+
+def _shapes(cls: type[PrincipalRecord]) -> dict[str, str]:
+    """Field name -> how it is stored; fails at import if a field gets a type we cannot store."""
+    hints = typing.get_type_hints(cls)
+    shapes: dict[str, str] = {}
+    for field in dataclasses.fields(cls):
+        hint = hints[field.name]
+        if hint is bytes:
+            shapes[field.name] = _BYTES
+        elif hint == tuple[str, ...]:
+            shapes[field.name] = _STRINGS
+        elif hint in (str, int, bool):
+            shapes[field.name] = _PLAIN
+        else:  # pragma: no cover - a guard for whoever adds a field
+            raise TypeError(f"{cls.__name__}.{field.name}: no storage shape for {hint!r}")
+    return shapes
+
+
+_PRINCIPAL_SHAPES: dict[type[PrincipalRecord], dict[str, str]] = {
+    AccessKeyRecord: _shapes(AccessKeyRecord),
+    UserRecord: _shapes(UserRecord),
+}
+
+
+def principal_to_fields(record: PrincipalRecord) -> dict[str, PrincipalValue]:
+    """Every field; bytes stay bytes, tuples of strings stay tuples."""
+    return {name: getattr(record, name) for name in _PRINCIPAL_SHAPES[type(record)]}
+
+
+def principal_from_fields(cls: type[P], fields: Mapping[str, Any]) -> P:
+    """Inverse of :func:`principal_to_fields`; accepts lists for tuples and ignores unknown names."""
+    kwargs: dict[str, Any] = {}
+    for name, shape in _PRINCIPAL_SHAPES[cls].items():
+        if name not in fields:
+            continue
+        value = fields[name]
+        if shape == _BYTES:
+            value = bytes(value)
+        elif shape == _STRINGS:
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def principal_to_json(record: PrincipalRecord) -> str:
+    """One compact JSON document; bytes as standard base64, tuples as arrays."""
+    doc: dict[str, Any] = {}
+    for name, value in principal_to_fields(record).items():
+        if isinstance(value, bytes):
+            doc[name] = base64.b64encode(value).decode("ascii")
+        elif isinstance(value, tuple):
+            doc[name] = list(value)
+        else:
+            doc[name] = value
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+
+def principal_from_json(cls: type[P], text: str) -> P:
+    doc = json.loads(text)
+    for name, shape in _PRINCIPAL_SHAPES[cls].items():
+        if shape == _BYTES and name in doc:
+            doc[name] = base64.b64decode(doc[name], validate=True)
+    return principal_from_fields(cls, doc)
+
+
+def _b64url(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode("utf-8")).rstrip(b"=").decode("ascii")
+
+
+def user_key(domain_name: str, name: str) -> str:
+    """``base64url(domain_name) + "#" + base64url(name)`` (UTF-8, unpadded).
+
+    Injective whatever the names contain: the base64url alphabet has no ``#``, so the one ``#``
+    splits the two parts unambiguously (a plain ``domain + sep + name`` join is not injective
+    once a name may contain the separator: ``"a#b" + "#" + "c" == "a" + "#" + "b#c"``).
+    """
+    return f"{_b64url(domain_name)}#{_b64url(name)}"

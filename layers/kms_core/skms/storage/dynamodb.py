@@ -8,6 +8,18 @@ Item layout (all in the project's partition ``PK = P#{project_id}``):
 - counter: ``SK = COUNT`` with ``keys`` (Number), bumped in the create transaction, so
   ``count_keys`` is one GetItem.
 
+Principals and service secrets are items of the same table, each in a partition of its own (their
+``PK`` prefixes never start with ``P#``, so they are in no project's partition):
+
+- access key: ``PK = AK#{access_key}``, ``SK = AK``;
+- user:       ``PK = USER#{base64url(domain_name)}#{base64url(name)}``, ``SK = USER``
+  (:func:`skms.storage.codec.user_key`: UTF-8, unpadded; the base64url alphabet has no ``#``, so
+  names containing ``#`` or anything else cannot make two users share a key);
+- secret:     ``PK = SYS#{name}``, ``SK = SECRET``, the value in ``value`` (Binary).
+
+Record fields are native attributes: bytes as ``B``, tuples of strings as ``L`` of ``S`` (order
+kept, may be empty). Creates are a PutItem conditional on ``attribute_not_exists(PK)``.
+
 Only key items carry ``GSI1PK``, so the GSI lists keys of a project in creation order and nothing
 else; listing never scans. Key-id uniqueness is enforced per project (ids are random UUIDs).
 Errors are told apart by ``Error.Code`` and ``CancellationReasons[i].Code``, never by message.
@@ -26,10 +38,17 @@ from typing import TYPE_CHECKING, Any, cast
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from skms.domain import KeyRecord
+from skms.domain import AccessKeyRecord, KeyRecord, UserRecord
 from skms.errors import ConcurrentUpdate
 from skms.storage import codec
-from skms.storage.port import AliasExists, KeyExists, KeyPage, KeyStore, StorageFailure
+from skms.storage.port import (
+    AliasExists,
+    KeyExists,
+    KeyPage,
+    KeyStore,
+    PrincipalExists,
+    StorageFailure,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -116,6 +135,45 @@ def _record(item: Item) -> KeyRecord:
     }
     materials = {version: blob["B"] for version, blob in item.get(codec.MATERIALS, {}).get("M", {}).items()}
     return codec.from_fields(fields, materials)
+
+
+def _access_key_key(access_key: str) -> Item:
+    return {"PK": _s(f"AK#{access_key}"), "SK": _s("AK")}
+
+
+def _user_key(domain_name: str, name: str) -> Item:
+    return {"PK": _s(f"USER#{codec.user_key(domain_name, name)}"), "SK": _s("USER")}
+
+
+def _secret_key(name: str) -> Item:
+    return {"PK": _s(f"SYS#{name}"), "SK": _s("SECRET")}
+
+
+def _principal_av(value: codec.PrincipalValue) -> AttributeValueTypeDef:
+    if isinstance(value, bytes):
+        return {"B": value}
+    if isinstance(value, tuple):
+        return {"L": [_s(entry) for entry in value]}
+    return _av(value)
+
+
+def _principal_py(value: AttributeValueTypeDef) -> Any:
+    if "B" in value:
+        return value["B"]
+    if "L" in value:
+        return [entry["S"] for entry in value["L"]]
+    return _py(value)
+
+
+def _principal_item(key: Item, record: codec.PrincipalRecord) -> Item:
+    item: Item = {name: _principal_av(value) for name, value in codec.principal_to_fields(record).items()}
+    item.update(key)
+    return item
+
+
+def _principal(cls: type[codec.P], item: Item) -> codec.P:
+    fields = {name: _principal_py(value) for name, value in item.items() if name not in _KEY_ATTRS}
+    return codec.principal_from_fields(cls, fields)
 
 
 def _code(error: ClientError) -> str:
@@ -358,3 +416,45 @@ class DynamoKeyStore(KeyStore):
     def count_keys(self, project_id: str) -> int:
         item = self._get_item(_key(project_id, "COUNT"))
         return 0 if item is None else int(item["keys"]["N"])
+
+    # -- principals --------------------------------------------------------------------------
+
+    def _put_if_absent(self, item: Item) -> bool:
+        """PutItem conditional on the item's absence; False if it was already there."""
+        try:
+            self._client().put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(PK)"
+            )
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return False
+            raise _failure(error) from error
+        except BotoCoreError as error:
+            raise _failure(error) from error
+        return True
+
+    def create_access_key(self, record: AccessKeyRecord) -> None:
+        if not self._put_if_absent(_principal_item(_access_key_key(record.access_key), record)):
+            raise PrincipalExists(record.access_key)
+
+    def get_access_key(self, access_key: str) -> AccessKeyRecord | None:
+        item = self._get_item(_access_key_key(access_key))
+        return None if item is None else _principal(AccessKeyRecord, item)
+
+    def create_user(self, record: UserRecord) -> None:
+        if not self._put_if_absent(_principal_item(_user_key(record.domain_name, record.name), record)):
+            raise PrincipalExists(record.name)
+
+    def get_user(self, domain_name: str, name: str) -> UserRecord | None:
+        item = self._get_item(_user_key(domain_name, name))
+        return None if item is None else _principal(UserRecord, item)
+
+    def get_or_create_secret(self, name: str, wrapped: bytes) -> bytes:
+        """Conditional PutItem; if the secret is already there, a consistent GetItem of it."""
+        item: Item = {**_secret_key(name), "value": {"B": bytes(wrapped)}}
+        if self._put_if_absent(item):
+            return bytes(wrapped)
+        stored = self._get_item(_secret_key(name))
+        if stored is None:  # secrets are never deleted: only a store emptied under us gets here
+            raise StorageFailure("dynamodb: secret vanished after a failed create")
+        return bytes(stored["value"]["B"])

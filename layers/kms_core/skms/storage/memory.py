@@ -3,20 +3,33 @@
 It passes the same contract suite as the real adapters. One lock serialises every call, so
 conditional writes are trivially atomic. Records are copied in and out (``materials`` is a
 mutable dict inside a frozen dataclass) so a caller can never edit the stored state in place.
+Principal records and secrets hold only immutable values (str, bytes, tuples), so they are
+stored as given (bytes and tuples normalised, in case a caller passed a bytearray or a list).
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import threading
 
-from skms.domain import KeyRecord
+from skms.domain import AccessKeyRecord, KeyRecord, UserRecord
 from skms.errors import ConcurrentUpdate
-from skms.storage.port import AliasExists, KeyExists, KeyPage, KeyStore
+from skms.storage.port import AliasExists, KeyExists, KeyPage, KeyStore, PrincipalExists
 
 
 def _copy(record: KeyRecord) -> KeyRecord:
     return record.replace(materials=dict(record.materials))
+
+
+def _frozen_access_key(record: AccessKeyRecord) -> AccessKeyRecord:
+    return dataclasses.replace(
+        record, secret_wrapped=bytes(record.secret_wrapped), project_ids=tuple(record.project_ids)
+    )
+
+
+def _frozen_user(record: UserRecord) -> UserRecord:
+    return dataclasses.replace(record, project_ids=tuple(record.project_ids))
 
 
 def _parse_cursor(cursor: str | None) -> int:
@@ -35,6 +48,9 @@ class InMemoryKeyStore(KeyStore):
         # project_id -> (seqs, key ids), both in creation order, so a page is a bisect + slice
         self._by_project: dict[str, tuple[list[int], list[str]]] = {}
         self._next_seq = 0
+        self._access_keys: dict[str, AccessKeyRecord] = {}
+        self._users: dict[tuple[str, str], UserRecord] = {}  # (domain_name, name) -> record
+        self._secrets: dict[str, bytes] = {}
 
     def create_key(self, record: KeyRecord) -> None:
         with self._lock:
@@ -100,3 +116,30 @@ class InMemoryKeyStore(KeyStore):
     def count_keys(self, project_id: str) -> int:
         with self._lock:
             return len(self._by_project.get(project_id, ([], []))[1])
+
+    # -- principals --------------------------------------------------------------------------
+
+    def create_access_key(self, record: AccessKeyRecord) -> None:
+        with self._lock:
+            if record.access_key in self._access_keys:
+                raise PrincipalExists(record.access_key)
+            self._access_keys[record.access_key] = _frozen_access_key(record)
+
+    def get_access_key(self, access_key: str) -> AccessKeyRecord | None:
+        with self._lock:
+            return self._access_keys.get(access_key)
+
+    def create_user(self, record: UserRecord) -> None:
+        key = (record.domain_name, record.name)
+        with self._lock:
+            if key in self._users:
+                raise PrincipalExists(record.name)
+            self._users[key] = _frozen_user(record)
+
+    def get_user(self, domain_name: str, name: str) -> UserRecord | None:
+        with self._lock:
+            return self._users.get((domain_name, name))
+
+    def get_or_create_secret(self, name: str, wrapped: bytes) -> bytes:
+        with self._lock:
+            return self._secrets.setdefault(name, bytes(wrapped))

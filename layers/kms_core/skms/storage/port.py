@@ -11,6 +11,7 @@ Both pass the same contract suite (tests/contract/test_key_store_contract.py). R
 - ``list_keys`` is a query in creation order with a limit and an opaque cursor (never a scan, and
   never "load all then slice"): a page costs the same whatever the number of keys.
 - Driver errors are translated by code into :class:`StorageFailure`, chained with ``from``.
+- Principals (access keys, users) and service secrets live in the same store, as other item kinds.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
-from skms.domain import KeyRecord
+from skms.domain import AccessKeyRecord, KeyRecord, UserRecord
 
 
 class AliasExists(Exception):
@@ -27,6 +28,10 @@ class AliasExists(Exception):
 
 class KeyExists(Exception):
     """A key with this id already exists (ids are never reused)."""
+
+
+class PrincipalExists(Exception):
+    """An access key with this id, or a user with this name in the domain, already exists."""
 
 
 class StorageFailure(Exception):
@@ -58,6 +63,27 @@ class KeyStore(abc.ABC):
 
     @abc.abstractmethod
     def count_keys(self, project_id: str) -> int: ...
+
+    # Principals (authentication). Same table / database as the keys, other item kinds.
+
+    @abc.abstractmethod
+    def create_access_key(self, record: AccessKeyRecord) -> None:
+        """Create-if-absent on the access key id, else :class:`PrincipalExists`."""
+
+    @abc.abstractmethod
+    def get_access_key(self, access_key: str) -> AccessKeyRecord | None: ...
+
+    @abc.abstractmethod
+    def create_user(self, record: UserRecord) -> None:
+        """Create-if-absent on (domain_name, name), else :class:`PrincipalExists`."""
+
+    @abc.abstractmethod
+    def get_user(self, domain_name: str, name: str) -> UserRecord | None: ...
+
+    @abc.abstractmethod
+    def get_or_create_secret(self, name: str, wrapped: bytes) -> bytes:
+        """Store ``wrapped`` under ``name`` unless a value is already there (conditional write);
+        return the stored value, so concurrent cold starts agree on one service secret."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default does nothing."""

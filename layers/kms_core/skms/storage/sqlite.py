@@ -13,21 +13,41 @@ Safe under many threads of one process and several processes on one file:
 ``seq`` (``AUTOINCREMENT``: monotonic, never reused) is the creation order and the list cursor.
 Alias uniqueness is a UNIQUE index on ``(project_id, key_alias)``; errors are told apart by
 ``sqlite_errorname``, never by message text.
+
+Principals and service secrets live in ``principals(kind, id, body)`` (primary key ``(kind, id)``,
+``body`` the record as JSON with bytes in base64):
+
+- ``access_key``: ``id`` is the access key id;
+- ``user``: ``id`` is :func:`skms.storage.codec.user_key` of ``(domain_name, name)`` (base64url of
+  each, joined by ``#``: injective, unlike a plain join on a separator a name could contain);
+- ``secret``: ``id`` is the secret's name, ``body`` is ``{"value": base64}``.
+
+Creates are a plain INSERT (a primary-key violation is :class:`PrincipalExists`);
+``get_or_create_secret`` is ``INSERT OR IGNORE`` then SELECT in one ``BEGIN IMMEDIATE`` transaction.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import pathlib
 import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
 
-from skms.domain import KeyRecord
+from skms.domain import AccessKeyRecord, KeyRecord, UserRecord
 from skms.errors import ConcurrentUpdate
 from skms.storage import codec
-from skms.storage.port import AliasExists, KeyExists, KeyPage, KeyStore, StorageFailure
+from skms.storage.port import (
+    AliasExists,
+    KeyExists,
+    KeyPage,
+    KeyStore,
+    PrincipalExists,
+    StorageFailure,
+)
 
 BUSY_TIMEOUT_MS = 10_000
 _UNIQUE_VIOLATIONS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
@@ -45,7 +65,19 @@ _SCHEMA = (
     """,
     "CREATE UNIQUE INDEX IF NOT EXISTS keys_project_alias ON keys (project_id, key_alias)",
     "CREATE INDEX IF NOT EXISTS keys_project_seq ON keys (project_id, seq)",
+    """
+    CREATE TABLE IF NOT EXISTS principals (
+        kind TEXT NOT NULL,
+        id   TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (kind, id)
+    ) WITHOUT ROWID
+    """,
 )
+
+_ACCESS_KEY = "access_key"
+_USER = "user"
+_SECRET = "secret"  # noqa: S105 - a row kind, not a secret value
 
 
 def _failure(error: sqlite3.Error) -> StorageFailure:
@@ -231,6 +263,65 @@ class SqliteKeyStore(KeyStore):
         except sqlite3.Error as error:
             raise _failure(error) from error
         return int(row[0])
+
+    # -- principals --------------------------------------------------------------------------
+
+    def _insert_principal(self, kind: str, principal_id: str, body: str, label: str) -> None:
+        """INSERT under the write lock; ``label`` names the principal in :class:`PrincipalExists`."""
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO principals (kind, id, body) VALUES (?, ?, ?)", (kind, principal_id, body)
+                )
+        except sqlite3.IntegrityError as error:
+            if _is_unique_violation(error):
+                raise PrincipalExists(label) from error
+            raise _failure(error) from error
+        except sqlite3.Error as error:
+            raise _failure(error) from error
+
+    def _principal_body(self, kind: str, principal_id: str) -> str | None:
+        try:
+            row = (
+                self._conn()
+                .execute("SELECT body FROM principals WHERE kind = ? AND id = ?", (kind, principal_id))
+                .fetchone()
+            )
+        except sqlite3.Error as error:
+            raise _failure(error) from error
+        return None if row is None else str(row[0])
+
+    def create_access_key(self, record: AccessKeyRecord) -> None:
+        self._insert_principal(
+            _ACCESS_KEY, record.access_key, codec.principal_to_json(record), record.access_key
+        )
+
+    def get_access_key(self, access_key: str) -> AccessKeyRecord | None:
+        body = self._principal_body(_ACCESS_KEY, access_key)
+        return None if body is None else codec.principal_from_json(AccessKeyRecord, body)
+
+    def create_user(self, record: UserRecord) -> None:
+        principal_id = codec.user_key(record.domain_name, record.name)
+        self._insert_principal(_USER, principal_id, codec.principal_to_json(record), record.name)
+
+    def get_user(self, domain_name: str, name: str) -> UserRecord | None:
+        body = self._principal_body(_USER, codec.user_key(domain_name, name))
+        return None if body is None else codec.principal_from_json(UserRecord, body)
+
+    def get_or_create_secret(self, name: str, wrapped: bytes) -> bytes:
+        body = json.dumps({"value": base64.b64encode(wrapped).decode("ascii")}, separators=(",", ":"))
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT OR IGNORE INTO principals (kind, id, body) VALUES (?, ?, ?)",
+                    (_SECRET, name, body),
+                )
+                row = conn.execute(
+                    "SELECT body FROM principals WHERE kind = ? AND id = ?", (_SECRET, name)
+                ).fetchone()
+        except sqlite3.Error as error:
+            raise _failure(error) from error
+        return base64.b64decode(json.loads(row[0])["value"], validate=True)
 
     def integrity_check(self) -> bool:
         """True if ``PRAGMA integrity_check`` finds the file sound."""

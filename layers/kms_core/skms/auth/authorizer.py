@@ -1,0 +1,183 @@
+"""Authentication and tenancy, in two steps, because API Gateway does not give a REQUEST
+authorizer the request body:
+
+1. :func:`authorize` runs as the API's Lambda REQUEST authorizer (and in `skms serve`, before the
+   function). It decides everything that does not need the body: the ``X-Auth-Token`` completely
+   (MAC, expiry, project); for an AK/SK signature, the header's form, the access key (exists,
+   enabled), the signed headers, the X-Sdk-Date window and the project. It answers with an IAM
+   policy and a context naming the principal; an unauthenticated request is refused with
+   :class:`Unauthorized` (API Gateway: 401), a project the principal may not use with Deny (403).
+2. :func:`verify_request` runs in every function, first: for an AK/SK request it recomputes the
+   signature over the received method, path, query, signed headers and raw body (spec §F6). The
+   function trusts the authorizer context, never a header the caller could set.
+
+Nothing here logs or returns a secret key, signature or token.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from skms import errors
+from skms.auth import signing, tokens
+from skms.auth.principals import cached_secret, token_key
+from skms.runtime import Services
+
+AUTH_AKSK = "aksk"
+AUTH_TOKEN = "token"  # noqa: S105 - a method name, not a secret
+
+
+class Unauthorized(Exception):
+    """No valid credentials (API Gateway answers 401). ``reason`` is for the log, not the caller."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("Unauthorized")
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    method: str
+    principal_id: str  # access key or user id
+    domain_id: str
+    project_id: str
+    user: str = ""
+
+    def context(self) -> dict[str, str]:
+        """The authorizer context: API Gateway passes only flat string/number/bool values."""
+        return {
+            "auth_method": self.method,
+            "principal_id": self.principal_id,
+            "domain_id": self.domain_id,
+            "project_id": self.project_id,
+            "user": self.user,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    principal: Principal | None
+    allowed: bool
+    error_code: str = ""
+    error_msg: str = ""
+
+    def policy(self, method_arn: str) -> dict[str, Any]:
+        context: dict[str, str] = self.principal.context() if self.principal else {}
+        if not self.allowed:
+            context.update(error_code=self.error_code, error_msg=self.error_msg)
+        return {
+            "principalId": self.principal.principal_id if self.principal else "anonymous",
+            "policyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Action": "execute-api:Invoke",
+                        "Effect": "Allow" if self.allowed else "Deny",
+                        "Resource": method_arn,
+                    }
+                ],
+            },
+            "context": context,
+        }
+
+
+def _lower_headers(event: Mapping[str, Any]) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+
+
+def _project_of(event: Mapping[str, Any]) -> str:
+    project = (event.get("pathParameters") or {}).get("project_id")
+    if not isinstance(project, str) or not project:
+        raise Unauthorized("no project in the path")
+    return project
+
+
+def authorize(event: Mapping[str, Any], services: Services) -> Decision:
+    """Step 1 (no body). Raises :class:`Unauthorized`; returns a Deny decision for tenancy."""
+    headers = _lower_headers(event)
+    project_id = _project_of(event)
+    token = headers.get("x-auth-token")
+    if token:
+        try:
+            claims = tokens.verify(token_key(services), token)
+        except tokens.TokenError as exc:
+            raise Unauthorized(str(exc)) from None
+        principal = Principal(AUTH_TOKEN, claims.user, claims.domain_id, claims.project_id, claims.user)
+        if not hmac.compare_digest(claims.project_id.encode(), project_id.encode()):
+            return Decision(principal, False, "KMS.0321", "The project in the URL does not match the token.")
+        return Decision(principal, True)
+
+    authorization = headers.get("authorization")
+    if not authorization:
+        raise Unauthorized("no credentials")
+    try:
+        parsed = signing.parse_authorization(authorization)
+        if not set(parsed.signed_headers) >= signing.REQUIRED_SIGNED_HEADERS:
+            raise signing.SignatureError("host and x-sdk-date must be signed")
+        signing.check_date(headers.get("x-sdk-date", ""))
+    except signing.SignatureError as exc:
+        raise Unauthorized(str(exc)) from None
+    record = services.store.get_access_key(parsed.access_key)
+    if record is None or not record.enabled:
+        raise Unauthorized("unknown or disabled access key")
+    principal = Principal(AUTH_AKSK, record.access_key, record.domain_id, project_id)
+    if project_id not in record.project_ids:
+        return Decision(principal, False, "KMS.0307", "The credentials may not access this project.")
+    return Decision(principal, True)
+
+
+def principal_from_context(context: Mapping[str, Any]) -> Principal:
+    """The principal the authorizer established (API Gateway's requestContext.authorizer)."""
+    try:
+        return Principal(
+            method=str(context["auth_method"]),
+            principal_id=str(context["principal_id"]),
+            domain_id=str(context["domain_id"]),
+            project_id=str(context["project_id"]),
+            user=str(context.get("user", "")),
+        )
+    except KeyError:
+        raise errors.Unauthenticated("The request was not authenticated.") from None
+
+
+def verify_request(event: Mapping[str, Any], body: bytes, services: Services) -> Principal:
+    """Step 2, in the function. Raises :class:`skms.errors.KmsError` (401/403)."""
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
+    principal = principal_from_context(context)
+    project_id = (event.get("pathParameters") or {}).get("project_id")
+    if project_id != principal.project_id:
+        raise errors.AccessDenied("The credentials may not access this project.")
+    if principal.method == AUTH_TOKEN:
+        return principal
+    if principal.method != AUTH_AKSK:
+        raise errors.Unauthenticated("The request was not authenticated.")
+    headers = _lower_headers(event)
+    secret = cached_secret(services, principal.principal_id)
+    if secret is None:
+        raise errors.Unauthenticated("Incorrect IAM authentication information: unknown access key.")
+    request_context = event.get("requestContext") or {}
+    raw_path = str(request_context.get("path") or event.get("path") or "")
+    query = [
+        (str(k), str(v))
+        for k, values in (event.get("multiValueQueryStringParameters") or {}).items()
+        for v in values
+    ]
+    try:
+        parsed = signing.parse_authorization(headers.get("authorization", ""))
+        if parsed.access_key != principal.principal_id:
+            raise signing.SignatureError("The access key changed after authorization.")
+        signing.verify(
+            authorization=parsed,
+            secret_key=secret,
+            method=str(event.get("httpMethod", "")),
+            raw_path=raw_path,
+            query_pairs=query,
+            headers=headers,
+            body=body,
+        )
+    except signing.SignatureError as exc:
+        raise errors.Unauthenticated(str(exc)) from None
+    return principal

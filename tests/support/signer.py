@@ -1,0 +1,45 @@
+"""A test-side signer that does what the Huawei SDK does (spec §F6), for building signed events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from skms.auth import signing
+
+SIGNED_HEADERS = ("content-type", "host", "user-agent", "x-project-id", "x-sdk-date")
+
+
+def sign_headers(
+    *,
+    access_key: str,
+    secret_key: str,
+    method: str,
+    path: str,
+    body: bytes,
+    project_id: str,
+    host: str = "127.0.0.1:3000",
+    when: datetime | None = None,
+    query: list[tuple[str, str]] | None = None,
+) -> dict[str, str]:
+    """The headers the SDK would send for this request, Authorization included."""
+    headers = {
+        "Content-Type": "application/json;charset=utf-8",
+        "Host": host,
+        "User-Agent": "huaweicloud-usdk-python/3.0",
+        "X-Project-Id": project_id,
+        "X-Sdk-Date": (when or datetime.now(UTC)).strftime(signing.DATE_FORMAT),
+    }
+    lower = {k.lower(): v for k, v in headers.items()}
+    canonical = signing.canonical_request(
+        method=method,
+        raw_path=path,
+        query_pairs=query or [],
+        headers=lower,
+        signed_headers=SIGNED_HEADERS,
+        body=body,
+    )
+    signature = signing.sign(secret_key.encode(), signing.string_to_sign(canonical, lower["x-sdk-date"]))
+    signed = ";".join(SIGNED_HEADERS)
+    parts = f"Access={access_key}, SignedHeaders={signed}, Signature={signature}"
+    headers["Authorization"] = f"{signing.ALGORITHM} {parts}"
+    return headers

@@ -1,0 +1,193 @@
+"""The two-step authentication: the authorizer's decision, then the function's body check."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from skms import errors
+from skms.auth import tokens
+from skms.auth.authorizer import Unauthorized, authorize, verify_request
+from skms.auth.principals import create_access_key, token_key
+from skms.runtime import Services
+from tests.conftest import OTHER_PROJECT_ID, PROJECT_ID
+from tests.support.signer import sign_headers
+
+AK, SK = "AKTESTAKTESTAKTEST01", "secret-key-of-the-test-access-key-000000"
+DOMAIN = "d" * 32
+BODY = b'{"key_alias": "k1"}'
+
+
+def _path(project: str = PROJECT_ID, operation: str = "create-key") -> str:
+    return f"/v1.0/{project}/kms/{operation}"
+
+
+def _event(
+    headers: dict[str, str], path: str, project: str = PROJECT_ID, body: bytes = BODY
+) -> dict[str, Any]:
+    return {
+        "type": "REQUEST",
+        "methodArn": f"arn:aws:execute-api:r:1:api/v1/POST{path}",
+        "httpMethod": "POST",
+        "path": path,
+        "headers": headers,
+        "pathParameters": {"project_id": project},
+        "requestContext": {"path": path, "requestId": "r1"},
+        "body": body.decode(),
+    }
+
+
+def _signed(
+    project: str = PROJECT_ID, *, secret: str = SK, when: datetime | None = None, **kw: Any
+) -> dict[str, Any]:
+    path = kw.pop("path", _path(project))
+    headers = sign_headers(
+        access_key=kw.pop("access_key", AK),
+        secret_key=secret,
+        method="POST",
+        path=path,
+        body=kw.pop("sign_body", BODY),
+        project_id=project,
+        when=when,
+    )
+    return _event(headers, path, project)
+
+
+@pytest.fixture
+def principal_services(memory_services: Services) -> Services:
+    create_access_key(
+        memory_services, domain_id=DOMAIN, project_ids=(PROJECT_ID,), access_key=AK, secret_key=SK
+    )
+    return memory_services
+
+
+def _function_side(event: dict[str, Any], services: Services, body: bytes = BODY) -> None:
+    decision = authorize(event, services)
+    assert decision.allowed
+    event["requestContext"]["authorizer"] = decision.policy(event["methodArn"])["context"]
+    verify_request(event, body, services)
+
+
+def test_a_signed_request_is_allowed_and_names_its_principal(principal_services: Services) -> None:
+    event = _signed()
+    decision = authorize(event, principal_services)
+    policy = decision.policy(event["methodArn"])
+    assert policy["policyDocument"]["Statement"][0] == {
+        "Action": "execute-api:Invoke",
+        "Effect": "Allow",
+        "Resource": event["methodArn"],
+    }
+    assert policy["context"]["auth_method"] == "aksk"
+    assert policy["context"]["domain_id"] == DOMAIN
+    _function_side(event, principal_services)
+
+
+@pytest.mark.parametrize(
+    "event_changes",
+    [
+        {"access_key": "AKUNKNOWNAKUNKNOWN00"},
+        {"when": datetime.now(UTC) - timedelta(minutes=20)},
+        {"when": datetime.now(UTC) + timedelta(minutes=20)},
+    ],
+    ids=["unknown-ak", "stale", "future"],
+)
+def test_the_authorizer_refuses_what_it_can_see(
+    principal_services: Services, event_changes: dict[str, Any]
+) -> None:
+    with pytest.raises(Unauthorized):
+        authorize(_signed(**event_changes), principal_services)
+
+
+def test_no_credentials_and_malformed_headers_are_unauthorized(principal_services: Services) -> None:
+    with pytest.raises(Unauthorized):
+        authorize(_event({}, _path()), principal_services)
+    with pytest.raises(Unauthorized):
+        authorize(_event({"Authorization": "SDK-HMAC-SHA256 nonsense"}, _path()), principal_services)
+
+
+def test_a_project_the_key_may_not_use_is_denied(principal_services: Services) -> None:
+    decision = authorize(_signed(OTHER_PROJECT_ID), principal_services)
+    assert not decision.allowed
+    assert decision.policy("arn")["context"]["error_code"] == "KMS.0307"
+
+
+@pytest.mark.parametrize(
+    ("sign_kwargs", "sent_body"),
+    [({"secret": "wrong-secret"}, BODY), ({}, b'{"key_alias": "k2"}'), ({"sign_body": b"{}"}, BODY)],
+    ids=["wrong-secret", "body-altered", "other-body-signed"],
+)
+def test_the_function_checks_the_signature_over_the_body(
+    principal_services: Services, sign_kwargs: dict[str, Any], sent_body: bytes
+) -> None:
+    event = _signed(**sign_kwargs)
+    with pytest.raises(errors.KmsError) as caught:
+        _function_side(event, principal_services, sent_body)
+    assert (caught.value.status, caught.value.code) == (401, "APIGW.0301")
+
+
+def test_the_function_rejects_a_path_changed_after_authorization(principal_services: Services) -> None:
+    event = _signed()
+    decision = authorize(event, principal_services)
+    event["requestContext"]["authorizer"] = decision.policy(event["methodArn"])["context"]
+    event["requestContext"]["path"] = _path(operation="create-datakey")
+    with pytest.raises(errors.KmsError) as caught:
+        verify_request(event, BODY, principal_services)
+    assert caught.value.status == 401
+
+
+def test_the_function_trusts_only_the_authorizer_context(principal_services: Services) -> None:
+    event = _signed()
+    with pytest.raises(errors.KmsError) as caught:
+        verify_request(event, BODY, principal_services)  # no authorizer context at all
+    assert caught.value.status == 401
+    event["requestContext"]["authorizer"] = {
+        "auth_method": "token",
+        "principal_id": "x",
+        "domain_id": "d",
+        "project_id": OTHER_PROJECT_ID,
+    }
+    with pytest.raises(errors.KmsError) as caught:
+        verify_request(event, BODY, principal_services)  # a context for another project
+    assert (caught.value.status, caught.value.code) == (403, "KMS.0307")
+
+
+def test_tokens_are_verified_by_the_authorizer_alone(principal_services: Services) -> None:
+    token, _ = tokens.issue(
+        token_key(principal_services), domain_id=DOMAIN, project_id=PROJECT_ID, user="alice"
+    )
+    event = _event({"X-Auth-Token": token}, _path())
+    decision = authorize(event, principal_services)
+    assert decision.allowed
+    assert decision.principal is not None
+    assert (decision.principal.method, decision.principal.user) == ("token", "alice")
+    _function_side(event, principal_services)
+
+    other = authorize(
+        _event({"X-Auth-Token": token}, _path(OTHER_PROJECT_ID), OTHER_PROJECT_ID), principal_services
+    )
+    assert not other.allowed
+    assert other.error_code == "KMS.0321"
+
+    with pytest.raises(Unauthorized):
+        authorize(_event({"X-Auth-Token": token[:-2] + "AA"}, _path()), principal_services)
+    expired, _ = tokens.issue(
+        token_key(principal_services),
+        domain_id=DOMAIN,
+        project_id=PROJECT_ID,
+        user="a",
+        now=int(datetime.now(UTC).timestamp()) - 25 * 3600,
+    )
+    with pytest.raises(Unauthorized):
+        authorize(_event({"X-Auth-Token": expired}, _path()), principal_services)
+
+
+def test_the_token_key_is_created_once_and_stored_wrapped(principal_services: Services) -> None:
+    key = token_key(principal_services)
+    principal_services.keyring.cache.clear()
+    assert token_key(principal_services) == key
+    stored = principal_services.store.get_or_create_secret("token-signing-key", b"other")
+    assert key not in stored
+    assert json.dumps(list(stored))  # bytes, wrapped

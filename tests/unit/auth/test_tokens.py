@@ -1,0 +1,64 @@
+"""X-Auth-Token tokens: tamper-evident, expiring, bound to one domain and project."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from skms.auth import tokens
+
+KEY = bytes(range(32))
+NOW = 1_800_000_000
+
+
+def _issue(**kwargs: object) -> str:
+    token, _ = tokens.issue(KEY, domain_id="dom", project_id="proj", user="alice", now=NOW, **kwargs)  # type: ignore[arg-type]
+    return token
+
+
+def test_a_token_verifies_and_names_its_principal() -> None:
+    claims = tokens.verify(KEY, _issue(), now=NOW + 60)
+    assert (claims.domain_id, claims.project_id, claims.user) == ("dom", "proj", "alice")
+    assert claims.expires_at - claims.issued_at == 24 * 3600
+
+
+def test_tokens_are_unique() -> None:
+    assert _issue() != _issue()
+
+
+def test_a_token_expires_after_24_hours() -> None:
+    token = _issue()
+    tokens.verify(KEY, token, now=NOW + 24 * 3600 - 1)
+    with pytest.raises(tokens.TokenError, match="expired"):
+        tokens.verify(KEY, token, now=NOW + 24 * 3600)
+
+
+def test_every_single_character_change_is_rejected() -> None:
+    token = _issue()
+    for index, char in enumerate(token):
+        if char == ".":
+            continue
+        for replacement in {"A", "B", "-", "_"} - {char}:
+            altered = token[:index] + replacement + token[index + 1 :]
+            with pytest.raises(tokens.TokenError):
+                tokens.verify(KEY, altered, now=NOW)
+
+
+def test_a_token_of_another_key_is_rejected() -> None:
+    with pytest.raises(tokens.TokenError):
+        tokens.verify(os.urandom(32), _issue(), now=NOW)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "abc", "skms1..", "skms1.a.b.c", "jwt.a.b", "skms1." + "a" * 5000 + ".b"]
+)
+def test_garbage_is_rejected(text: str) -> None:
+    with pytest.raises(tokens.TokenError):
+        tokens.verify(KEY, text, now=NOW)
+
+
+@pytest.mark.parametrize("text", ["skms1.\xe9.AAAA", "skms1.e30.\u0661\u0662", "ｓｋｍｓ1.a.b"])
+def test_non_ascii_tokens_are_invalid_not_errors(text: str) -> None:
+    with pytest.raises(tokens.TokenError):
+        tokens.verify(KEY, text, now=NOW)
