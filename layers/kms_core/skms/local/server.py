@@ -11,6 +11,7 @@ import base64
 import fnmatch
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -214,6 +215,12 @@ class ApiGatewayEmulator:
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: LocalServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Answers go out as headers then body: without TCP_NODELAY, Nagle's algorithm holds the
+        # body until the client's delayed ACK (~40 ms per request on keep-alive connections).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the stdlib access log: handlers log structured lines themselves."""
