@@ -11,7 +11,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import auth_cost
 import import_time
+import list_keys
 import memory_peak
+import server_throughput
 
 
 def main() -> int:
@@ -19,12 +21,9 @@ def main() -> int:
         f"skms benchmarks, {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
         f"Python {platform.python_version()}, {platform.processor() or 'cpu'}"
     )
-    print()
-    import_time.run()
-    print()
-    memory_peak.run()
-    print()
-    auth_cost.run()
+    for bench in (import_time, memory_peak, auth_cost, list_keys, server_throughput):
+        print()
+        bench.run()
     return 0
 
 

@@ -8,6 +8,7 @@ schema that is actually deployed.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import pathlib
@@ -23,7 +24,7 @@ from skms.domain import AccessKeyRecord, KeyRecord, KeyState, Origin, UserRecord
 from skms.storage.memory import InMemoryKeyStore
 from skms.storage.port import KeyStore
 from skms.storage.sqlite import SqliteKeyStore
-from tests.support.template import create_table_from_template
+from tests.support.template import create_table_from_template, load_template
 
 TABLE_NAME = "skms-contract-keys"
 ADAPTERS = ("memory", "sqlite", "dynamodb")
@@ -46,10 +47,25 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def cfn_template() -> dict[str, Any]:
+    """template.yaml, parsed once per session (YAML parsing is most of a table's setup time)."""
+    return load_template()
+
+
 @pytest.fixture
-def dynamo_table(aws_env: None) -> str:
-    create_table_from_template(boto3.client("dynamodb"), "KeysTable", TABLE_NAME)
+def dynamo_table(aws_env: None, cfn_template: dict[str, Any]) -> str:
+    create_table_from_template(boto3.client("dynamodb"), "KeysTable", TABLE_NAME, copy.deepcopy(cfn_template))
     return TABLE_NAME
+
+
+@pytest.fixture
+def dynamo_store_factory(dynamo_table: str) -> Callable[[], KeyStore]:
+    """A new DynamoKeyStore on the contract table per call, as in another Lambda instance: its
+    own client, and its own memory of the key versions it has read and written."""
+    from skms.storage.dynamodb import DynamoKeyStore
+
+    return lambda: DynamoKeyStore(dynamo_table, client=boto3.client("dynamodb"))
 
 
 def _open(kind: str, tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> KeyStore:

@@ -44,7 +44,7 @@ def test_every_function_uses_the_layer_and_has_least_privilege_policies() -> Non
     globals_layers = load_template(TEMPLATE)["Globals"]["Function"]["Layers"]
     assert {"Ref": "KmsCoreLayer"} in globals_layers
     for name, function in functions.items():
-        for policy in function["Properties"]["Policies"]:
+        for policy in function["Properties"].get("Policies", []):
             for statement in policy["Statement"]:
                 actions = (
                     statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]

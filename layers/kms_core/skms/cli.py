@@ -55,6 +55,7 @@ def _settings() -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     from skms.auth.principals import CredentialConflict
     from skms.local.bootstrap import bootstrap_credentials
+    from skms.local.scheduler import Scheduler
     from skms.local.server import ApiGatewayEmulator, LocalServer
     from skms.observability import logger
     from skms.runtime import build_services, set_services
@@ -72,6 +73,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     emulator = ApiGatewayEmulator(Path(args.template))
     server = LocalServer((args.host, args.port), emulator)
+    scheduler = Scheduler(Path(args.template), float(os.environ.get("KMS_SCHEDULE_INTERVAL_SECONDS", "60")))
+    scheduler.start()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -100,6 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        scheduler.stop()
         server.server_close()
         set_services(None)
     return 0

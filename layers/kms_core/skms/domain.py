@@ -54,8 +54,15 @@ class KeyRecord:
     current_version: int = 0
     materials: dict[int, bytes] = field(default_factory=dict)
     public_key_pem: str | None = None
+    # Set when the scheduled deletion ran: the item is a tombstone that no operation can use and
+    # whose id is never reused; its material is gone.
+    deleted_at: int | None = None
     # Optimistic-locking counter: every successful update increments it by one.
     revision: int = 1
+
+    @property
+    def is_default_key(self) -> bool:
+        return self.default_key_flag == "1"
 
     def __repr__(self) -> str:  # never show wrapped material, even if it is only wrapped
         return (

@@ -52,7 +52,12 @@ DefaultKeyOperation = _error(
     "DefaultKeyOperation", "KMS.0211", 400, "The operation is not allowed on a default key."
 )
 KeyFrozen = _error("KeyFrozen", "KMS.0320", 400, "The key is frozen.")
+KeyNotDisabled = _error("KeyNotDisabled", "KMS.1201", 400, "The key is not disabled.")
 KeyNotEnabled = _error("KeyNotEnabled", "KMS.1301", 400, "The key is not enabled.")
+AlreadyPendingDeletion = _error(
+    "AlreadyPendingDeletion", "KMS.1402", 400, "The key is already pending deletion."
+)
+NotPendingDeletion = _error("NotPendingDeletion", "KMS.1501", 400, "The key is not pending deletion.")
 
 # 400, crypto / key type (§F2)
 UnsupportedForAsymmetric = _error(
@@ -66,12 +71,52 @@ UnsupportedForHmac = _error(
     "UnsupportedForHmac", "KMS.0341", 400, "The operation is not supported for HMAC keys."
 )
 
+# 400, crypto / key type
+EcKeyCannotEncrypt = _error("EcKeyCannotEncrypt", "KMS.1114", 400, "EC keys cannot encrypt or decrypt.")
+
+# 400, data keys and data (§F3, §F5)
+InvalidPlainText = _error("InvalidPlainText", "KMS.2101", 400, "Invalid plain_text.")
+InvalidDatakeyPlainLength = _error(
+    "InvalidDatakeyPlainLength", "KMS.2102", 400, "datakey_plain_length must be between 1 and 1024."
+)
+DatakeyDigestMismatch = _error(
+    "DatakeyDigestMismatch", "KMS.2103", 400, "The digest in plain_text does not match the data key."
+)
+PlainLengthMismatch = _error(
+    "PlainLengthMismatch", "KMS.2104", 400, "plain_text does not match datakey_plain_length."
+)
+SymmetricAlgorithmUnsupported = _error(
+    "SymmetricAlgorithmUnsupported",
+    "KMS.2105",
+    400,
+    "The symmetric key does not support this encryption algorithm.",
+)
+AsymmetricAlgorithmUnsupported = _error(
+    "AsymmetricAlgorithmUnsupported",
+    "KMS.2106",
+    400,
+    "The asymmetric key does not support this encryption algorithm.",
+)
+PlaintextTooLong = _error(
+    "PlaintextTooLong", "KMS.2108", 400, "The plaintext is too long for the asymmetric key."
+)
+
 # 400, create / alias
 InvalidKeyAlias = _error("InvalidKeyAlias", "KMS.1101", 400, "Invalid key_alias.")
 InvalidKeyDescription = _error("InvalidKeyDescription", "KMS.1103", 400, "Invalid key_description.")
 DuplicateAlias = _error("DuplicateAlias", "KMS.1104", 400, "The key alias already exists.")
 TooManyKeys = _error("TooManyKeys", "KMS.1105", 400, "The number of keys exceeds the quota.")
 InvalidAlgorithm = _error("InvalidAlgorithm", "KMS.1110", 400, "Invalid key_spec or key_usage.")
+
+# 400, deletion and paging
+InvalidPendingDays = _error("InvalidPendingDays", "KMS.1401", 400, "pending_days must be between 7 and 1096.")
+InvalidLimit = _error("InvalidLimit", "KMS.1601", 400, "Invalid limit.")
+InvalidMarker = _error("InvalidMarker", "KMS.1602", 400, "Invalid marker.")
+
+# 400, random
+InvalidRandomLength = _error(
+    "InvalidRandomLength", "KMS.1802", 400, "random_data_length must be a multiple of 8."
+)
 
 # 400, data keys (§F3)
 InvalidDatakeyLengthRange = _error(
@@ -112,6 +157,8 @@ ProjectMismatch = _error(
 
 # 404
 KeyNotFound = _error("KeyNotFound", "KMS.0207", 404, "The key does not exist.")
+
+UnknownVersion = _error("UnknownVersion", "KMS.0201", 404, "Unknown API version.")
 
 # 405
 MethodNotAllowed = _error("MethodNotAllowed", "KMS.0215", 405, "The request method is not supported.")

@@ -17,7 +17,7 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from skms import errors
@@ -34,6 +34,7 @@ class Invocation:
     domain_id: str | None
     body: Any
     raw_body: bytes = b""  # exactly as received, for signature verification
+    path_params: dict[str, str] = field(default_factory=dict)  # other than project_id
 
 
 def _request_id(event: Mapping[str, Any]) -> str:
@@ -93,8 +94,15 @@ def parse_invocation(event: Any, *, project_scoped: bool = True) -> Invocation:
         raw_bytes = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else (raw or b"")
         authorizer = event["requestContext"].get("authorizer") or {}
         domain = authorizer.get("domain_id") if isinstance(authorizer, Mapping) else None
+        others = {str(k): str(v) for k, v in path_params.items() if k != "project_id"}
         return Invocation(
-            True, rid, project_id, domain if isinstance(domain, str) else None, _decode_json(raw), raw_bytes
+            True,
+            rid,
+            project_id,
+            domain if isinstance(domain, str) else None,
+            _decode_json(raw),
+            raw_bytes,
+            others,
         )
     domain = event.get("domain_id")
     return Invocation(

@@ -53,6 +53,34 @@ def _headers_of(result: BaseModel | None) -> dict[str, str]:
     return dict(method()) if callable(method) else {}
 
 
+def _run(
+    event: Any, request_model: type[Req], logic: LogicFn[Req], public: bool, log: dict[str, Any]
+) -> tuple[Invocation, BaseModel | None]:
+    """Parse, authenticate, validate and call the logic; errors propagate to the handler."""
+    invocation = parse_invocation(event, project_scoped=not public)
+    log["project_id"] = invocation.project_id
+    services = get_services()
+    domain_id = invocation.domain_id or services.settings.domain_id
+    if invocation.via_api and not public:
+        principal = verify_request(event, invocation.raw_body, services)
+        domain_id = principal.domain_id
+        log["principal_id"] = principal.principal_id
+    caller = Caller(project_id=invocation.project_id, domain_id=domain_id, request_id=invocation.request_id)
+    raw_body = invocation.body
+    if invocation.path_params and isinstance(raw_body, dict):
+        # Path parameters (e.g. /{version_id}) are fields of the request model too.
+        raw_body = {**raw_body, **invocation.path_params}
+    body = parse_body(request_model, raw_body)
+    key_id = getattr(body, "key_id", None)
+    if isinstance(key_id, str):
+        log["key_id"] = key_id
+    result = logic(body, caller, services)
+    created = getattr(getattr(result, "key_info", None), "key_id", None)
+    if isinstance(created, str):
+        log["key_id"] = created
+    return invocation, result
+
+
 def endpoint(
     operation: str,
     request_model: type[Req],
@@ -61,7 +89,7 @@ def endpoint(
     *,
     public: bool = False,
 ) -> Handler:
-    """``public`` endpoints (the token endpoint) are neither authenticated nor project-scoped."""
+    """``public`` endpoints (tokens, versions) are neither authenticated nor project-scoped."""
 
     def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
         started = time.perf_counter()
@@ -70,25 +98,7 @@ def endpoint(
         log: dict[str, Any] = {"operation": operation, "request_id": request_id}
         result: BaseModel | None = None
         try:
-            invocation = parse_invocation(event, project_scoped=not public)
-            log["project_id"] = invocation.project_id
-            services = get_services()
-            domain_id = invocation.domain_id or services.settings.domain_id
-            if invocation.via_api and not public:
-                principal = verify_request(event, invocation.raw_body, services)
-                domain_id = principal.domain_id
-                log["principal_id"] = principal.principal_id
-            caller = Caller(
-                project_id=invocation.project_id, domain_id=domain_id, request_id=invocation.request_id
-            )
-            body = parse_body(request_model, invocation.body)
-            key_id = getattr(body, "key_id", None)
-            if isinstance(key_id, str):
-                log["key_id"] = key_id
-            result = logic(body, caller, services)
-            created = getattr(getattr(result, "key_info", None), "key_id", None)
-            if isinstance(created, str):
-                log["key_id"] = created
+            invocation, result = _run(event, request_model, logic, public, log)
             payload = None if result is None else result.model_dump(mode="json", exclude_none=True)
             status = success_status
         except errors.KmsError as exc:

@@ -131,6 +131,29 @@ def routes_from_template(template_path: Path) -> list[Route]:
     return routes
 
 
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def scheduled_functions(template_path: Path) -> list[tuple[FunctionRef, float]]:
+    """Functions with a ``Schedule`` event (``rate(N unit)``), with their period in seconds."""
+    document = load_template(template_path)
+    root = template_path.parent
+    resources: dict[str, Any] = document.get("Resources") or {}
+    found = []
+    for logical_id, resource in resources.items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
+            if event.get("Type") != "Schedule":
+                continue
+            rate = _RATE.match(str((event.get("Properties") or {}).get("Schedule", "")))
+            if rate:
+                seconds = int(rate.group(1)) * _UNIT_SECONDS[rate.group(2).rstrip("s")]
+                found.append((_function_ref(resources, logical_id, root), float(seconds)))
+    return found
+
+
 def load_handler(route: Route | FunctionRef) -> Callable[[Any, Any], Any]:
     """Import the function's handler module from its CodeUri, as Lambda would."""
     module_name, _, attribute = route.handler.rpartition(".")

@@ -15,6 +15,7 @@ ALIAS_PATTERN = r"^[a-zA-Z0-9:/_-]{1,255}$"
 SEQUENCE_MAX = 36
 AAD_MAX_BYTES = 128
 CONTEXT_MAX_CHARS = 8192
+CONTEXT_MAX_PAIRS = 1024  # skms.crypto.encoding.MAX_CONTEXT_PAIRS
 
 
 class WireModel(BaseModel):
@@ -53,7 +54,16 @@ class ContextMixin(WireModel):
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         ):
             raise errors.InvalidEncryptionContext("encryption_context must be an object of string pairs.")
-        if len(json.dumps(value, ensure_ascii=False, separators=(",", ":"))) > CONTEXT_MAX_CHARS:
+        if len(value) > CONTEXT_MAX_PAIRS:
+            raise errors.InvalidEncryptionContext(
+                f"encryption_context has more than {CONTEXT_MAX_PAIRS} pairs."
+            )
+        try:
+            serialised = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            serialised.encode("utf-8")
+        except UnicodeEncodeError:
+            raise errors.InvalidEncryptionContext("encryption_context must be valid Unicode text.") from None
+        if len(serialised) > CONTEXT_MAX_CHARS:
             raise errors.InvalidEncryptionContext("encryption_context must be at most 8192 characters.")
         return value
 

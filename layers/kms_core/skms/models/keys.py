@@ -7,7 +7,10 @@ from typing import ClassVar
 from pydantic import BaseModel, Field
 
 from skms import errors
+from skms.crypto.keyspec import KeySpec
 from skms.models.base import ALIAS_PATTERN, SequenceMixin
+
+KEY_SPECS = frozenset(spec.value for spec in KeySpec)
 
 
 class CreateKeyRequestBody(SequenceMixin):

@@ -4,7 +4,13 @@
 value) so each adapter maps them onto its own types; materials stay ``bytes`` with string version
 keys (JSON and DynamoDB map keys must be strings). ``to_json``/``from_json`` add base64 for the
 adapters that store one JSON document. Decoding ignores unknown fields (e.g. DynamoDB's PK/SK) and
-uses the dataclass defaults for missing ones, so adding a field needs no migration.
+uses the dataclass defaults for missing ones, so adding a field needs no migration (unless a
+listing filters on it: see :func:`filter_fields`).
+
+``filter_fields`` turns a :class:`~skms.storage.port.KeyFilter` into ``{field name: stored value}``
+for the filters that are set, named and valued exactly as ``to_fields`` stores them, so an adapter
+can filter in its query on the stored attributes/columns of those names. ``is_live`` is the one
+definition of what listing and counting include: every key but the tombstones (``deleted_at`` set).
 
 Principals (:class:`AccessKeyRecord`, :class:`UserRecord`) go through ``principal_to_fields`` /
 ``principal_from_fields``: every field as ``str``/``int``/``bool``, ``bytes`` (kept as bytes), or a
@@ -23,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from skms.domain import AccessKeyRecord, KeyRecord, KeyState, Origin, UserRecord
+from skms.storage.port import KeyFilter
 
 Primitive = str | int | bool | None
 
@@ -54,6 +61,31 @@ def from_fields(fields: Mapping[str, Any], materials: Mapping[str, bytes]) -> Ke
     kwargs["origin"] = Origin(kwargs["origin"])
     kwargs[MATERIALS] = materials_from_map(materials)
     return KeyRecord(**kwargs)
+
+
+# The KeyFilter fields; each is also a KeyRecord field of the same name, stored by to_fields.
+FILTER_FIELDS = tuple(f.name for f in dataclasses.fields(KeyFilter))
+DELETED_AT = "deleted_at"
+if not set(FILTER_FIELDS) <= set(_FIELDS) or DELETED_AT not in _FIELDS:  # pragma: no cover - a guard
+    raise TypeError("every KeyFilter field (and deleted_at) must be a stored KeyRecord field")
+
+
+def filter_fields(filters: KeyFilter | None) -> dict[str, str]:
+    """The filters that are set, as ``{field name: value as to_fields stores it}`` (in
+    ``FILTER_FIELDS`` order); empty without filters or when every filter is None."""
+    if filters is None:
+        return {}
+    out: dict[str, str] = {}
+    for name in FILTER_FIELDS:
+        value = getattr(filters, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def is_live(record: KeyRecord) -> bool:
+    """Listed and counted: not a tombstone (a key whose scheduled deletion ran)."""
+    return record.deleted_at is None
 
 
 def to_json(record: KeyRecord) -> str:

@@ -5,6 +5,10 @@ conditional writes are trivially atomic. Records are copied in and out (``materi
 mutable dict inside a frozen dataclass) so a caller can never edit the stored state in place.
 Principal records and secrets hold only immutable values (str, bytes, tuples), so they are
 stored as given (bytes and tuples normalised, in case a caller passed a bytearray or a list).
+
+Listing walks the project's keys in creation order from the cursor, skipping tombstones and keys
+the filters reject, until ``limit + 1`` are found; counting walks them all. That is fine for a fake:
+the real adapters filter in their queries.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import bisect
 import dataclasses
 import threading
 
-from skms.domain import AccessKeyRecord, KeyRecord, UserRecord
+from skms.domain import AccessKeyRecord, KeyRecord, KeyState, UserRecord
 from skms.errors import ConcurrentUpdate
-from skms.storage.port import AliasExists, KeyExists, KeyPage, KeyStore, PrincipalExists
+from skms.storage import codec
+from skms.storage.port import AliasExists, KeyExists, KeyFilter, KeyPage, KeyStore, PrincipalExists
 
 
 def _copy(record: KeyRecord) -> KeyRecord:
@@ -30,6 +35,10 @@ def _frozen_access_key(record: AccessKeyRecord) -> AccessKeyRecord:
 
 def _frozen_user(record: UserRecord) -> UserRecord:
     return dataclasses.replace(record, project_ids=tuple(record.project_ids))
+
+
+def _listed(record: KeyRecord, filters: KeyFilter | None) -> bool:
+    return codec.is_live(record) and (filters is None or filters.matches(record))
 
 
 def _parse_cursor(cursor: str | None) -> int:
@@ -101,23 +110,44 @@ class InMemoryKeyStore(KeyStore):
             self._keys[record.key_id] = (seq, stored)
             return _copy(stored)
 
-    def list_keys(self, project_id: str, limit: int, cursor: str | None = None) -> KeyPage:
+    def list_keys(
+        self, project_id: str, limit: int, cursor: str | None = None, *, filters: KeyFilter | None = None
+    ) -> KeyPage:
         if limit < 1:
             raise ValueError("limit must be positive")
         after = _parse_cursor(cursor)
         with self._lock:
             seqs, ids = self._by_project.get(project_id, ([], []))
-            start = bisect.bisect_right(seqs, after)
-            page_ids = ids[start : start + limit + 1]
-            records = [_copy(self._keys[key_id][1]) for key_id in page_ids[:limit]]
-            next_cursor = str(seqs[start + limit - 1]) if len(page_ids) > limit else None
+            found: list[tuple[int, KeyRecord]] = []  # up to limit + 1, to know whether more follow
+            for index in range(bisect.bisect_right(seqs, after), len(seqs)):
+                record = self._keys[ids[index]][1]
+                if _listed(record, filters):
+                    found.append((seqs[index], record))
+                    if len(found) > limit:
+                        break
+            records = [_copy(record) for _, record in found[:limit]]
+            next_cursor = str(found[limit - 1][0]) if len(found) > limit else None
             return KeyPage(records=records, next_cursor=next_cursor)
 
-    def count_keys(self, project_id: str) -> int:
+    def count_keys(self, project_id: str, *, filters: KeyFilter | None = None) -> int:
         with self._lock:
-            return len(self._by_project.get(project_id, ([], []))[1])
+            ids = self._by_project.get(project_id, ([], []))[1]
+            return sum(1 for key_id in ids if _listed(self._keys[key_id][1], filters))
 
     # -- principals --------------------------------------------------------------------------
+
+    def due_for_deletion(self, now_ms: int, limit: int) -> list[KeyRecord]:
+        with self._lock:
+            due = [
+                _copy(record)
+                for _, record in self._keys.values()
+                if record.deleted_at is None
+                and record.key_state is KeyState.PENDING_DELETION
+                and record.scheduled_deletion_date is not None
+                and record.scheduled_deletion_date <= now_ms
+            ]
+        due.sort(key=lambda record: (record.scheduled_deletion_date or 0, record.key_id))
+        return due[:limit]
 
     def create_access_key(self, record: AccessKeyRecord) -> None:
         with self._lock:

@@ -39,6 +39,25 @@ class StorageFailure(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class KeyFilter:
+    """list-keys filters (spec §3 op 3); None means "any"."""
+
+    key_spec: str | None = None
+    key_state: str | None = None
+    enterprise_project_id: str | None = None
+
+    def matches(self, record: KeyRecord) -> bool:
+        return (
+            (self.key_spec is None or record.key_spec == self.key_spec)
+            and (self.key_state is None or record.key_state.value == self.key_state)
+            and (
+                self.enterprise_project_id is None
+                or record.enterprise_project_id == self.enterprise_project_id
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class KeyPage:
     records: list[KeyRecord]
     next_cursor: str | None
@@ -59,10 +78,20 @@ class KeyStore(abc.ABC):
         """Return the stored record (with its new revision)."""
 
     @abc.abstractmethod
-    def list_keys(self, project_id: str, limit: int, cursor: str | None = None) -> KeyPage: ...
+    def list_keys(
+        self, project_id: str, limit: int, cursor: str | None = None, *, filters: KeyFilter | None = None
+    ) -> KeyPage:
+        """A page of the project's live keys (tombstones excluded) matching ``filters``, in
+        creation order. Raises ValueError for a malformed cursor or a limit below 1."""
 
     @abc.abstractmethod
-    def count_keys(self, project_id: str) -> int: ...
+    def count_keys(self, project_id: str, *, filters: KeyFilter | None = None) -> int:
+        """How many live keys of the project match ``filters`` (all live keys without)."""
+
+    @abc.abstractmethod
+    def due_for_deletion(self, now_ms: int, limit: int) -> list[KeyRecord]:
+        """Live keys of every project that are pending deletion with a date <= ``now_ms``, oldest
+        date first, at most ``limit``: an index query (sparse in DynamoDB), never a scan."""
 
     # Principals (authentication). Same table / database as the keys, other item kinds.
 

@@ -14,6 +14,20 @@ Safe under many threads of one process and several processes on one file:
 Alias uniqueness is a UNIQUE index on ``(project_id, key_alias)``; errors are told apart by
 ``sqlite_errorname``, never by message text.
 
+The record is one JSON document (``record``); the fields listing filters on are copied into real
+columns, written by every INSERT and UPDATE with the document: ``key_spec``, ``key_state`` (the
+state's value), ``enterprise_project_id`` and ``deleted`` (1 for a tombstone, whose
+``deleted_at`` is set). A page is one query, ``WHERE project_id = ? AND deleted = 0 [AND key_spec =
+?] [AND key_state = ?] [AND enterprise_project_id = ?] AND seq > ? ORDER BY seq LIMIT ?``, served
+by an index ``(project_id, deleted, seq)`` or ``(project_id, deleted, <filter column>, seq)``: a
+search then an in-order walk that stops after ``limit + 1`` rows, never a table scan or a sort.
+``count_keys`` is a ``COUNT(*)`` with the same WHERE, on the same indexes. Tombstones keep their
+row, so their id and alias stay reserved.
+
+A database created before those columns existed is migrated when opened: in the schema
+transaction, missing columns are added and filled from each row's JSON document (idempotent:
+a database that has them is left alone, and two processes opening it serialise on the write lock).
+
 Principals and service secrets live in ``principals(kind, id, body)`` (primary key ``(kind, id)``,
 ``body`` the record as JSON with bytes in base64):
 
@@ -37,12 +51,13 @@ import threading
 import weakref
 from collections.abc import Iterator
 
-from skms.domain import AccessKeyRecord, KeyRecord, UserRecord
+from skms.domain import AccessKeyRecord, KeyRecord, KeyState, UserRecord
 from skms.errors import ConcurrentUpdate
 from skms.storage import codec
 from skms.storage.port import (
     AliasExists,
     KeyExists,
+    KeyFilter,
     KeyPage,
     KeyStore,
     PrincipalExists,
@@ -52,19 +67,30 @@ from skms.storage.port import (
 BUSY_TIMEOUT_MS = 10_000
 _UNIQUE_VIOLATIONS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
 
-_SCHEMA = (
-    """
+# The listing columns, copies of record fields (see _list_values), with the declarations that
+# ALTER TABLE also uses on an older database (an added NOT NULL column needs a default).
+_DELETED = "deleted"
+_DUE_AT = "due_at"  # scheduled_deletion_date of a live key pending deletion, else NULL
+_LIST_COLUMNS = {
+    **dict.fromkeys(codec.FILTER_FIELDS, "TEXT NOT NULL DEFAULT ''"),
+    _DELETED: "INTEGER NOT NULL DEFAULT 0",
+    _DUE_AT: "INTEGER",
+}
+_SET_LIST_COLUMNS = ", ".join(f"{name} = ?" for name in _LIST_COLUMNS)
+_BACKFILL_BATCH = 500
+
+_TABLES = (
+    f"""
     CREATE TABLE IF NOT EXISTS keys (
         seq        INTEGER PRIMARY KEY AUTOINCREMENT,
         project_id TEXT    NOT NULL,
         key_id     TEXT    NOT NULL UNIQUE,
         key_alias  TEXT    NOT NULL,
         revision   INTEGER NOT NULL,
-        record     TEXT    NOT NULL
+        record     TEXT    NOT NULL,
+        {", ".join(f"{name} {declaration}" for name, declaration in _LIST_COLUMNS.items())}
     )
     """,
-    "CREATE UNIQUE INDEX IF NOT EXISTS keys_project_alias ON keys (project_id, key_alias)",
-    "CREATE INDEX IF NOT EXISTS keys_project_seq ON keys (project_id, seq)",
     """
     CREATE TABLE IF NOT EXISTS principals (
         kind TEXT NOT NULL,
@@ -73,6 +99,75 @@ _SCHEMA = (
         PRIMARY KEY (kind, id)
     ) WITHOUT ROWID
     """,
+)
+# Live-key counts by the list-keys filter dimensions, kept by triggers in the same transaction as
+# every write to `keys`, so that list-keys' `total` and user-quotas are a sum over a handful of
+# rows, whatever the number of keys (instead of COUNT(*) over an index range).
+_COUNT_DIMENSIONS = "project_id, key_spec, key_state, enterprise_project_id"
+_COUNT_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS key_counts (
+        project_id TEXT NOT NULL, key_spec TEXT NOT NULL, key_state TEXT NOT NULL,
+        enterprise_project_id TEXT NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (project_id, key_spec, key_state, enterprise_project_id)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS key_counts_insert AFTER INSERT ON keys WHEN NEW.deleted = 0 BEGIN
+        INSERT INTO key_counts (project_id, key_spec, key_state, enterprise_project_id, n)
+        VALUES (NEW.project_id, NEW.key_spec, NEW.key_state, NEW.enterprise_project_id, 1)
+        ON CONFLICT (project_id, key_spec, key_state, enterprise_project_id) DO UPDATE SET n = n + 1;
+    END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS key_counts_update_old AFTER UPDATE ON keys WHEN OLD.deleted = 0 BEGIN
+        UPDATE key_counts SET n = n - 1 WHERE project_id = OLD.project_id AND key_spec = OLD.key_spec
+            AND key_state = OLD.key_state AND enterprise_project_id = OLD.enterprise_project_id;
+    END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS key_counts_update_new AFTER UPDATE ON keys WHEN NEW.deleted = 0 BEGIN
+        INSERT INTO key_counts (project_id, key_spec, key_state, enterprise_project_id, n)
+        VALUES (NEW.project_id, NEW.key_spec, NEW.key_state, NEW.enterprise_project_id, 1)
+        ON CONFLICT (project_id, key_spec, key_state, enterprise_project_id) DO UPDATE SET n = n + 1;
+    END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS key_counts_delete AFTER DELETE ON keys WHEN OLD.deleted = 0 BEGIN
+        UPDATE key_counts SET n = n - 1 WHERE project_id = OLD.project_id AND key_spec = OLD.key_spec
+            AND key_state = OLD.key_state AND enterprise_project_id = OLD.enterprise_project_id;
+    END
+    """,
+)
+
+_BACKFILL_COUNTS = (
+    f"INSERT INTO key_counts ({_COUNT_DIMENSIONS}, n) SELECT {_COUNT_DIMENSIONS}, COUNT(*)"  # noqa: S608
+    f" FROM keys WHERE deleted = 0 GROUP BY {_COUNT_DIMENSIONS}"
+)
+
+# After the migration (they index its columns). Every listing WHERE starts with project_id = ?
+# AND deleted = 0, then at most one more equality picks an index, and seq comes in index order.
+_INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS keys_project_alias ON keys (project_id, key_alias)",
+    *_COUNT_SCHEMA,
+    "DROP INDEX IF EXISTS keys_project_seq",  # the old listing index, superseded by keys_live_seq
+    "CREATE INDEX IF NOT EXISTS keys_live_seq ON keys (project_id, deleted, seq)",
+    # Partial index: only keys pending deletion are in it, so the sweep reads just those.
+    "CREATE INDEX IF NOT EXISTS keys_due ON keys (due_at) WHERE due_at IS NOT NULL",
+    *(
+        f"CREATE INDEX IF NOT EXISTS keys_live_{name}_seq ON keys (project_id, deleted, {name}, seq)"
+        for name in codec.FILTER_FIELDS
+    ),
+)
+
+# Built once from the constant column names above (S608: no value is ever formatted into SQL).
+_INSERT_KEY = (
+    f"INSERT INTO keys (project_id, key_id, key_alias, revision, record, {', '.join(_LIST_COLUMNS)})"  # noqa: S608
+    f" VALUES (?, ?, ?, ?, ?, {', '.join('?' for _ in _LIST_COLUMNS)})"
+)
+_UPDATE_KEY = (
+    f"UPDATE keys SET key_alias = ?, revision = ?, record = ?, {_SET_LIST_COLUMNS}"  # noqa: S608
+    " WHERE project_id = ? AND key_id = ? AND revision = ?"
 )
 
 _ACCESS_KEY = "access_key"
@@ -88,6 +183,47 @@ def _failure(error: sqlite3.Error) -> StorageFailure:
 
 def _is_unique_violation(error: sqlite3.IntegrityError) -> bool:
     return getattr(error, "sqlite_errorname", None) in _UNIQUE_VIOLATIONS
+
+
+def _list_values(record: KeyRecord) -> tuple[str | int | None, ...]:
+    """The listing columns' values, in _LIST_COLUMNS order."""
+    fields = codec.to_fields(record)
+    live = codec.is_live(record)
+    due = record.scheduled_deletion_date if live and record.key_state is KeyState.PENDING_DELETION else None
+    return (*(str(fields[name]) for name in codec.FILTER_FIELDS), 0 if live else 1, due)
+
+
+def _where(project_id: str, filters: KeyFilter | None) -> tuple[str, list[str | int]]:
+    """The listing WHERE clause (column names are constants, values are parameters)."""
+    clauses = ["project_id = ?", f"{_DELETED} = 0"]
+    params: list[str | int] = [project_id]
+    for name, value in codec.filter_fields(filters).items():
+        clauses.append(f"{name} = ?")
+        params.append(value)
+    return " AND ".join(clauses), params
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add the listing columns a database created before them lacks, and fill them from each
+    row's document, in batches by seq. Runs in the caller's write transaction."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(keys)")}
+    missing = [name for name in _LIST_COLUMNS if name not in present]
+    if not missing:
+        return
+    for name in missing:
+        conn.execute(f"ALTER TABLE keys ADD COLUMN {name} {_LIST_COLUMNS[name]}")
+    after = -1
+    while True:
+        rows = conn.execute(
+            "SELECT seq, record FROM keys WHERE seq > ? ORDER BY seq LIMIT ?", (after, _BACKFILL_BATCH)
+        ).fetchall()
+        if not rows:
+            return
+        conn.executemany(
+            f"UPDATE keys SET {_SET_LIST_COLUMNS} WHERE seq = ?",  # noqa: S608 - constant column names
+            [(*_list_values(codec.from_json(text)), seq) for seq, text in rows],
+        )
+        after = rows[-1][0]
 
 
 class _Connection:
@@ -121,8 +257,16 @@ class SqliteKeyStore(KeyStore):
         self._all_lock = threading.Lock()
         try:
             with self._write() as conn:
-                for statement in _SCHEMA:
+                had_counts = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'key_counts'"
+                ).fetchone()
+                for statement in _TABLES:
                     conn.execute(statement)
+                _migrate(conn)
+                for statement in _INDEXES:
+                    conn.execute(statement)
+                if had_counts is None:  # a database from before the counts table: count once
+                    conn.execute(_BACKFILL_COUNTS)
         except sqlite3.Error as error:
             raise _failure(error) from error
 
@@ -169,14 +313,14 @@ class SqliteKeyStore(KeyStore):
                 if conn.execute("SELECT 1 FROM keys WHERE key_id = ?", (record.key_id,)).fetchone():
                     raise KeyExists(record.key_id)
                 conn.execute(
-                    "INSERT INTO keys (project_id, key_id, key_alias, revision, record)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    _INSERT_KEY,
                     (
                         record.project_id,
                         record.key_id,
                         record.key_alias,
                         record.revision,
                         codec.to_json(record),
+                        *_list_values(record),
                     ),
                 )
         except sqlite3.IntegrityError as error:
@@ -208,12 +352,12 @@ class SqliteKeyStore(KeyStore):
         try:
             with self._write() as conn:
                 cursor = conn.execute(
-                    "UPDATE keys SET key_alias = ?, revision = ?, record = ?"
-                    " WHERE project_id = ? AND key_id = ? AND revision = ?",
+                    _UPDATE_KEY,
                     (
                         stored.key_alias,
                         stored.revision,
                         codec.to_json(stored),
+                        *_list_values(stored),
                         stored.project_id,
                         stored.key_id,
                         expected_revision,
@@ -229,21 +373,24 @@ class SqliteKeyStore(KeyStore):
             raise _failure(error) from error
         return stored
 
-    def list_keys(self, project_id: str, limit: int, cursor: str | None = None) -> KeyPage:
+    def list_keys(
+        self, project_id: str, limit: int, cursor: str | None = None, *, filters: KeyFilter | None = None
+    ) -> KeyPage:
         """One indexed range query; fetches ``limit + 1`` rows to know whether more follow."""
         if limit < 1:
             raise ValueError("limit must be positive")
         after = -1
         if cursor is not None:
-            if not (cursor.isascii() and cursor.isdigit()):
-                raise ValueError("invalid cursor")
+            if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
+                raise ValueError("invalid cursor")  # also keeps it inside SQLite's 64-bit integers
             after = int(cursor)
+        where, params = _where(project_id, filters)
         try:
             rows = (
                 self._conn()
                 .execute(
-                    "SELECT seq, record FROM keys WHERE project_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                    (project_id, after, limit + 1),
+                    f"SELECT seq, record FROM keys WHERE {where} AND seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
+                    (*params, after, limit + 1),
                 )
                 .fetchall()
             )
@@ -253,16 +400,37 @@ class SqliteKeyStore(KeyStore):
         next_cursor = str(rows[limit - 1][0]) if len(rows) > limit else None
         return KeyPage(records=records, next_cursor=next_cursor)
 
-    def count_keys(self, project_id: str) -> int:
+    def count_keys(self, project_id: str, *, filters: KeyFilter | None = None) -> int:
+        """A sum over the trigger-maintained ``key_counts`` rows: constant in the number of keys."""
+        clauses, params = ["project_id = ?"], [project_id]
+        for name, value in codec.filter_fields(filters).items():
+            clauses.append(f"{name} = ?")
+            params.append(str(value))
         try:
             row = (
                 self._conn()
-                .execute("SELECT COUNT(*) FROM keys WHERE project_id = ?", (project_id,))
+                .execute(f"SELECT COALESCE(SUM(n), 0) FROM key_counts WHERE {' AND '.join(clauses)}", params)  # noqa: S608
                 .fetchone()
             )
         except sqlite3.Error as error:
             raise _failure(error) from error
         return int(row[0])
+
+    def due_for_deletion(self, now_ms: int, limit: int) -> list[KeyRecord]:
+        """A range read of the partial index ``keys_due``."""
+        try:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT record FROM keys WHERE due_at IS NOT NULL AND due_at <= ?"
+                    " ORDER BY due_at, seq LIMIT ?",
+                    (now_ms, limit),
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as error:
+            raise _failure(error) from error
+        return [codec.from_json(text) for (text,) in rows]
 
     # -- principals --------------------------------------------------------------------------
 

@@ -1,0 +1,19 @@
+"""Edges of the functions that run on a schedule rather than behind the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skms.logic.sweep import sweep
+from skms.observability import logger
+from skms.runtime import get_services
+
+
+def delete_expired_keys_handler(event: Any = None, context: Any = None) -> dict[str, int]:
+    """EventBridge schedule (and `skms serve`'s timer): tombstone keys whose deletion date passed."""
+    result = sweep(get_services())
+    logger.info(
+        "sweep",
+        extra={"operation": "delete-expired-keys", "deleted": result.deleted, "skipped": result.skipped},
+    )
+    return {"deleted": result.deleted, "skipped": result.skipped}

@@ -1,0 +1,82 @@
+"""Scheduled deletion that really deletes (issue: lifecycle §5).
+
+A key pending deletion whose ``scheduled_deletion_date`` has passed becomes a tombstone: its
+wrapped material is erased, ``deleted_at`` is set, and no operation can use it again (every lookup
+answers KMS.0207); its id and alias are never reused. Ciphertexts under it can no longer be opened.
+
+The sweep is idempotent and safe to run twice at once: each key is tombstoned by a write that is
+conditional on the revision read, so of two sweepers (or a sweeper and a cancel-key-deletion) only
+one wins; the loser re-reads and skips a key that is already deleted or no longer due.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from skms import errors
+from skms.domain import KeyRecord, KeyState
+from skms.logic.common import now_ms
+from skms.observability import logger
+from skms.runtime import Services
+
+BATCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    deleted: int
+    skipped: int
+
+
+def _is_due(record: KeyRecord, now: int) -> bool:
+    return (
+        record.deleted_at is None
+        and record.key_state is KeyState.PENDING_DELETION
+        and record.scheduled_deletion_date is not None
+        and record.scheduled_deletion_date <= now
+    )
+
+
+def _tombstone(services: Services, record: KeyRecord, now: int) -> bool:
+    """True when this call deleted the key; False when it was not (or no longer) due."""
+    for _ in range(4):
+        if not _is_due(record, now):
+            return False
+        try:
+            services.store.update_key(record.replace(deleted_at=now, materials={}), record.revision)
+        except errors.ConcurrentUpdate:
+            fresh = services.store.get_key(record.project_id, record.key_id)
+            if fresh is None:
+                return False
+            record = fresh
+            continue
+        services.keyring.forget(record)
+        return True
+    return False
+
+
+def sweep(services: Services, now: int | None = None, limit: int = 10_000) -> SweepResult:
+    """Tombstone every key whose deletion date has passed (at most ``limit`` per run)."""
+    now = now_ms() if now is None else now
+    deleted = skipped = 0
+    while deleted + skipped < limit:
+        due = services.store.due_for_deletion(now, min(BATCH, limit - deleted - skipped))
+        if not due:
+            break
+        for record in due:
+            if _tombstone(services, record, now):
+                deleted += 1
+                logger.info(
+                    "key deleted",
+                    extra={
+                        "operation": "delete-expired-keys",
+                        "project_id": record.project_id,
+                        "key_id": record.key_id,
+                        "outcome": "deleted",
+                    },
+                )
+            else:
+                skipped += 1
+        if len(due) < BATCH:
+            break
+    return SweepResult(deleted, skipped)
