@@ -4,4 +4,4 @@ from skms.api import endpoint
 from skms.logic.create_key import create_key
 from skms.models.keys import CreateKeyRequestBody
 
-lambda_handler = endpoint("create-key", CreateKeyRequestBody, create_key)
+lambda_handler = endpoint("create-key", CreateKeyRequestBody, create_key, idempotent=True)

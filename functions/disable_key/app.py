@@ -4,4 +4,4 @@ from skms.api import endpoint
 from skms.logic.keys import disable_key
 from skms.models.lifecycle import OperateKeyRequestBody
 
-lambda_handler = endpoint("disable-key", OperateKeyRequestBody, disable_key)
+lambda_handler = endpoint("disable-key", OperateKeyRequestBody, disable_key, idempotent=True)

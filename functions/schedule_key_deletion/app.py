@@ -4,4 +4,6 @@ from skms.api import endpoint
 from skms.logic.keys import schedule_key_deletion
 from skms.models.lifecycle import ScheduleKeyDeletionRequestBody
 
-lambda_handler = endpoint("schedule-key-deletion", ScheduleKeyDeletionRequestBody, schedule_key_deletion)
+lambda_handler = endpoint(
+    "schedule-key-deletion", ScheduleKeyDeletionRequestBody, schedule_key_deletion, idempotent=True
+)

@@ -4,4 +4,4 @@ from skms.api import endpoint
 from skms.logic.keys import update_key_alias
 from skms.models.lifecycle import UpdateKeyAliasRequestBody
 
-lambda_handler = endpoint("update-key-alias", UpdateKeyAliasRequestBody, update_key_alias)
+lambda_handler = endpoint("update-key-alias", UpdateKeyAliasRequestBody, update_key_alias, idempotent=True)

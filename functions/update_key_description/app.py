@@ -4,4 +4,6 @@ from skms.api import endpoint
 from skms.logic.keys import update_key_description
 from skms.models.lifecycle import UpdateKeyDescriptionRequestBody
 
-lambda_handler = endpoint("update-key-description", UpdateKeyDescriptionRequestBody, update_key_description)
+lambda_handler = endpoint(
+    "update-key-description", UpdateKeyDescriptionRequestBody, update_key_description, idempotent=True
+)

@@ -53,32 +53,80 @@ def _headers_of(result: BaseModel | None) -> dict[str, str]:
     return dict(method()) if callable(method) else {}
 
 
-def _run(
-    event: Any, request_model: type[Req], logic: LogicFn[Req], public: bool, log: dict[str, Any]
-) -> tuple[Invocation, BaseModel | None]:
-    """Parse, authenticate, validate and call the logic; errors propagate to the handler."""
-    invocation = parse_invocation(event, project_scoped=not public)
-    log["project_id"] = invocation.project_id
-    services = get_services()
-    domain_id = invocation.domain_id or services.settings.domain_id
-    if invocation.via_api and not public:
-        principal = verify_request(event, invocation.raw_body, services)
-        domain_id = principal.domain_id
-        log["principal_id"] = principal.principal_id
-    caller = Caller(project_id=invocation.project_id, domain_id=domain_id, request_id=invocation.request_id)
-    raw_body = invocation.body
-    if invocation.path_params and isinstance(raw_body, dict):
-        # Path parameters (e.g. /{version_id}) are fields of the request model too.
-        raw_body = {**raw_body, **invocation.path_params}
-    body = parse_body(request_model, raw_body)
-    key_id = getattr(body, "key_id", None)
-    if isinstance(key_id, str):
-        log["key_id"] = key_id
-    result = logic(body, caller, services)
-    created = getattr(getattr(result, "key_info", None), "key_id", None)
-    if isinstance(created, str):
-        log["key_id"] = created
-    return invocation, result
+Rendered = tuple[dict[str, Any] | None, dict[str, str]]  # (JSON body, extra response headers)
+
+
+class _Endpoint:
+    """One function's handler: parse, authenticate, validate, (idempotently) call logic, render."""
+
+    def __init__(  # noqa: PLR0917 - built once per function by endpoint()
+        self,
+        operation: str,
+        request_model: type[Req],
+        logic: LogicFn[Req],
+        success_status: int,
+        public: bool,
+        idempotent: bool,
+    ) -> None:
+        self.operation = operation
+        self.request_model = request_model
+        self.logic = logic
+        self.success_status = success_status
+        self.public = public
+        self.idempotent = idempotent
+        self._idempotency: tuple[Services, Any] | None = None
+
+    def _idempotency_for(self, services: Services) -> Any:
+        # Imported and built on first use (most requests carry no sequence, and cold starts stay
+        # lean), for the services in force: the store the answers are remembered in follows them.
+        if self._idempotency is None or self._idempotency[0] is not services:
+            from skms.idempotency import Idempotency, build_persistence
+
+            self._idempotency = (services, Idempotency(self.operation, build_persistence(services.settings)))
+        return self._idempotency[1]
+
+    def run(self, event: Any, context: Any, log: dict[str, Any]) -> tuple[Invocation, Rendered]:
+        """Errors propagate to the handler, which renders them."""
+        invocation = parse_invocation(event, project_scoped=not self.public)
+        log["project_id"] = invocation.project_id
+        services = get_services()
+        domain_id = invocation.domain_id or services.settings.domain_id
+        if invocation.via_api and not self.public:
+            principal = verify_request(event, invocation.raw_body, services)
+            domain_id = principal.domain_id
+            log["principal_id"] = principal.principal_id
+        caller = Caller(
+            project_id=invocation.project_id, domain_id=domain_id, request_id=invocation.request_id
+        )
+        raw_body = invocation.body
+        if invocation.path_params and isinstance(raw_body, dict):
+            # Path parameters (e.g. /{version_id}) are fields of the request model too.
+            raw_body = {**raw_body, **invocation.path_params}
+        body = parse_body(self.request_model, raw_body)
+        key_id = getattr(body, "key_id", None)
+        if isinstance(key_id, str):
+            log["key_id"] = key_id
+
+        def work() -> dict[str, Any]:
+            result = self.logic(body, caller, services)
+            created = getattr(getattr(result, "key_info", None), "key_id", None)
+            if isinstance(created, str):
+                log["key_id"] = created
+            payload = None if result is None else result.model_dump(mode="json", exclude_none=True)
+            return {"payload": payload, "headers": _headers_of(result)}
+
+        sequence = getattr(body, "sequence", None)
+        if self.idempotent and sequence:
+            answer = self._idempotency_for(services).run(
+                project_id=caller.project_id,
+                sequence=sequence,
+                body=body.model_dump(mode="json", exclude={"sequence"}),
+                context=context,
+                work=work,
+            )
+        else:
+            answer = work()
+        return invocation, (answer["payload"], answer["headers"])
 
 
 def endpoint(
@@ -88,18 +136,20 @@ def endpoint(
     success_status: int = 200,
     *,
     public: bool = False,
+    idempotent: bool = False,
 ) -> Handler:
-    """``public`` endpoints (tokens, versions) are neither authenticated nor project-scoped."""
+    """``public`` endpoints (tokens, versions) are neither authenticated nor project-scoped;
+    ``idempotent`` ones remember their answer per ``sequence`` (see :mod:`skms.idempotency`)."""
+    spec = _Endpoint(operation, request_model, logic, success_status, public, idempotent)
 
     def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
         started = time.perf_counter()
         invocation: Invocation | None = None
         request_id = request_id_of(event)
         log: dict[str, Any] = {"operation": operation, "request_id": request_id}
-        result: BaseModel | None = None
+        extra_headers: dict[str, str] = {}
         try:
-            invocation, result = _run(event, request_model, logic, public, log)
-            payload = None if result is None else result.model_dump(mode="json", exclude_none=True)
+            invocation, (payload, extra_headers) = spec.run(event, context, log)
             status = success_status
         except errors.KmsError as exc:
             status, payload = exc.status, exc.body()
@@ -121,7 +171,6 @@ def endpoint(
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
         logger.info("request", extra=log)
-        extra_headers = _headers_of(result) if status < 400 else {}
         via_api = invocation.via_api if invocation is not None else _looks_like_api(event)
         if via_api:
             return _api_response(status, payload, request_id, extra_headers)
