@@ -22,6 +22,7 @@ from skms import errors
 from skms.api.events import Invocation, parse_invocation, request_id_of
 from skms.auth.authorizer import verify_request
 from skms.logic.common import Caller
+from skms.logic.default_keys import is_default_alias, resolve_default_key
 from skms.models.base import WireModel, parse_body
 from skms.observability import logger
 from skms.root_keys.aws_kms import RootKeyUnavailable
@@ -102,6 +103,10 @@ class _Endpoint:
         if invocation.path_params and isinstance(raw_body, dict):
             # Path parameters (e.g. /{version_id}) are fields of the request model too.
             raw_body = {**raw_body, **invocation.path_params}
+        if not invocation.via_api and isinstance(raw_body, dict) and is_default_alias(raw_body.get("key_id")):
+            # Event-driven use by another service: "<service>/default" names (and on first use
+            # creates) that service's default key in the project.
+            raw_body = {**raw_body, "key_id": resolve_default_key(services, caller, raw_body["key_id"])}
         body = parse_body(self.request_model, raw_body)
         key_id = getattr(body, "key_id", None)
         if isinstance(key_id, str):

@@ -1,0 +1,64 @@
+"""Service default keys (aliases ending in ``/default``, e.g. ``obs/default``).
+
+They are reserved for keys the service creates itself, on first use by another function: a
+direct (event-driven) invocation that names ``<service>/default`` where a key id is expected gets
+that project's default key, created on the spot if it does not exist yet (AES_256,
+ENCRYPT_DECRYPT, ``default_key_flag`` "1"). Default keys cannot be disabled, scheduled for
+deletion, renamed or re-described (KMS.0211, see :mod:`skms.logic.lifecycle`), and no caller can
+create a key with such an alias (KMS.1101).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from skms import errors
+from skms.crypto.keyspec import KeySpec, KeyUsage
+from skms.domain import DEFAULT_KEY_SUFFIX, KeyRecord, KeyState, Origin
+from skms.logic.common import Caller, now_ms
+from skms.runtime import Services
+from skms.storage.port import AliasExists
+
+DEFAULT_ALIAS = re.compile(r"^[a-zA-Z0-9:_-]{1,64}/default$")
+
+
+def is_default_alias(value: object) -> bool:
+    return isinstance(value, str) and value.endswith(DEFAULT_KEY_SUFFIX)
+
+
+def resolve_default_key(services: Services, caller: Caller, alias: str) -> str:
+    """The id of the project's default key for ``alias``, created if it does not exist yet."""
+    if not DEFAULT_ALIAS.fullmatch(alias):
+        raise errors.InvalidKeyId("A default key alias is <service>/default.")
+    existing = services.store.get_key_by_alias(caller.project_id, alias)
+    if existing is not None:
+        return existing.key_id
+    from skms.crypto import material  # only on first use: keeps every handler's cold start lean
+
+    key_id = str(uuid.uuid4())
+    record = KeyRecord(
+        project_id=caller.project_id,
+        key_id=key_id,
+        domain_id=caller.domain_id,
+        key_alias=alias,
+        key_spec=KeySpec.AES_256.value,
+        key_usage=KeyUsage.ENCRYPT_DECRYPT.value,
+        key_state=KeyState.ENABLED,
+        origin=Origin.KMS,
+        creation_date=now_ms(),
+        key_description=f"Default key of {alias.removesuffix(DEFAULT_KEY_SUFFIX)}",
+        realm=services.settings.region_id,
+        default_key_flag="1",
+        materials={
+            0: services.keyring.wrap(caller.project_id, key_id, 0, material.generate(KeySpec.AES_256))
+        },
+    )
+    try:
+        services.store.create_key(record)
+    except AliasExists:  # another invocation created it first: use that one
+        winner = services.store.get_key_by_alias(caller.project_id, alias)
+        if winner is None:
+            raise errors.ServiceUnavailable("The default key is being created; retry.") from None
+        return winner.key_id
+    return key_id
