@@ -47,3 +47,25 @@ def test_handlers_are_thin(app: Path) -> None:
     tree = ast.parse(app.read_text(encoding="utf-8"))
     assert not [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
     assert _imports(app) <= {"skms"}
+
+
+@pytest.mark.parametrize("function", ["create_key", "create_datakey", "decrypt_datakey", "list_keys"])
+def test_handler_import_stays_lean(function: str) -> None:
+    """Cold starts: importing a handler builds nothing AWS-shaped and defers the heavy optional
+    parts (boto3, Powertools Idempotency, password hashing) to first use."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import hashlib, sys\n"
+        "calls = []\n"
+        "real = hashlib.scrypt\n"
+        "hashlib.scrypt = lambda *a, **k: calls.append(1) or real(*a, **k)\n"
+        f"sys.path.insert(0, {str(REPO_ROOT / 'functions' / function)!r})\n"
+        "import app\n"
+        "lazy = ('boto3', 'aws_lambda_powertools.utilities.idempotency')\n"
+        "heavy = [m for m in lazy if m in sys.modules]\n"
+        "print(heavy, len(calls))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[] 0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import os
 import secrets
@@ -140,14 +141,17 @@ def create_user(
     return record
 
 
-_DUMMY_HASH = passwords.hash_password(os.urandom(16).hex())
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown users, made on first use (scrypt is slow at import)."""
+    return passwords.hash_password(os.urandom(16).hex())
 
 
 def authenticate_user(services: Services, *, domain_name: str, name: str, password: str) -> UserRecord | None:
     """The enabled user with this password, else None. Unknown users cost the same scrypt."""
     record = services.store.get_user(domain_name, name)
     if record is None:
-        passwords.verify_password(password, _DUMMY_HASH)
+        passwords.verify_password(password, _dummy_hash())
         return None
     if not passwords.verify_password(password, record.password_hash) or not record.enabled:
         return None
