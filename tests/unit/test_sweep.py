@@ -107,3 +107,33 @@ def test_two_sweeps_at_once_delete_each_key_exactly_once(services: Services, cal
     assert sum(results) == 30
     assert services.store.count_keys(caller.project_id) == 0
     assert services.store.due_for_deletion(now, 100) == []
+
+
+def test_skms_serve_runs_the_templates_scheduled_sweep(memory_services: Services, caller: Caller) -> None:
+    # Given a key whose deletion date has already passed
+    import time
+
+    from skms.local.scheduler import Scheduler
+    from tests.conftest import TEMPLATE
+
+    key_id, _ = _scheduled_key(memory_services, caller, "past")
+    record = memory_services.store.get_key(caller.project_id, key_id)
+    assert record is not None
+    memory_services.store.update_key(record.replace(scheduled_deletion_date=1), record.revision)
+    # When the local scheduler starts the template's scheduled functions
+    scheduler = Scheduler(TEMPLATE, max_interval_seconds=0.2)
+    assert scheduler.jobs == ["DeleteExpiredKeysFunction"]
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            current = memory_services.store.get_key(caller.project_id, key_id)
+            if current is not None and current.deleted_at is not None:
+                break
+            time.sleep(0.05)
+    finally:
+        scheduler.stop()
+    # Then the sweep ran and the key is a tombstone
+    current = memory_services.store.get_key(caller.project_id, key_id)
+    assert current is not None
+    assert current.deleted_at is not None

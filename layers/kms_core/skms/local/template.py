@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,31 +104,34 @@ def gateway_responses(template_path: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def routes_from_template(template_path: Path) -> list[Route]:
-    document = load_template(template_path)
-    root = template_path.parent
-    resources: dict[str, Any] = document.get("Resources") or {}
-    routes = []
+def _function_events(
+    resources: dict[str, Any], event_type: str
+) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(logical id, function properties, event properties) of every function event of a type."""
     for logical_id, resource in resources.items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         props = resource.get("Properties") or {}
         for event in (props.get("Events") or {}).values():
-            if event.get("Type") != "Api":
-                continue
-            event_props = event["Properties"]
-            routes.append(
-                Route(
-                    function=logical_id,
-                    method=str(event_props["Method"]).upper(),
-                    path=event_props["Path"],
-                    code_uri=(root / props["CodeUri"]).resolve(),
-                    handler=props["Handler"],
-                    pattern=_compile(event_props["Path"]),
-                    authorizer=_authorizer_for(resources, event_props, root),
-                )
-            )
-    return routes
+            if event.get("Type") == event_type:
+                yield logical_id, props, event.get("Properties") or {}
+
+
+def routes_from_template(template_path: Path) -> list[Route]:
+    resources: dict[str, Any] = load_template(template_path).get("Resources") or {}
+    root = template_path.parent
+    return [
+        Route(
+            function=logical_id,
+            method=str(event_props["Method"]).upper(),
+            path=event_props["Path"],
+            code_uri=(root / props["CodeUri"]).resolve(),
+            handler=props["Handler"],
+            pattern=_compile(event_props["Path"]),
+            authorizer=_authorizer_for(resources, event_props, root),
+        )
+        for logical_id, props, event_props in _function_events(resources, "Api")
+    ]
 
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
@@ -137,20 +140,13 @@ _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 def scheduled_functions(template_path: Path) -> list[tuple[FunctionRef, float]]:
     """Functions with a ``Schedule`` event (``rate(N unit)``), with their period in seconds."""
-    document = load_template(template_path)
-    root = template_path.parent
-    resources: dict[str, Any] = document.get("Resources") or {}
+    resources: dict[str, Any] = load_template(template_path).get("Resources") or {}
     found = []
-    for logical_id, resource in resources.items():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
-            if event.get("Type") != "Schedule":
-                continue
-            rate = _RATE.match(str((event.get("Properties") or {}).get("Schedule", "")))
-            if rate:
-                seconds = int(rate.group(1)) * _UNIT_SECONDS[rate.group(2).rstrip("s")]
-                found.append((_function_ref(resources, logical_id, root), float(seconds)))
+    for logical_id, _props, event_props in _function_events(resources, "Schedule"):
+        rate = _RATE.match(str(event_props.get("Schedule", "")))
+        if rate:
+            seconds = int(rate.group(1)) * _UNIT_SECONDS[rate.group(2).rstrip("s")]
+            found.append((_function_ref(resources, logical_id, template_path.parent), float(seconds)))
     return found
 
 
