@@ -4,4 +4,4 @@ from skms.api import endpoint
 from skms.logic.datakeys import create_datakey
 from skms.models.datakeys import CreateDatakeyRequestBody
 
-lambda_handler = endpoint("create-datakey", CreateDatakeyRequestBody, create_datakey)
+lambda_handler = endpoint("create-datakey", CreateDatakeyRequestBody, create_datakey, default_keys=True)

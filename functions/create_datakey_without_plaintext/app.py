@@ -5,5 +5,8 @@ from skms.logic.data import create_datakey_without_plaintext
 from skms.models.datakeys import CreateDatakeyRequestBody
 
 lambda_handler = endpoint(
-    "create-datakey-without-plaintext", CreateDatakeyRequestBody, create_datakey_without_plaintext
+    "create-datakey-without-plaintext",
+    CreateDatakeyRequestBody,
+    create_datakey_without_plaintext,
+    default_keys=True,
 )

@@ -4,4 +4,4 @@ from skms.api import endpoint
 from skms.logic.data import re_encrypt
 from skms.models.data import ReEncryptRequestBody
 
-lambda_handler = endpoint("re-encrypt", ReEncryptRequestBody, re_encrypt)
+lambda_handler = endpoint("re-encrypt", ReEncryptRequestBody, re_encrypt, default_keys=True)

@@ -39,3 +39,17 @@ def test_environment_overrides() -> None:
 def test_incomplete_or_wrong_configuration_fails_at_cold_start(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         Settings.from_env(env)
+
+
+def test_a_missing_root_key_beside_an_existing_store_refuses_to_start(tmp_path: Path) -> None:
+    from skms.runtime import build_services
+
+    # Given a local store created with a root key
+    settings = Settings(data_dir=tmp_path)
+    build_services(settings).store.close()
+    assert settings.sqlite_path.exists()
+    # When the root key file is lost / Then the next start refuses instead of making a new key
+    settings.local_root_key_path.unlink()
+    with pytest.raises(ConfigError, match="root key"):
+        build_services(settings)
+    assert not settings.local_root_key_path.exists()

@@ -17,7 +17,6 @@ the embedded store.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -59,7 +58,6 @@ class Idempotency:
             raise_on_no_idempotency_key=True,
         )
         self._persistence = persistence
-        self._lock = threading.Lock()
 
         @idempotent_function(  # type: ignore[untyped-decorator]
             data_keyword_argument="request",
@@ -73,14 +71,15 @@ class Idempotency:
         self._run = run
 
     def run(
-        self, *, project_id: str, sequence: str, body: dict[str, Any], context: Any, work: Runner
+        self, *, scope: str, sequence: str, body: dict[str, Any], context: Any, work: Runner
     ) -> dict[str, Any]:
+        """``scope`` names the project and the principal, so no caller can claim another's sequence."""
         # The in-progress lock expires when the invocation would time out, so a crashed request
         # does not block its retries for the whole window.
         if context is None or not hasattr(context, "get_remaining_time_in_millis"):
             context = _NoLambdaContext()
         self._config.register_lambda_context(context)
-        request = {"scope": f"{project_id}#{sequence}", "body": json.loads(json.dumps(body, sort_keys=True))}
+        request = {"scope": f"{scope}#{sequence}", "body": json.loads(json.dumps(body, sort_keys=True))}
         try:
             result: dict[str, Any] = self._run(request=request, work=work)
         except IdempotencyValidationError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from skms.config import Settings
+from skms.config import ConfigError, Settings
 from skms.crypto.cache import TtlLruCache
 from skms.crypto.root_key import LocalRootKey, RootKeyProvider
 from skms.keyring import Keyring
@@ -36,18 +36,27 @@ def build_store(settings: Settings) -> KeyStore:
     return SqliteKeyStore(settings.sqlite_path)
 
 
-def build_root_key(settings: Settings) -> RootKeyProvider:
+def build_root_key(settings: Settings, store_existed: bool = False) -> RootKeyProvider:
     if settings.root_key == "aws-kms":
         from skms.root_keys.aws_kms import AwsKmsRootKey
 
         assert settings.root_key_id is not None  # checked by Settings
         return AwsKmsRootKey(settings.root_key_id, endpoint_url=settings.kms_endpoint)
-    return LocalRootKey.from_file(settings.local_root_key_path)
+    key_path = settings.local_root_key_path
+    if settings.storage == "sqlite" and store_existed and not key_path.exists():
+        # A new root key beside an existing store would silently make every stored key unusable.
+        raise ConfigError(
+            f"the root key {key_path} is missing but the store {settings.sqlite_path} exists: "
+            "restore the key file (or point KMS_ROOT_KEY_FILE at it) instead of starting with a new one"
+        )
+    return LocalRootKey.from_file(key_path)
 
 
 def build_services(settings: Settings) -> Services:
     cache: TtlLruCache[bytes] = TtlLruCache(settings.cache_max_entries, settings.cache_ttl_seconds)
-    return Services(settings, build_store(settings), Keyring(build_root_key(settings), cache))
+    store_existed = settings.storage == "sqlite" and settings.sqlite_path.exists()
+    root = build_root_key(settings, store_existed)
+    return Services(settings, build_store(settings), Keyring(root, cache))
 
 
 _lock = threading.Lock()

@@ -68,6 +68,7 @@ class _Endpoint:
         success_status: int,
         public: bool,
         idempotent: bool,
+        default_keys: bool,
     ) -> None:
         self.operation = operation
         self.request_model = request_model
@@ -75,6 +76,7 @@ class _Endpoint:
         self.success_status = success_status
         self.public = public
         self.idempotent = idempotent
+        self.default_keys = default_keys
         self._idempotency: tuple[Services, Any] | None = None
 
     def _idempotency_for(self, services: Services) -> Any:
@@ -103,7 +105,12 @@ class _Endpoint:
         if invocation.path_params and isinstance(raw_body, dict):
             # Path parameters (e.g. /{version_id}) are fields of the request model too.
             raw_body = {**raw_body, **invocation.path_params}
-        if not invocation.via_api and isinstance(raw_body, dict) and is_default_alias(raw_body.get("key_id")):
+        if (
+            self.default_keys
+            and not invocation.via_api
+            and isinstance(raw_body, dict)
+            and is_default_alias(raw_body.get("key_id"))
+        ):
             # Event-driven use by another service: "<service>/default" names (and on first use
             # creates) that service's default key in the project.
             raw_body = {**raw_body, "key_id": resolve_default_key(services, caller, raw_body["key_id"])}
@@ -123,7 +130,7 @@ class _Endpoint:
         sequence = getattr(body, "sequence", None)
         if self.idempotent and sequence:
             answer = self._idempotency_for(services).run(
-                project_id=caller.project_id,
+                scope=f"{caller.project_id}#{log.get('principal_id', 'direct')}",
                 sequence=sequence,
                 body=body.model_dump(mode="json", exclude={"sequence"}),
                 context=context,
@@ -142,10 +149,13 @@ def endpoint(
     *,
     public: bool = False,
     idempotent: bool = False,
+    default_keys: bool = False,
 ) -> Handler:
     """``public`` endpoints (tokens, versions) are neither authenticated nor project-scoped;
-    ``idempotent`` ones remember their answer per ``sequence`` (see :mod:`skms.idempotency`)."""
-    spec = _Endpoint(operation, request_model, logic, success_status, public, idempotent)
+    ``idempotent`` ones remember their answer per ``sequence`` (see :mod:`skms.idempotency`);
+    ``default_keys`` ones accept ``<service>/default`` as key_id from direct invocations
+    (:mod:`skms.logic.default_keys`; their IAM policy allows creating the key)."""
+    spec = _Endpoint(operation, request_model, logic, success_status, public, idempotent, default_keys)
 
     def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
         started = time.perf_counter()

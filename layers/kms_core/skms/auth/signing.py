@@ -21,7 +21,7 @@ MAX_CLOCK_SKEW = timedelta(minutes=15)
 REQUIRED_SIGNED_HEADERS = frozenset({"host", "x-sdk-date"})
 
 _AUTHORIZATION = re.compile(
-    r"^SDK-HMAC-SHA256\s+Access=(?P<access>[^,\s]+),\s*SignedHeaders=(?P<headers>[^,\s]+),"
+    r"^SDK-HMAC-SHA256\s+Access=(?P<access>[A-Za-z0-9]{1,128}),\s*SignedHeaders=(?P<headers>[^,\s]+),"
     r"\s*Signature=(?P<signature>[0-9a-fA-F]{64})$"
 )
 

@@ -47,6 +47,14 @@ def material_context(project_id: str, key_id: str, key_version: int) -> dict[str
     }
 
 
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class LocalRootKey:
     """AES-256-GCM under a key held in memory (loaded from, or created in, a 0600 file)."""
 
@@ -74,6 +82,7 @@ class LocalRootKey:
                 # If another process won the race, its key is the one to use.
                 with contextlib.suppress(FileExistsError):
                     os.link(tmp, path)
+                _fsync_directory(path.parent)  # the new name must survive a crash too
             finally:
                 tmp.unlink(missing_ok=True)
         if path.stat().st_mode & 0o077:

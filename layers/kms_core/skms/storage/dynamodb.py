@@ -58,6 +58,7 @@ import base64
 import binascii
 import json
 import random
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -326,6 +327,11 @@ def _encode_cursor(key: dict[str, str]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
+_UUID = r"[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}"
+_CURSOR_SK = re.compile(rf"K#{_UUID}")
+_CURSOR_GSI1SK = re.compile(rf"[0-9]{{13}}#{_UUID}")
+
+
 def _decode_cursor(project_id: str, cursor: str) -> Item:
     """The ExclusiveStartKey a cursor stands for; ValueError unless it belongs to this project."""
     try:
@@ -339,6 +345,11 @@ def _decode_cursor(project_id: str, cursor: str) -> Item:
         or not all(isinstance(value, str) for value in key.values())
         or key["PK"] != _pk(project_id)
         or key["GSI1PK"] != _pk(project_id)
+        # A forged position (e.g. empty key attributes) would make DynamoDB answer a
+        # ValidationException, i.e. a 500: only positions of real key items are accepted.
+        or not _CURSOR_SK.fullmatch(key["SK"])
+        or not _CURSOR_GSI1SK.fullmatch(key["GSI1SK"])
+        or key["SK"][2:] != key["GSI1SK"][14:]
     ):
         raise ValueError("invalid cursor")
     return {name: _s(value) for name, value in key.items()}
