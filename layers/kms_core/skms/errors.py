@@ -101,6 +101,21 @@ PlaintextTooLong = _error(
     "PlaintextTooLong", "KMS.2108", 400, "The plaintext is too long for the asymmetric key."
 )
 
+# 400, signing (§F2)
+DigestLengthMismatch = _error(
+    "DigestLengthMismatch",
+    "KMS.0329",
+    400,
+    "The digest length does not match the hash algorithm of the signing algorithm.",
+)
+SigningAlgorithmUnsupported = _error(
+    "SigningAlgorithmUnsupported", "KMS.0332", 400, "The key does not support the signing algorithm."
+)
+KeyIsEncryptDecrypt = _error("KeyIsEncryptDecrypt", "KMS.0334", 400, "The key is an ENCRYPT_DECRYPT key.")
+SymmetricKeyCannotSign = _error(
+    "SymmetricKeyCannotSign", "KMS.1115", 400, "Symmetric keys cannot sign or verify."
+)
+
 # 400, create / alias
 InvalidKeyAlias = _error("InvalidKeyAlias", "KMS.1101", 400, "Invalid key_alias.")
 InvalidKeyDescription = _error("InvalidKeyDescription", "KMS.1103", 400, "Invalid key_description.")

@@ -1,6 +1,7 @@
 """SM2 (GB/T 32918) through GmSSL's native implementation (``gmssl_pyx``).
 
-``cryptography`` has no SM2 curve, so this module is the only place that touches ``gmssl_pyx``.
+``cryptography`` has no SM2 curve, so GmSSL is used here (and, for prehashed SM2 signatures
+and encryption, in :mod:`skms.crypto.signing` and :mod:`skms.crypto.asymmetric`).
 Keys are raw: a 32-byte private scalar and a 64-byte public point X||Y. Signatures use SM3 with
 the default distinguishing ID ``1234567812345678`` (GB/T 35276), which is what OpenSSL uses when
 given ``-pkeyopt distid:1234567812345678``; tests/unit/crypto/test_sm2_openssl.py proves both directions.

@@ -1,0 +1,7 @@
+"""POST /v1.0/{project_id}/kms/get-publickey (spec §5 op 24)."""
+
+from skms.api import endpoint
+from skms.logic.signing import show_public_key
+from skms.models.lifecycle import OperateKeyRequestBody
+
+lambda_handler = endpoint("get-publickey", OperateKeyRequestBody, show_public_key)

@@ -1,0 +1,134 @@
+"""sign / verify / get-publickey through the official SDK against ``skms serve`` (spec §5 ops 22-24).
+
+Every signature the service makes is verified independently with ``cryptography`` using only the
+PEM that get-publickey returned; the service's own verify answers "true" for it and "false" once
+one bit of the message or signature changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
+from huaweicloudsdkkms.v2 import (
+    CreateKeyRequest,
+    CreateKeyRequestBody,
+    KmsClient,
+    OperateKeyRequestBody,
+    ShowPublicKeyRequest,
+    SignRequest,
+    SignRequestBody,
+    ValidateSignatureRequest,
+    VerifyRequestBody,
+)
+
+pytestmark = pytest.mark.e2e
+
+MESSAGE = b"release-2026.11.25.tar.gz"
+CASES = [
+    ("RSA_2048", "RSASSA_PSS_SHA_256"),
+    ("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_256"),
+    ("EC_P256", "ECDSA_SHA_256"),
+    ("EC_P384", "ECDSA_SHA_384"),
+]
+
+
+def _key(client: KmsClient, spec: str, usage: str = "SIGN_VERIFY") -> str:
+    body = CreateKeyRequestBody(key_alias=f"sig-{uuid.uuid4().hex[:10]}", key_spec=spec, key_usage=usage)
+    return str(client.create_key(CreateKeyRequest(body=body)).key_info.key_id)
+
+
+def _sign(client: KmsClient, key_id: str, algorithm: str, message: bytes, message_type: str = "RAW") -> str:
+    body = SignRequestBody(
+        key_id=key_id,
+        message=base64.b64encode(message).decode(),
+        signing_algorithm=algorithm,
+        message_type=message_type,
+    )
+    return str(client.sign(SignRequest(body=body)).signature)
+
+
+def _verify(client: KmsClient, key_id: str, algorithm: str, message: bytes, signature: str) -> str:
+    body = VerifyRequestBody(
+        key_id=key_id,
+        message=base64.b64encode(message).decode(),
+        signing_algorithm=algorithm,
+        message_type="RAW",
+        signature=signature,
+    )
+    return str(client.validate_signature(ValidateSignatureRequest(body=body)).signature_valid)
+
+
+def _independently_verify(pem: str, algorithm: str, message: bytes, signature: bytes) -> None:
+    public = serialization.load_pem_public_key(pem.encode())
+    digest = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}[algorithm[-3:]]
+    if isinstance(public, rsa.RSAPublicKey):
+        if "PSS" in algorithm:
+            scheme = padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+        else:
+            scheme = padding.PKCS1v15()
+        public.verify(signature, message, scheme, digest)
+    else:
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        public.verify(signature, message, ec.ECDSA(digest))
+
+
+@pytest.mark.parametrize(("spec", "algorithm"), CASES)
+def test_signatures_verify_outside_the_service_and_inside(
+    sdk_client: KmsClient, spec: str, algorithm: str
+) -> None:
+    # Given a signing key and its public key as an outside verifier gets it
+    key_id = _key(sdk_client, spec)
+    pem = sdk_client.show_public_key(
+        ShowPublicKeyRequest(body=OperateKeyRequestBody(key_id=key_id))
+    ).public_key
+    assert pem.startswith("-----BEGIN PUBLIC KEY-----")
+    # When the service signs a message
+    signature = _sign(sdk_client, key_id, algorithm, MESSAGE)
+    # Then cryptography verifies it with only the PEM (it raises if not)
+    _independently_verify(pem, algorithm, MESSAGE, base64.b64decode(signature))
+    # And the service's verify says "true", and "false" for one flipped bit of message or signature
+    assert _verify(sdk_client, key_id, algorithm, MESSAGE, signature) == "true"
+    assert _verify(sdk_client, key_id, algorithm, b"S" + MESSAGE[1:], signature) == "false"
+    raw = bytearray(base64.b64decode(signature))
+    raw[-1] ^= 0x01
+    assert _verify(sdk_client, key_id, algorithm, MESSAGE, base64.b64encode(bytes(raw)).decode()) == "false"
+
+
+def test_digest_signing_and_its_length_check(sdk_client: KmsClient) -> None:
+    key_id = _key(sdk_client, "EC_P256")
+    digest = hashlib.sha256(MESSAGE).digest()
+    signature = _sign(sdk_client, key_id, "ECDSA_SHA_256", digest, "DIGEST")
+    assert _verify(sdk_client, key_id, "ECDSA_SHA_256", MESSAGE, signature) == "true"
+    with pytest.raises(ClientRequestException) as caught:
+        _sign(sdk_client, key_id, "ECDSA_SHA_256", digest[:20], "DIGEST")
+    assert (caught.value.status_code, caught.value.error_code) == (400, "KMS.0329")
+
+
+@pytest.mark.parametrize(
+    ("spec", "usage", "algorithm", "code"),
+    [
+        ("AES_256", "ENCRYPT_DECRYPT", "ECDSA_SHA_256", "KMS.1115"),
+        ("RSA_2048", "ENCRYPT_DECRYPT", "RSASSA_PSS_SHA_256", "KMS.0334"),
+        ("EC_P256", "SIGN_VERIFY", "RSASSA_PSS_SHA_256", "KMS.0332"),
+    ],
+)
+def test_key_usage_is_enforced(
+    sdk_client: KmsClient, spec: str, usage: str, algorithm: str, code: str
+) -> None:
+    key_id = _key(sdk_client, spec, usage)
+    with pytest.raises(ClientRequestException) as caught:
+        _sign(sdk_client, key_id, algorithm, MESSAGE)
+    assert (caught.value.status_code, caught.value.error_code) == (400, code)
+
+
+def test_symmetric_keys_have_no_public_key(sdk_client: KmsClient) -> None:
+    key_id = _key(sdk_client, "AES_256", "ENCRYPT_DECRYPT")
+    with pytest.raises(ClientRequestException) as caught:
+        sdk_client.show_public_key(ShowPublicKeyRequest(body=OperateKeyRequestBody(key_id=key_id)))
+    assert (caught.value.status_code, caught.value.error_code) == (400, "KMS.0331")

@@ -1,0 +1,413 @@
+"""Signatures under CMK material (skms.crypto.signing).
+
+Every signature made here is checked by ``cryptography`` used directly with the public key from
+``material.public_key_pem`` (what get-publickey serves), over the *original message* even when a
+digest was signed; SM2 is checked by GmSSL's message-level verify, which computes Z_A itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from skms.crypto import material, signing, sm2
+from skms.crypto.keyspec import KeySpec
+from skms.crypto.signing import DigestLengthError, SigningAlgorithm, UnsupportedAlgorithmError
+
+A = SigningAlgorithm
+ASYMMETRIC = [s for s in KeySpec if not s.is_symmetric]
+HASHLIB = {"256": "sha256", "384": "sha384", "512": "sha512"}
+HASHES = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}
+MESSAGE = b"The quick brown fox jumps over the lazy dog \x00\xff" * 7
+
+
+def _cases() -> Iterator[tuple[KeySpec, SigningAlgorithm, str]]:
+    for spec in ASYMMETRIC:
+        for algorithm in sorted(signing.supported_algorithms(spec)):
+            for message_type in ("RAW", "DIGEST"):
+                yield spec, algorithm, message_type
+
+
+CASES = list(_cases())
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[KeySpec, bytes]:
+    """One key per asymmetric spec; RSA_4096 generation is slow, so once per module."""
+    return {spec: material.generate(spec) for spec in ASYMMETRIC}
+
+
+@pytest.fixture(scope="module")
+def pems(keys: dict[KeySpec, bytes]) -> dict[KeySpec, str]:
+    """The get-publickey PEM of each key (deriving it validates the RSA key: slow, so once)."""
+    return {spec: _pem(spec, key) for spec, key in keys.items()}
+
+
+def _pem(spec: KeySpec, key: bytes) -> str:
+    pem = material.public_key_pem(spec, key)
+    assert pem is not None
+    return pem
+
+
+def _digest(algorithm: SigningAlgorithm, message: bytes, key: bytes) -> bytes:
+    """What a caller passes as DIGEST: H(M), or for SM2 e = SM3(Z_A || M)."""
+    if algorithm is A.SM2DSA_SM3:
+        return signing.sm2_digest(sm2.split(key)[1], message)
+    return hashlib.new(HASHLIB[algorithm.value[-3:]], message).digest()
+
+
+def _input(algorithm: SigningAlgorithm, message_type: str, key: bytes, message: bytes = MESSAGE) -> bytes:
+    return message if message_type == "RAW" else _digest(algorithm, message, key)
+
+
+def _independent_verify(spec: KeySpec, pem: str, algorithm: SigningAlgorithm, signature: bytes) -> bool:
+    """Verify over the original MESSAGE with code that does not go through skms.crypto.signing."""
+    if spec is KeySpec.SM2:
+        return sm2.verify(sm2.public_key_from_der(_der(pem)), MESSAGE, signature)
+    public = serialization.load_pem_public_key(pem.encode("ascii"))
+    digest = HASHES[algorithm.value[-3:]]
+    try:
+        if isinstance(public, rsa.RSAPublicKey):
+            pad: padding.AsymmetricPadding = (
+                padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+                if algorithm.is_pss
+                else padding.PKCS1v15()
+            )
+            public.verify(signature, MESSAGE, pad, digest)
+        else:
+            assert isinstance(public, ec.EllipticCurvePublicKey)
+            public.verify(signature, MESSAGE, ec.ECDSA(digest))
+    except Exception:
+        return False
+    return True
+
+
+def _der(pem: str) -> bytes:
+    return base64.b64decode("".join(pem.strip().splitlines()[1:-1]))
+
+
+def _flip(data: bytes, at: int | None = None) -> bytes:
+    at = len(data) // 2 if at is None else at
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+
+
+# --- what each spec supports
+
+
+def test_supported_algorithms_per_spec() -> None:
+    rsa_all = {a for a in A if a.name.startswith("RSASSA_")}
+    assert len(rsa_all) == 6
+    assert {
+        KeySpec.AES_256: set(),
+        KeySpec.SM4: set(),
+        KeySpec.RSA_2048: rsa_all,
+        KeySpec.RSA_3072: rsa_all,
+        KeySpec.RSA_4096: rsa_all,
+        KeySpec.EC_P256: {A.ECDSA_SHA_256},
+        KeySpec.EC_P384: {A.ECDSA_SHA_384},
+        KeySpec.SM2: {A.SM2DSA_SM3},
+    } == signing.SUPPORTED
+    assert not any(A.ECDSA_SHA_512 in algorithms for algorithms in signing.SUPPORTED.values())
+
+
+def test_wire_names_and_digest_sizes() -> None:
+    assert [a.value for a in A] == [a.name for a in A]
+    assert len(A) == 10
+    sizes = {a: a.digest_size for a in A}
+    assert {sizes[a] for a in A if a.value.endswith("_256")} == {32}
+    assert {sizes[a] for a in A if a.value.endswith("_384")} == {48}
+    assert {sizes[a] for a in A if a.value.endswith("_512")} == {64}
+    assert sizes[A.SM2DSA_SM3] == 32
+
+
+# --- signatures verify independently, and with verify()
+
+
+@pytest.mark.parametrize(("spec", "algorithm", "message_type"), CASES)
+def test_signature_verifies_independently_over_the_original_message(
+    keys: dict[KeySpec, bytes],
+    pems: dict[KeySpec, str],
+    spec: KeySpec,
+    algorithm: SigningAlgorithm,
+    message_type: str,
+) -> None:
+    key = keys[spec]
+    # Given a signature over MESSAGE (RAW) or its digest (DIGEST)
+    signature = signing.sign(spec, key, algorithm, _input(algorithm, message_type, key), message_type)
+    # Then independent code verifies it over MESSAGE itself
+    assert _independent_verify(spec, pems[spec], algorithm, signature)
+    # And a tampered signature does not
+    assert not _independent_verify(spec, pems[spec], algorithm, _flip(signature))
+
+
+@pytest.mark.parametrize(("spec", "algorithm", "message_type"), CASES)
+def test_verify_accepts_its_signature_and_rejects_one_bit_changes(
+    keys: dict[KeySpec, bytes],
+    pems: dict[KeySpec, str],
+    spec: KeySpec,
+    algorithm: SigningAlgorithm,
+    message_type: str,
+) -> None:
+    key, pem = keys[spec], pems[spec]
+    data = _input(algorithm, message_type, key)
+    signature = signing.sign(spec, key, algorithm, data, message_type)
+    assert signing.verify(spec, pem, algorithm, data, message_type, signature) is True
+    assert signing.verify(spec, pem, algorithm, data, message_type, _flip(signature)) is False
+    assert signing.verify(spec, pem, algorithm, _flip(data), message_type, signature) is False
+    assert signing.verify(spec, pem, algorithm, data, message_type, _flip(signature, -1)) is False
+
+
+@pytest.mark.parametrize(("spec", "algorithm", "message_type"), CASES)
+def test_raw_and_digest_are_interchangeable(
+    keys: dict[KeySpec, bytes],
+    pems: dict[KeySpec, str],
+    spec: KeySpec,
+    algorithm: SigningAlgorithm,
+    message_type: str,
+) -> None:
+    # A signature made one way verifies the other way: DIGEST really is the digest of RAW.
+    key, pem = keys[spec], pems[spec]
+    other = "DIGEST" if message_type == "RAW" else "RAW"
+    signature = signing.sign(spec, key, algorithm, _input(algorithm, message_type, key), message_type)
+    assert signing.verify(spec, pem, algorithm, _input(algorithm, other, key), other, signature)
+
+
+def test_message_type_accepts_the_enum_too(keys: dict[KeySpec, bytes], pems: dict[KeySpec, str]) -> None:
+    key = keys[KeySpec.EC_P256]
+    signature = signing.sign(KeySpec.EC_P256, key, A.ECDSA_SHA_256, MESSAGE, signing.MessageType.RAW)
+    assert signing.verify(KeySpec.EC_P256, pems[KeySpec.EC_P256], A.ECDSA_SHA_256, MESSAGE, "RAW", signature)
+
+
+def test_empty_raw_message_signs(keys: dict[KeySpec, bytes], pems: dict[KeySpec, str]) -> None:
+    for spec in (KeySpec.RSA_2048, KeySpec.EC_P256, KeySpec.SM2):
+        algorithm = min(signing.supported_algorithms(spec))
+        signature = signing.sign(spec, keys[spec], algorithm, b"", "RAW")
+        assert signing.verify(spec, pems[spec], algorithm, b"", "RAW", signature)
+
+
+# --- conventions
+
+
+def _pss_salt_length(public: rsa.RSAPublicKey, signature: bytes, hash_name: str) -> int:
+    """Open a PSS signature by hand (RFC 8017 §9.1.2) and return the length of its salt."""
+    numbers = public.public_numbers()
+    em_len = (public.key_size - 1 + 7) // 8
+    em = pow(int.from_bytes(signature, "big"), numbers.e, numbers.n).to_bytes(em_len, "big")
+    h_len = hashlib.new(hash_name).digest_size
+    assert em[-1] == 0xBC
+    masked_db, h = em[: em_len - h_len - 1], em[em_len - h_len - 1 : -1]
+    mask = b"".join(
+        hashlib.new(hash_name, h + i.to_bytes(4, "big")).digest() for i in range(len(masked_db) // h_len + 1)
+    )
+    db = bytearray(x ^ y for x, y in zip(masked_db, mask, strict=False))
+    db[0] &= 0xFF >> (8 * em_len - (public.key_size - 1))
+    separator = db.index(1)
+    assert not any(db[:separator])
+    return len(db) - separator - 1
+
+
+@pytest.mark.parametrize("algorithm", [A.RSASSA_PSS_SHA_256, A.RSASSA_PSS_SHA_384, A.RSASSA_PSS_SHA_512])
+@pytest.mark.parametrize("spec", [KeySpec.RSA_2048, KeySpec.RSA_3072])
+def test_pss_salt_is_the_digest_length(
+    keys: dict[KeySpec, bytes], pems: dict[KeySpec, str], spec: KeySpec, algorithm: SigningAlgorithm
+) -> None:
+    public = serialization.load_pem_public_key(pems[spec].encode("ascii"))
+    assert isinstance(public, rsa.RSAPublicKey)
+    digest = HASHES[algorithm.value[-3:]]
+    signature = signing.sign(spec, keys[spec], algorithm, MESSAGE, "RAW")
+    assert _pss_salt_length(public, signature, HASHLIB[algorithm.value[-3:]]) == digest.digest_size
+    public.verify(signature, MESSAGE, padding.PSS(padding.MGF1(digest), digest.digest_size), digest)
+    # PSS is randomised
+    assert signature != signing.sign(spec, keys[spec], algorithm, MESSAGE, "RAW")
+
+
+def test_pss_with_another_salt_length_does_not_verify(
+    keys: dict[KeySpec, bytes], pems: dict[KeySpec, str]
+) -> None:
+    key = keys[KeySpec.RSA_2048]
+    private = serialization.load_der_private_key(key, password=None)
+    assert isinstance(private, rsa.RSAPrivateKey)
+    foreign = private.sign(MESSAGE, padding.PSS(padding.MGF1(hashes.SHA256()), 20), hashes.SHA256())
+    pem = pems[KeySpec.RSA_2048]
+    assert not signing.verify(KeySpec.RSA_2048, pem, A.RSASSA_PSS_SHA_256, MESSAGE, "RAW", foreign)
+
+
+def test_pkcs1v15_is_deterministic_and_raw_equals_digest(keys: dict[KeySpec, bytes]) -> None:
+    key = keys[KeySpec.RSA_3072]
+    algorithm = A.RSASSA_PKCS1_V1_5_SHA_384
+    raw = signing.sign(KeySpec.RSA_3072, key, algorithm, MESSAGE, "RAW")
+    digest = signing.sign(KeySpec.RSA_3072, key, algorithm, hashlib.sha384(MESSAGE).digest(), "DIGEST")
+    assert raw == digest
+    assert len(raw) == 384
+
+
+@pytest.mark.parametrize(
+    ("spec", "size"), [(KeySpec.RSA_2048, 256), (KeySpec.RSA_3072, 384), (KeySpec.RSA_4096, 512)]
+)
+def test_rsa_signature_is_the_modulus_size(keys: dict[KeySpec, bytes], spec: KeySpec, size: int) -> None:
+    assert len(signing.sign(spec, keys[spec], A.RSASSA_PSS_SHA_512, MESSAGE, "RAW")) == size
+
+
+@pytest.mark.parametrize(
+    ("spec", "algorithm"),
+    [(KeySpec.EC_P256, A.ECDSA_SHA_256), (KeySpec.EC_P384, A.ECDSA_SHA_384), (KeySpec.SM2, A.SM2DSA_SM3)],
+)
+def test_ecdsa_and_sm2_signatures_are_der_r_s(
+    keys: dict[KeySpec, bytes], spec: KeySpec, algorithm: SigningAlgorithm
+) -> None:
+    signature = signing.sign(spec, keys[spec], algorithm, MESSAGE, "RAW")
+    r, s = decode_dss_signature(signature)
+    assert r > 0
+    assert s > 0
+    assert signature != signing.sign(spec, keys[spec], algorithm, MESSAGE, "RAW")  # randomised
+
+
+def test_sm2_digest_is_sm3_of_z_and_message(keys: dict[KeySpec, bytes], pems: dict[KeySpec, str]) -> None:
+    # e = SM3(Z_A || M): a DIGEST signature over it is an ordinary SM2 signature over M, and GmSSL's
+    # message-level signature verifies against the digest.
+    key = keys[KeySpec.SM2]
+    public = sm2.split(key)[1]
+    e = signing.sm2_digest(public, MESSAGE)
+    assert len(e) == 32
+    assert e != signing.sm2_digest(public, MESSAGE + b"!")
+    assert e != signing.sm2_digest(sm2.split(sm2.generate())[1], MESSAGE)
+    assert e != signing.sm2_digest(public, MESSAGE, signer_id=b"ALICE123@YAHOO.COM")
+    pem = pems[KeySpec.SM2]
+    assert signing.verify(KeySpec.SM2, pem, A.SM2DSA_SM3, e, "DIGEST", sm2.sign(key, MESSAGE))
+    with pytest.raises(ValueError, match="64 bytes"):
+        signing.sm2_digest(public[:63], MESSAGE)
+
+
+def test_verify_reads_crlf_pem(keys: dict[KeySpec, bytes], pems: dict[KeySpec, str]) -> None:
+    for spec in ASYMMETRIC:
+        algorithm = min(signing.supported_algorithms(spec))
+        pem = pems[spec].replace("\n", "\r\n")
+        signature = signing.sign(spec, keys[spec], algorithm, MESSAGE, "RAW")
+        assert signing.verify(spec, pem, algorithm, MESSAGE, "RAW", signature)
+
+
+# --- refusals
+
+
+@pytest.mark.parametrize("spec", list(KeySpec))
+def test_unsupported_algorithms_are_refused(
+    keys: dict[KeySpec, bytes], pems: dict[KeySpec, str], spec: KeySpec
+) -> None:
+    key = keys.get(spec, b"\x00" * 32)
+    pem = pems.get(spec, "")
+    for algorithm in set(A) - signing.supported_algorithms(spec):
+        message = b"\x00" * algorithm.digest_size
+        with pytest.raises(UnsupportedAlgorithmError):
+            signing.sign(spec, key, algorithm, message, "DIGEST")
+        with pytest.raises(UnsupportedAlgorithmError):
+            signing.verify(spec, pem, algorithm, message, "DIGEST", b"sig")
+
+
+@pytest.mark.parametrize(("spec", "algorithm", "message_type"), [c for c in CASES if c[2] == "DIGEST"])
+def test_digest_of_the_wrong_length_is_refused(
+    keys: dict[KeySpec, bytes],
+    pems: dict[KeySpec, str],
+    spec: KeySpec,
+    algorithm: SigningAlgorithm,
+    message_type: str,
+) -> None:
+    pem = pems[spec]
+    for size in (0, 1, algorithm.digest_size - 1, algorithm.digest_size + 1, 20, 28, 100):
+        with pytest.raises(DigestLengthError, match=str(algorithm.digest_size)):
+            signing.sign(spec, keys[spec], algorithm, b"\x01" * size, message_type)
+        with pytest.raises(DigestLengthError):
+            signing.verify(spec, pem, algorithm, b"\x01" * size, message_type, b"\x30\x00")
+
+
+def test_unknown_message_type_is_refused(keys: dict[KeySpec, bytes]) -> None:
+    with pytest.raises(signing.SigningError, match="RAW or DIGEST"):
+        signing.sign(KeySpec.EC_P256, keys[KeySpec.EC_P256], A.ECDSA_SHA_256, MESSAGE, "raw")
+    assert issubclass(DigestLengthError, signing.SigningError)
+    assert issubclass(UnsupportedAlgorithmError, signing.SigningError)
+
+
+MALFORMED = [
+    b"",
+    b"garbage",
+    b"\x30\x00",
+    b"\x30\x06\x02\x01\x00\x02\x01\x00",  # r = s = 0
+    b"\x30\x06\x02\x01\x01\x02\x01\x01",
+    b"\x00" * 64,
+    b"\xff" * 72,
+    b"\x00" * 256,
+    b"\xff" * 512,  # larger than any modulus
+    b"\x01" * 4096,
+]
+
+
+@pytest.mark.parametrize(("spec", "algorithm", "message_type"), CASES)
+def test_malformed_signatures_are_false_never_an_exception(
+    keys: dict[KeySpec, bytes],
+    pems: dict[KeySpec, str],
+    spec: KeySpec,
+    algorithm: SigningAlgorithm,
+    message_type: str,
+) -> None:
+    key, pem = keys[spec], pems[spec]
+    data = _input(algorithm, message_type, key)
+    good = signing.sign(spec, key, algorithm, data, message_type)
+    for signature in [*MALFORMED, good[:-1], good + b"\x00", good[1:], b"\x00" + good]:
+        assert signing.verify(spec, pem, algorithm, data, message_type, signature) is False
+
+
+def test_signature_of_another_key_is_false(keys: dict[KeySpec, bytes], pems: dict[KeySpec, str]) -> None:
+    for spec in (KeySpec.RSA_2048, KeySpec.EC_P256, KeySpec.SM2):
+        algorithm = min(signing.supported_algorithms(spec))
+        other = material.generate(spec)
+        signature = signing.sign(spec, other, algorithm, MESSAGE, "RAW")
+        assert not signing.verify(spec, pems[spec], algorithm, MESSAGE, "RAW", signature)
+
+
+def test_public_key_must_fit_the_spec(keys: dict[KeySpec, bytes], pems: dict[KeySpec, str]) -> None:
+    for spec, wrong in [
+        (KeySpec.RSA_3072, KeySpec.RSA_2048),
+        (KeySpec.RSA_2048, KeySpec.EC_P256),
+        (KeySpec.EC_P256, KeySpec.EC_P384),
+        (KeySpec.EC_P384, KeySpec.RSA_2048),
+        (KeySpec.SM2, KeySpec.EC_P256),
+    ]:
+        algorithm = min(signing.supported_algorithms(spec))
+        with pytest.raises(ValueError, match="not"):
+            signing.verify(spec, pems[wrong], algorithm, MESSAGE, "RAW", b"sig")
+
+
+def test_material_must_fit_the_spec(keys: dict[KeySpec, bytes]) -> None:
+    for spec, wrong in [
+        (KeySpec.RSA_3072, KeySpec.RSA_2048),
+        (KeySpec.RSA_2048, KeySpec.EC_P256),
+        (KeySpec.EC_P256, KeySpec.EC_P384),
+        (KeySpec.EC_P384, KeySpec.RSA_2048),
+    ]:
+        algorithm = min(signing.supported_algorithms(spec))
+        with pytest.raises(ValueError, match="not"):
+            signing.sign(spec, keys[wrong], algorithm, MESSAGE, "RAW")
+    with pytest.raises(ValueError, match="96 bytes"):
+        signing.sign(KeySpec.SM2, keys[KeySpec.EC_P256], A.SM2DSA_SM3, MESSAGE, "RAW")
+
+
+def test_rsa_signatures_must_have_the_modulus_length(
+    keys: dict[KeySpec, bytes], pems: dict[KeySpec, str]
+) -> None:
+    # A signature that starts with a zero byte is the same integer without it: only the canonical
+    # (modulus-length) form is accepted. Sign until such a signature appears (1 in 256 per try).
+    spec, algorithm = KeySpec.RSA_2048, SigningAlgorithm.RSASSA_PSS_SHA_256
+    for attempt in range(4000):
+        message = MESSAGE + attempt.to_bytes(4, "big")
+        signature = signing.sign(spec, keys[spec], algorithm, message, "RAW")
+        if signature[0] == 0:
+            break
+    else:
+        pytest.fail("no signature with a leading zero byte in 4000 tries")
+    assert signing.verify(spec, pems[spec], algorithm, message, "RAW", signature) is True
+    assert signing.verify(spec, pems[spec], algorithm, message, "RAW", signature[1:]) is False
