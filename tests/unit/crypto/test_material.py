@@ -23,7 +23,9 @@ def generated() -> dict[KeySpec, bytes]:
 
 
 def test_every_spec_is_covered_by_this_module() -> None:
-    covered = set(material.SYMMETRIC_LEN) | set(RSA_BITS) | set(EC_CURVES) | {KeySpec.SM2}
+    covered = (
+        set(material.SYMMETRIC_LEN) | set(material.HMAC_LEN) | set(RSA_BITS) | set(EC_CURVES) | {KeySpec.SM2}
+    )
     assert covered == set(KeySpec)
 
 
@@ -142,7 +144,11 @@ def test_key_spec_flags_and_usages(spec: KeySpec) -> None:
     assert spec.is_rsa == (spec in RSA_BITS)
     assert spec.is_ec == (spec in EC_CURVES)
     assert default_usage(spec) in ALLOWED_USAGES[spec]
-    if spec.is_symmetric:
+    if spec.is_hmac:
+        assert not spec.is_symmetric
+        assert ALLOWED_USAGES[spec] == {KeyUsage.GENERATE_VERIFY_MAC}
+        assert default_usage(spec) is KeyUsage.GENERATE_VERIFY_MAC
+    elif spec.is_symmetric:
         assert ALLOWED_USAGES[spec] == {KeyUsage.ENCRYPT_DECRYPT}
         assert default_usage(spec) is KeyUsage.ENCRYPT_DECRYPT
     else:

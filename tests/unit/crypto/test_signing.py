@@ -21,7 +21,7 @@ from skms.crypto.keyspec import KeySpec
 from skms.crypto.signing import DigestLengthError, SigningAlgorithm, UnsupportedAlgorithmError
 
 A = SigningAlgorithm
-ASYMMETRIC = [s for s in KeySpec if not s.is_symmetric]
+ASYMMETRIC = [s for s in KeySpec if not s.is_symmetric and not s.is_hmac]
 HASHLIB = {"256": "sha256", "384": "sha384", "512": "sha512"}
 HASHES = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}
 MESSAGE = b"The quick brown fox jumps over the lazy dog \x00\xff" * 7

@@ -14,10 +14,19 @@ class KeySpec(enum.StrEnum):
     EC_P256 = "EC_P256"
     EC_P384 = "EC_P384"
     SM2 = "SM2"
+    HMAC_256 = "HMAC_256"
+    HMAC_384 = "HMAC_384"
+    HMAC_512 = "HMAC_512"
+    HMAC_SM3 = "HMAC_SM3"
 
     @property
     def is_symmetric(self) -> bool:
+        """AES/SM4 encryption keys only; HMAC keys are neither symmetric nor asymmetric here."""
         return self in SYMMETRIC_SPECS
+
+    @property
+    def is_hmac(self) -> bool:
+        return self in HMAC_SPECS
 
     @property
     def is_rsa(self) -> bool:
@@ -31,11 +40,14 @@ class KeySpec(enum.StrEnum):
 class KeyUsage(enum.StrEnum):
     ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
     SIGN_VERIFY = "SIGN_VERIFY"
+    GENERATE_VERIFY_MAC = "GENERATE_VERIFY_MAC"
 
 
 SYMMETRIC_SPECS = frozenset({KeySpec.AES_256, KeySpec.SM4})
+HMAC_SPECS = frozenset({KeySpec.HMAC_256, KeySpec.HMAC_384, KeySpec.HMAC_512, KeySpec.HMAC_SM3})
 
-# Which usages each spec may have. EC keys cannot encrypt (KMS.1114), symmetric keys cannot sign (KMS.1115).
+# Which usages each spec may have. EC keys cannot encrypt (KMS.1114), symmetric keys cannot sign (KMS.1115),
+# HMAC keys only make and check MACs (§3 op 1, GENERATE_VERIFY_MAC).
 ALLOWED_USAGES: dict[KeySpec, frozenset[KeyUsage]] = {
     KeySpec.AES_256: frozenset({KeyUsage.ENCRYPT_DECRYPT}),
     KeySpec.SM4: frozenset({KeyUsage.ENCRYPT_DECRYPT}),
@@ -45,9 +57,16 @@ ALLOWED_USAGES: dict[KeySpec, frozenset[KeyUsage]] = {
     KeySpec.EC_P256: frozenset({KeyUsage.SIGN_VERIFY}),
     KeySpec.EC_P384: frozenset({KeyUsage.SIGN_VERIFY}),
     KeySpec.SM2: frozenset({KeyUsage.ENCRYPT_DECRYPT, KeyUsage.SIGN_VERIFY}),
+    KeySpec.HMAC_256: frozenset({KeyUsage.GENERATE_VERIFY_MAC}),
+    KeySpec.HMAC_384: frozenset({KeyUsage.GENERATE_VERIFY_MAC}),
+    KeySpec.HMAC_512: frozenset({KeyUsage.GENERATE_VERIFY_MAC}),
+    KeySpec.HMAC_SM3: frozenset({KeyUsage.GENERATE_VERIFY_MAC}),
 }
 
 
 def default_usage(spec: KeySpec) -> KeyUsage:
-    """Spec §3 op 1: ENCRYPT_DECRYPT for symmetric keys, SIGN_VERIFY for asymmetric."""
+    """Spec §3 op 1: ENCRYPT_DECRYPT for symmetric keys, SIGN_VERIFY for asymmetric, GENERATE_VERIFY_MAC
+    for HMAC keys (their only usage)."""
+    if spec.is_hmac:
+        return KeyUsage.GENERATE_VERIFY_MAC
     return KeyUsage.ENCRYPT_DECRYPT if spec.is_symmetric else KeyUsage.SIGN_VERIFY

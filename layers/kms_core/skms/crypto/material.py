@@ -2,6 +2,7 @@
 
 Material layout per spec (what the root key wraps):
 - AES_256: 32 random bytes; SM4: 16 random bytes.
+- HMAC_256 / HMAC_384 / HMAC_512: 32 / 48 / 64 random bytes (the hash's output size); HMAC_SM3: 32.
 - RSA_*, EC_*: the private key as PKCS#8 DER.
 - SM2: private scalar (32) || public point X||Y (64), see :mod:`skms.crypto.sm2`.
 """
@@ -22,11 +23,14 @@ _EC_CURVES: dict[KeySpec, ec.EllipticCurve] = {
     KeySpec.EC_P384: ec.SECP384R1(),
 }
 SYMMETRIC_LEN = {KeySpec.AES_256: 32, KeySpec.SM4: 16}
+HMAC_LEN = {KeySpec.HMAC_256: 32, KeySpec.HMAC_384: 48, KeySpec.HMAC_512: 64, KeySpec.HMAC_SM3: 32}
 
 
 def generate(spec: KeySpec) -> bytes:
     if spec in SYMMETRIC_LEN:
         return os.urandom(SYMMETRIC_LEN[spec])
+    if spec in HMAC_LEN:
+        return os.urandom(HMAC_LEN[spec])
     if spec is KeySpec.SM2:
         return sm2.generate()
     private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -40,8 +44,8 @@ def generate(spec: KeySpec) -> bytes:
 
 
 def public_key_pem(spec: KeySpec, material: bytes) -> str | None:
-    """PEM SubjectPublicKeyInfo of an asymmetric key; None for symmetric keys."""
-    if spec.is_symmetric:
+    """PEM SubjectPublicKeyInfo of an asymmetric key; None for symmetric and HMAC keys."""
+    if spec.is_symmetric or spec.is_hmac:
         return None
     if spec is KeySpec.SM2:
         return sm2.public_key_pem(sm2.split(material)[1])

@@ -75,6 +75,8 @@ def encryption_scheme(record: KeyRecord, algorithm: str | None) -> Scheme:
         if record.key_spec.startswith("HMAC"):
             raise errors.UnsupportedForHmac from None
         raise errors.InternalError("Unknown key spec.") from None
+    if spec.is_hmac:
+        raise errors.UnsupportedForHmac
     if spec.is_ec:
         raise errors.EcKeyCannotEncrypt
     if record.key_usage != KeyUsage.ENCRYPT_DECRYPT.value:

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from skms import errors
 from skms.crypto import aead, blob
 from skms.crypto.errors import CryptoError
-from skms.crypto.keyspec import KeySpec
+from skms.crypto.keyspec import HMAC_SPECS, KeySpec
 from skms.domain import KeyRecord
 from skms.logic.common import Caller, find_key, key_material, require_enabled
 from skms.models.datakeys import (
@@ -53,6 +53,8 @@ def symmetric_suite(record: KeyRecord) -> aead.Suite:
     require_enabled(record)
     suite = SUITES.get(record.key_spec)
     if suite is None:
+        if record.key_spec in HMAC_SPECS:
+            raise errors.UnsupportedForHmac
         raise errors.UnsupportedForAsymmetric
     return suite
 

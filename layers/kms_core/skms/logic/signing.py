@@ -76,11 +76,14 @@ def crlf_pem(pem: str) -> str:
 
 def _spec(record: KeyRecord) -> KeySpec:
     try:
-        return KeySpec(record.key_spec)
+        spec = KeySpec(record.key_spec)
     except ValueError:
         if record.key_spec.startswith("HMAC"):
             raise errors.UnsupportedForHmac from None
         raise errors.InternalError("Unknown key spec.") from None
+    if spec.is_hmac:
+        raise errors.UnsupportedForHmac
+    return spec
 
 
 def _signing_key(record: KeyRecord, algorithm_name: str) -> tuple[KeySpec, signing.SigningAlgorithm]:
