@@ -270,6 +270,7 @@ def aksk_context(access_key: str, domain_id: str, project_id: str) -> dict[str, 
         "domain_id": domain_id,
         "project_id": project_id,
         "user": "",
+        "project_allowed": "true",
     }
 
 

@@ -317,6 +317,7 @@ def test_authorizer_allows_a_signed_request_of_an_existing_access_key(kms, princ
         "domain_id": EXAMPLE_DOMAIN_ID,
         "project_id": PROJECT_ID,
         "user": "",
+        "project_allowed": "true",
     }
     # And the tests' AK/SK context (conftest) is what API Gateway makes of this answer
     signed = kms.signed_api_event("create_key", principals)
@@ -462,7 +463,7 @@ def test_a_disabled_access_key_is_refused(kms, aws_services: Services, principal
     assert aws_services.store.count_keys(PROJECT_ID) == 0
 
 
-def test_authorizer_denies_a_project_the_access_key_may_not_use(kms, principals) -> None:
+def test_authorizer_defers_the_project_check_to_after_the_signature(kms, principals) -> None:
     # Given a request correctly signed by an access key allowed only PROJECT_ID, for another project
     event = move_to_project(kms, kms.authorizer_event("aksk"), OTHER_PROJECT_ID)
     body = read_event("create_key", "api.json")["body"].encode("utf-8")
@@ -471,10 +472,12 @@ def test_authorizer_denies_a_project_the_access_key_may_not_use(kms, principals)
     # When the authorizer runs
     policy = kms.authorize(event)
 
-    # Then it denies this method with KMS.0307 (API Gateway: 403 with that code)
-    context = assert_denied(policy, event, "KMS.0307")
+    # Then it reveals nothing about the key's projects yet: it passes the request on, marked, and
+    # the function refuses it (403 KMS.0307) only after verifying the signature
+    context = assert_allowed(policy, event)
     assert context["project_id"] == OTHER_PROJECT_ID
     assert context["principal_id"] == principals.access_key
+    assert context["project_allowed"] == "false"
 
 
 # -- the token endpoint ---------------------------------------------------------------------------
@@ -648,6 +651,7 @@ def test_authorizer_allows_an_issued_token(kms, principals) -> None:
         "domain_id": EXAMPLE_DOMAIN_ID,
         "project_id": PROJECT_ID,
         "user": principals.user_name,
+        "project_allowed": "true",
     }
     # And that is the context of the sample api.json events (which a function takes as it is)
     sample = read_event("create_key", "api.json")["requestContext"]["authorizer"]

@@ -165,6 +165,7 @@ def test_sample_api_event_has_the_shape_api_gateway_sends(function: str) -> None
         "domain_id": EVENT_DOMAIN_ID,
         "project_id": PROJECT_ID,
         "user": "alice",
+        "project_allowed": "true",
     }
     assert isinstance(context["authorizer"]["integrationLatency"], int)
     assert re.fullmatch(r"[0-9a-f]{32}", context["authorizer"]["domain_id"])

@@ -108,10 +108,25 @@ def test_no_credentials_and_malformed_headers_are_unauthorized(principal_service
         authorize(_event({"Authorization": "SDK-HMAC-SHA256 nonsense"}, _path()), principal_services)
 
 
-def test_a_project_the_key_may_not_use_is_denied(principal_services: Services) -> None:
-    decision = authorize(_signed(OTHER_PROJECT_ID), principal_services)
-    assert not decision.allowed
-    assert decision.policy("arn")["context"]["error_code"] == "KMS.0307"
+def test_a_project_the_key_may_not_use_is_refused_only_after_the_signature(
+    principal_services: Services,
+) -> None:
+    # Given a request for a project the access key may not use
+    event = _signed(OTHER_PROJECT_ID)
+    decision = authorize(event, principal_services)
+    # Then the authorizer says nothing yet about the project (no oracle without the secret)
+    assert decision.allowed
+    event["requestContext"]["authorizer"] = decision.policy(event["methodArn"])["context"]
+    # And the function answers 403 KMS.0307 once the signature checks out
+    with pytest.raises(errors.KmsError) as caught:
+        verify_request(event, BODY, principal_services)
+    assert (caught.value.status, caught.value.code) == (403, "KMS.0307")
+    # While a wrong signature for that project is just unauthenticated
+    forged = _signed(OTHER_PROJECT_ID, secret="not-the-secret")
+    forged["requestContext"]["authorizer"] = authorize(forged, principal_services).policy("arn")["context"]
+    with pytest.raises(errors.KmsError) as caught:
+        verify_request(forged, BODY, principal_services)
+    assert (caught.value.status, caught.value.code) == (401, "APIGW.0301")
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,15 @@ authorizer the request body:
 
 1. :func:`authorize` runs as the API's Lambda REQUEST authorizer (and in `skms serve`, before the
    function). It decides everything that does not need the body: the ``X-Auth-Token`` completely
-   (MAC, expiry, project); for an AK/SK signature, the header's form, the access key (exists,
-   enabled), the signed headers, the X-Sdk-Date window and the project. It answers with an IAM
-   policy and a context naming the principal; an unauthenticated request is refused with
-   :class:`Unauthorized` (API Gateway: 401), a project the principal may not use with Deny (403).
+   (MAC, expiry, project: Deny, 403, for a token of another project); for an AK/SK signature, the
+   header's form, the access key (exists, enabled), the signed headers and the X-Sdk-Date window.
+   It answers with an IAM policy and a context naming the principal; an unauthenticated request
+   is refused with :class:`Unauthorized` (API Gateway: 401).
 2. :func:`verify_request` runs in every function, first: for an AK/SK request it recomputes the
-   signature over the received method, path, query, signed headers and raw body (spec §F6). The
-   function trusts the authorizer context, never a header the caller could set.
+   signature over the received method, path, query, signed headers and raw body (spec §F6), and
+   only then refuses (403) a project the access key may not use, so that a caller without the
+   secret learns nothing about the key's projects. The function trusts the authorizer context,
+   never a header the caller could set.
 
 Nothing here logs or returns a secret key, signature or token.
 """
@@ -45,6 +47,7 @@ class Principal:
     domain_id: str
     project_id: str
     user: str = ""
+    project_allowed: str = "true"  # AK/SK: checked by the function once the signature is verified
 
     def context(self) -> dict[str, str]:
         """The authorizer context: API Gateway passes only flat string/number/bool values."""
@@ -54,6 +57,7 @@ class Principal:
             "domain_id": self.domain_id,
             "project_id": self.project_id,
             "user": self.user,
+            "project_allowed": self.project_allowed,
         }
 
 
@@ -123,10 +127,12 @@ def authorize(event: Mapping[str, Any], services: Services) -> Decision:
     record = services.store.get_access_key(parsed.access_key)
     if record is None or not record.enabled:
         raise Unauthorized("unknown or disabled access key")
-    principal = Principal(AUTH_AKSK, record.access_key, record.domain_id, project_id)
-    if project_id not in record.project_ids:
-        return Decision(principal, False, "KMS.0307", "The credentials may not access this project.")
-    return Decision(principal, True)
+    # Whether the key may use this project is told only after the signature is verified (in the
+    # function): answering 403 here would reveal an access key's projects to anyone who knows it.
+    allowed = "true" if project_id in record.project_ids else "false"
+    return Decision(
+        Principal(AUTH_AKSK, record.access_key, record.domain_id, project_id, project_allowed=allowed), True
+    )
 
 
 def principal_from_context(context: Mapping[str, Any]) -> Principal:
@@ -138,6 +144,7 @@ def principal_from_context(context: Mapping[str, Any]) -> Principal:
             domain_id=str(context["domain_id"]),
             project_id=str(context["project_id"]),
             user=str(context.get("user", "")),
+            project_allowed=str(context.get("project_allowed", "true")),
         )
     except KeyError:
         raise errors.Unauthenticated("The request was not authenticated.") from None
@@ -180,4 +187,6 @@ def verify_request(event: Mapping[str, Any], body: bytes, services: Services) ->
         )
     except signing.SignatureError as exc:
         raise errors.Unauthenticated(str(exc)) from None
+    if principal.project_allowed != "true":
+        raise errors.AccessDenied("The credentials may not access this project.")
     return principal
