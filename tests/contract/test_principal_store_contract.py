@@ -206,6 +206,18 @@ def test_get_or_create_secret_keeps_the_first_value(store: KeyStore) -> None:
     assert store.get_or_create_secret(SECRET_NAME, b"yet another") == first_value
 
 
+def test_get_secret_reads_what_was_created_and_nothing_before(store: KeyStore) -> None:
+    # Given no secret yet, Then reading it gives None and creates nothing
+    assert store.get_secret(SECRET_NAME) is None
+    assert store.get_secret(SECRET_NAME) is None
+    # When it is created, Then it reads back as the first value, as bytes
+    store.get_or_create_secret(SECRET_NAME, b"\x00first\xff")
+    stored = store.get_secret(SECRET_NAME)
+    assert stored == b"\x00first\xff"
+    assert type(stored) is bytes
+    assert store.get_secret("another-name") is None
+
+
 def test_secrets_of_different_names_are_independent(store: KeyStore) -> None:
     # Given a secret under one name
     store.get_or_create_secret("one", b"value-one")

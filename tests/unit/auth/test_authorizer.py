@@ -206,3 +206,19 @@ def test_the_token_key_is_created_once_and_stored_wrapped(principal_services: Se
     stored = principal_services.store.get_or_create_secret("token-signing-key", b"other")
     assert key not in stored
     assert json.dumps(list(stored))  # bytes, wrapped
+
+
+def test_a_cold_start_with_a_stored_token_key_reads_it_without_wrapping_or_writing(
+    principal_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a deployment whose token key exists already
+    key = token_key(principal_services)
+    principal_services.keyring.cache.clear()  # a new cold start
+
+    def forbidden(*_args: object, **_kwargs: object) -> bytes:
+        raise AssertionError("an existing token key must be read, not created again")
+
+    monkeypatch.setattr(principal_services.keyring.root, "wrap", forbidden)
+    monkeypatch.setattr(principal_services.store, "get_or_create_secret", forbidden)
+    # When the key is needed, Then it is read and unwrapped: no root-key wrap, no conditional write
+    assert token_key(principal_services) == key

@@ -165,8 +165,12 @@ def token_key(services: Services) -> bytes:
     if cached is not None:
         return cached
     context = _service_secret_context(TOKEN_KEY_NAME)
-    candidate = services.keyring.root.wrap(os.urandom(32), context)
-    stored = services.store.get_or_create_secret(TOKEN_KEY_NAME, candidate)
+    # Read first: a cold start of an existing deployment costs one read and one unwrap, not a root-key
+    # wrap and a conditional write that fails. Only the very first start creates the key.
+    stored = services.store.get_secret(TOKEN_KEY_NAME)
+    if stored is None:
+        candidate = services.keyring.root.wrap(os.urandom(32), context)
+        stored = services.store.get_or_create_secret(TOKEN_KEY_NAME, candidate)
     try:
         key = services.keyring.root.unwrap(stored, context)
     except CryptoError as exc:

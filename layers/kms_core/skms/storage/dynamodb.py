@@ -811,6 +811,10 @@ class DynamoKeyStore(KeyStore):
         item = self._get_item(_user_key(domain_name, name))
         return None if item is None else _principal(UserRecord, item)
 
+    def get_secret(self, name: str) -> bytes | None:
+        stored = self._get_item(_secret_key(name))
+        return None if stored is None else bytes(stored["value"]["B"])
+
     def get_or_create_secret(self, name: str, wrapped: bytes) -> bytes:
         """Conditional PutItem; if the secret is already there, a consistent GetItem of it."""
         item: Item = {**_secret_key(name), "value": {"B": bytes(wrapped)}}

@@ -170,6 +170,10 @@ class InMemoryKeyStore(KeyStore):
         with self._lock:
             return self._users.get((domain_name, name))
 
+    def get_secret(self, name: str) -> bytes | None:
+        with self._lock:
+            return self._secrets.get(name)
+
     def get_or_create_secret(self, name: str, wrapped: bytes) -> bytes:
         with self._lock:
             return self._secrets.setdefault(name, bytes(wrapped))

@@ -110,6 +110,10 @@ class KeyStore(abc.ABC):
     def get_user(self, domain_name: str, name: str) -> UserRecord | None: ...
 
     @abc.abstractmethod
+    def get_secret(self, name: str) -> bytes | None:
+        """The stored value of a service secret (a consistent read), or None if there is none yet."""
+
+    @abc.abstractmethod
     def get_or_create_secret(self, name: str, wrapped: bytes) -> bytes:
         """Store ``wrapped`` under ``name`` unless a value is already there (conditional write);
         return the stored value, so concurrent cold starts agree on one service secret."""

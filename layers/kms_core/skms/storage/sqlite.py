@@ -476,6 +476,10 @@ class SqliteKeyStore(KeyStore):
         body = self._principal_body(_USER, codec.user_key(domain_name, name))
         return None if body is None else codec.principal_from_json(UserRecord, body)
 
+    def get_secret(self, name: str) -> bytes | None:
+        body = self._principal_body(_SECRET, name)
+        return None if body is None else base64.b64decode(json.loads(body)["value"], validate=True)
+
     def get_or_create_secret(self, name: str, wrapped: bytes) -> bytes:
         body = json.dumps({"value": base64.b64encode(wrapped).decode("ascii")}, separators=(",", ":"))
         try:
