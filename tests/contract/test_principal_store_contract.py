@@ -335,6 +335,33 @@ def test_concurrent_get_or_create_secret_agrees_on_one_value(threaded_store: Key
     assert store.get_or_create_secret(SECRET_NAME, b"late") == results[0]
 
 
+def test_login_failures_count_per_user_and_window(store: KeyStore) -> None:
+    # Given no failure yet, Then every count reads 0
+    assert store.login_failures("d", "alice", 100) == 0
+    # When alice fails three times in window 100 and once in window 101, and bob once
+    counts = [store.add_login_failure("d", "alice", 100, expires_at=2_000_000_000) for _ in range(3)]
+    assert store.add_login_failure("d", "alice", 101, expires_at=2_000_000_000) == 1
+    assert store.add_login_failure("d", "bob", 100, expires_at=2_000_000_000) == 1
+    # Then each add returned the new count, and the counters are per (domain, name, window)
+    assert counts == [1, 2, 3]
+    assert store.login_failures("d", "alice", 101) == 1
+    assert store.login_failures("d", "bob", 100) == 1
+    assert store.login_failures("other-domain", "alice", 101) == 0
+    # And failures are not users: alice still does not exist
+    assert store.get_user("d", "alice") is None
+
+
+def test_concurrent_login_failures_are_all_counted(threaded_store: KeyStore) -> None:
+    store = threaded_store
+    # When 16 failed attempts for one user are counted at the same time
+    errors = _run_threads(
+        THREADS, lambda _index: store.add_login_failure("d", "carol", 7, expires_at=2_000_000_000)
+    )
+    # Then none is lost (an atomic increment, not read-modify-write)
+    assert errors == []
+    assert store.login_failures("d", "carol", 7) == THREADS
+
+
 def test_concurrent_creates_of_one_access_key_have_one_winner(
     threaded_store: KeyStore, new_access_key: AccessKeyFactory
 ) -> None:

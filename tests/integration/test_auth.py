@@ -555,6 +555,56 @@ def test_create_token_refuses_wrong_credentials(kms, principals, changes: dict[s
     assert "X-Subject-Token" not in reply.headers
 
 
+def test_create_token_locks_a_user_name_after_repeated_failures(
+    kms, aws_services: Services, principals, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skms.auth import passwords
+    from skms.logic import tokens as token_logic
+
+    limit = aws_services.settings.login_max_failures
+    # Given a user who got the password wrong `limit` times
+    for _ in range(limit):
+        assert kms.api("create_token", kms.token_event(principals, password="wrong")).status == 401
+    checked: list[str] = []
+    real_verify = passwords.verify_password
+
+    def counting_verify(password: str, stored: str) -> bool:
+        checked.append("scrypt")
+        return real_verify(password, stored)
+
+    monkeypatch.setattr(passwords, "verify_password", counting_verify)
+
+    # When the right password comes next, Then it is refused as locked, without a password check
+    reply = kms.api("create_token", kms.token_event(principals))
+    assert reply.status == 401
+    assert reply.body["error"]["message"] == token_logic.LOCKED_MESSAGE
+    assert "X-Subject-Token" not in reply.headers
+    assert checked == []
+    # And a name that does not exist locks the same way (a lockout tells nothing about existence)
+    for _ in range(limit):
+        kms.api("create_token", kms.token_event(principals, name="mallory"))
+    assert (
+        kms.api("create_token", kms.token_event(principals, name="mallory")).body["error"]["message"]
+        == token_logic.LOCKED_MESSAGE
+    )
+
+    # When the lockout window has passed, Then the right password works again
+    later = time.time() + 2 * aws_services.settings.login_lockout_seconds
+    checked.clear()
+    monkeypatch.setattr(token_logic, "_now", lambda: later)
+    reply = kms.api("create_token", kms.token_event(principals))
+    assert reply.status == 201, reply.raw_body
+    assert checked == ["scrypt"]
+
+
+def test_create_token_failures_below_the_limit_do_not_lock(kms, aws_services: Services, principals) -> None:
+    # Given one failure fewer than the limit
+    for _ in range(aws_services.settings.login_max_failures - 1):
+        assert kms.api("create_token", kms.token_event(principals, password="wrong")).status == 401
+    # When the right password comes, Then a token is issued
+    assert kms.api("create_token", kms.token_event(principals)).status == 201
+
+
 def test_create_token_refuses_a_disabled_user(kms, aws_services: Services) -> None:
     # Given a user stored disabled, with the right password
     record = create_user(

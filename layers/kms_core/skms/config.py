@@ -30,6 +30,10 @@ class Settings(BaseModel):
     key_quota: int = Field(default=20000, ge=1)
     cache_ttl_seconds: float = Field(default=300.0, gt=0)
     cache_max_entries: int = Field(default=1024, ge=1)
+    # POST /v3/auth/tokens: after this many failed passwords for one user name within one lockout
+    # window, further attempts are refused without checking the password until the window ends.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_seconds: int = Field(default=900, ge=1)
 
     @model_validator(mode="after")
     def _check_dependencies(self) -> Settings:

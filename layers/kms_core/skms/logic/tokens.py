@@ -1,8 +1,15 @@
-"""POST /v3/auth/tokens: exchange a user's password for an X-Auth-Token scoped to one project."""
+"""POST /v3/auth/tokens: exchange a user's password for an X-Auth-Token scoped to one project.
+
+Password guessing is bounded per user name: after ``KMS_LOGIN_MAX_FAILURES`` wrong passwords within
+a fixed window of ``KMS_LOGIN_LOCKOUT_SECONDS``, the name is locked until the window ends and the
+password is not even checked (no scrypt work is spent on a locked name). Names that do not exist
+are counted and locked the same way, so a lockout tells nothing about which users exist.
+"""
 
 from __future__ import annotations
 
 import hmac
+import time
 
 from skms import errors
 from skms.auth import tokens
@@ -19,19 +26,29 @@ from skms.models.tokens import (
 )
 from skms.runtime import Services
 
+LOCKED_MESSAGE = "Too many failed attempts for this user; try again later."
+
+
+def _now() -> float:
+    """The clock of the lockout windows (a seam for tests)."""
+    return time.time()
+
 
 def create_token(body: CreateTokenRequestBody, caller: Caller, services: Services) -> CreateTokenResponseBody:
     identity = body.auth.identity
     if identity.methods != ["password"]:
         raise errors.InvalidParameter("Only the password method is supported.")
     user_in = identity.password.user
+    domain_name, name = user_in.domain.name, user_in.name
+    period = services.settings.login_lockout_seconds
+    window = int(_now()) // period
+    if services.store.login_failures(domain_name, name, window) >= services.settings.login_max_failures:
+        raise errors.IamUnauthorized(LOCKED_MESSAGE)
     user = authenticate_user(
-        services,
-        domain_name=user_in.domain.name,
-        name=user_in.name,
-        password=user_in.password.get_secret_value(),
+        services, domain_name=domain_name, name=name, password=user_in.password.get_secret_value()
     )
     if user is None:
+        services.store.add_login_failure(domain_name, name, window, expires_at=(window + 2) * period)
         raise errors.IamUnauthorized
     project_id = body.auth.scope.project.id
     if not any(hmac.compare_digest(project_id.encode(), p.encode()) for p in user.project_ids):

@@ -30,6 +30,8 @@ Principals and service secrets are items of the same table, each in a partition 
 - user:       ``PK = USER#{base64url(domain_name)}#{base64url(name)}``, ``SK = USER``
   (:func:`skms.storage.codec.user_key`: UTF-8, unpadded; the base64url alphabet has no ``#``, so
   names containing ``#`` or anything else cannot make two users share a key);
+- failed logins: ``PK`` of the user (whether or not that user exists), ``SK = LOGIN-FAILURES#{window}``,
+  a counter ``count`` (ADD) and the TTL attribute ``expiration``;
 - secret:     ``PK = SYS#{name}``, ``SK = SECRET``, the value in ``value`` (Binary).
 
 Record fields are native attributes: bytes as ``B``, tuples of strings as ``L`` of ``S`` (order
@@ -275,6 +277,10 @@ def _access_key_key(access_key: str) -> Item:
 
 def _user_key(domain_name: str, name: str) -> Item:
     return {"PK": _s(f"USER#{codec.user_key(domain_name, name)}"), "SK": _s("USER")}
+
+
+def _login_failures_key(domain_name: str, name: str, window: int) -> Item:
+    return {"PK": _s(f"USER#{codec.user_key(domain_name, name)}"), "SK": _s(f"LOGIN-FAILURES#{window}")}
 
 
 def _secret_key(name: str) -> Item:
@@ -810,6 +816,25 @@ class DynamoKeyStore(KeyStore):
     def get_user(self, domain_name: str, name: str) -> UserRecord | None:
         item = self._get_item(_user_key(domain_name, name))
         return None if item is None else _principal(UserRecord, item)
+
+    def login_failures(self, domain_name: str, name: str, window: int) -> int:
+        stored = self._get_item(_login_failures_key(domain_name, name, window))
+        return 0 if stored is None else int(stored["count"]["N"])
+
+    def add_login_failure(self, domain_name: str, name: str, window: int, expires_at: int) -> int:
+        """One UpdateItem ADD (atomic); the table's TTL on ``expiration`` removes old windows."""
+        try:
+            response = self._client().update_item(
+                TableName=self._table,
+                Key=_login_failures_key(domain_name, name, window),
+                UpdateExpression="ADD #count :one SET #expiration = :expires_at",
+                ExpressionAttributeNames={"#count": "count", "#expiration": "expiration"},
+                ExpressionAttributeValues={":one": {"N": "1"}, ":expires_at": {"N": str(expires_at)}},
+                ReturnValues="UPDATED_NEW",
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise _failure(error) from error
+        return int(response["Attributes"]["count"]["N"])
 
     def get_secret(self, name: str) -> bytes | None:
         stored = self._get_item(_secret_key(name))

@@ -60,6 +60,7 @@ class InMemoryKeyStore(KeyStore):
         self._access_keys: dict[str, AccessKeyRecord] = {}
         self._users: dict[tuple[str, str], UserRecord] = {}  # (domain_name, name) -> record
         self._secrets: dict[str, bytes] = {}
+        self._login_failures: dict[tuple[str, str, int], int] = {}
 
     def create_key(self, record: KeyRecord) -> None:
         with self._lock:
@@ -169,6 +170,18 @@ class InMemoryKeyStore(KeyStore):
     def get_user(self, domain_name: str, name: str) -> UserRecord | None:
         with self._lock:
             return self._users.get((domain_name, name))
+
+    def login_failures(self, domain_name: str, name: str, window: int) -> int:
+        with self._lock:
+            return self._login_failures.get((domain_name, name, window), 0)
+
+    def add_login_failure(self, domain_name: str, name: str, window: int, expires_at: int) -> int:
+        with self._lock:
+            key = (domain_name, name, window)
+            for stale in [k for k in self._login_failures if k[:2] == key[:2] and k[2] < window]:
+                del self._login_failures[stale]
+            self._login_failures[key] = self._login_failures.get(key, 0) + 1
+            return self._login_failures[key]
 
     def get_secret(self, name: str) -> bytes | None:
         with self._lock:

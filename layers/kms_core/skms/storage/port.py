@@ -110,6 +110,16 @@ class KeyStore(abc.ABC):
     def get_user(self, domain_name: str, name: str) -> UserRecord | None: ...
 
     @abc.abstractmethod
+    def login_failures(self, domain_name: str, name: str, window: int) -> int:
+        """Failed password attempts counted for (domain_name, name) in the fixed time window
+        ``window`` (an index such as ``now // period``); 0 if none. A consistent read."""
+
+    @abc.abstractmethod
+    def add_login_failure(self, domain_name: str, name: str, window: int, expires_at: int) -> int:
+        """Count one more failed attempt in ``window`` (an atomic increment) and return the new
+        count. The counter may be forgotten after ``expires_at`` (epoch seconds)."""
+
+    @abc.abstractmethod
     def get_secret(self, name: str) -> bytes | None:
         """The stored value of a service secret (a consistent read), or None if there is none yet."""
 

@@ -48,6 +48,7 @@ import json
 import pathlib
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 
@@ -173,6 +174,7 @@ _UPDATE_KEY = (
 _ACCESS_KEY = "access_key"
 _USER = "user"
 _SECRET = "secret"  # noqa: S105 - a row kind, not a secret value
+_LOGIN_FAILURES = "login-failures"
 
 
 def _failure(error: sqlite3.Error) -> StorageFailure:
@@ -475,6 +477,33 @@ class SqliteKeyStore(KeyStore):
     def get_user(self, domain_name: str, name: str) -> UserRecord | None:
         body = self._principal_body(_USER, codec.user_key(domain_name, name))
         return None if body is None else codec.principal_from_json(UserRecord, body)
+
+    def login_failures(self, domain_name: str, name: str, window: int) -> int:
+        body = self._principal_body(_LOGIN_FAILURES, f"{codec.user_key(domain_name, name)}#{window}")
+        return 0 if body is None else int(json.loads(body)["count"])
+
+    def add_login_failure(self, domain_name: str, name: str, window: int, expires_at: int) -> int:
+        counter_id = f"{codec.user_key(domain_name, name)}#{window}"
+        try:
+            with self._write() as conn:
+                # Forget counters whose time is over, so names tried once do not pile up.
+                conn.execute(
+                    "DELETE FROM principals WHERE kind = ? AND json_extract(body, '$.expires_at') < ?",
+                    (_LOGIN_FAILURES, int(time.time())),
+                )
+                conn.execute(
+                    "INSERT INTO principals (kind, id, body) VALUES (?, ?, json_object('count', 1,"
+                    " 'expires_at', ?)) ON CONFLICT (kind, id) DO UPDATE SET"
+                    " body = json_set(body, '$.count', json_extract(body, '$.count') + 1)",
+                    (_LOGIN_FAILURES, counter_id, expires_at),
+                )
+                row = conn.execute(
+                    "SELECT json_extract(body, '$.count') FROM principals WHERE kind = ? AND id = ?",
+                    (_LOGIN_FAILURES, counter_id),
+                ).fetchone()
+        except sqlite3.Error as error:
+            raise _failure(error) from error
+        return int(row[0])
 
     def get_secret(self, name: str) -> bytes | None:
         body = self._principal_body(_SECRET, name)
