@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from skms.domain import KeyRecord, KeyState, Origin
 from skms.errors import ConcurrentUpdate
 from skms.storage import codec
-from skms.storage.port import AliasExists, KeyExists, KeyFilter, KeyStore, StorageFailure
+from skms.storage.port import AliasExists, KeyExists, KeyFilter, KeyStore, QuotaExceeded, StorageFailure
 from skms.storage.sqlite import SqliteKeyStore
 from tests.contract.conftest import TABLE_NAME
 
@@ -1727,3 +1727,59 @@ def test_dynamodb_rebuild_counts_repairs_a_table_of_the_previous_version(
     # And a second run changes nothing
     assert cast(DynamoKeyStore, dynamo_store).rebuild_counts(project_id) == len(live)
     assert _counters(project_id) == _groups(live)
+
+
+# -- the key quota, checked inside the write -------------------------------------------------------
+
+
+def test_create_key_with_a_quota_refuses_the_key_beyond_it(
+    store: KeyStore, new_record: RecordFactory
+) -> None:
+    # Given a project with 2 live keys and one tombstone
+    first = new_record()
+    store.create_key(first, quota=3)
+    store.create_key(new_record(project_id=first.project_id), quota=3)
+    dead = new_record(project_id=first.project_id)
+    store.create_key(dead, quota=3)
+    tombstone(store, dead)
+    # When a third and a fourth live key are created with a quota of 3
+    store.create_key(new_record(project_id=first.project_id), quota=3)
+    refused = new_record(project_id=first.project_id)
+    with pytest.raises(QuotaExceeded):
+        store.create_key(refused, quota=3)
+    # Then the tombstone freed its place, the fourth was refused and left nothing behind
+    assert store.count_keys(first.project_id) == 3
+    assert store.get_key(first.project_id, refused.key_id) is None
+    assert store.get_key_by_alias(first.project_id, refused.key_alias) is None
+    # And another project and a create without a quota are not limited by it
+    store.create_key(new_record(project_id=OTHER_PROJECT), quota=3)
+    store.create_key(new_record(project_id=first.project_id))
+    assert store.count_keys(first.project_id) == 4
+
+
+def test_concurrent_creates_never_overshoot_the_quota(
+    threaded_store: KeyStore, new_record: RecordFactory
+) -> None:
+    store = threaded_store
+    # Given a project with 3 keys and a quota of 8
+    project_id = new_record().project_id
+    for _ in range(3):
+        store.create_key(new_record(project_id=project_id), quota=8)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def create(_: int) -> None:
+        try:
+            store.create_key(new_record(project_id=project_id), quota=8)
+            outcome = "created"
+        except QuotaExceeded:
+            outcome = "quota"
+        with lock:
+            outcomes.append(outcome)
+
+    # When 16 creates race for the 5 places left
+    errors = _run_threads(THREADS, create)
+    # Then exactly 5 win: a count-then-write would let more through
+    assert errors == []
+    assert sorted(outcomes) == ["created"] * 5 + ["quota"] * (THREADS - 5)
+    assert store.count_keys(project_id) == 8

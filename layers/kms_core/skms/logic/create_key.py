@@ -11,7 +11,7 @@ from skms.domain import DEFAULT_KEY_SUFFIX, KeyRecord, KeyState, Origin
 from skms.logic.common import Caller, now_ms
 from skms.models.keys import CreateKeyRequestBody, CreateKeyResponseBody, KeyInfo
 from skms.runtime import Services
-from skms.storage.port import AliasExists
+from skms.storage.port import AliasExists, QuotaExceeded
 
 
 def _spec_and_usage(body: CreateKeyRequestBody) -> tuple[KeySpec, KeyUsage]:
@@ -66,9 +66,13 @@ def create_key(body: CreateKeyRequestBody, caller: Caller, services: Services) -
         public_key_pem=public_key_pem,
     )
     try:
-        services.store.create_key(record)
+        # The count above spares the key generation when the quota is plainly reached; this
+        # write re-checks it atomically, so concurrent creates cannot overshoot it.
+        services.store.create_key(record, quota=services.settings.key_quota)
     except AliasExists:
         raise errors.DuplicateAlias from None
+    except QuotaExceeded:
+        raise errors.TooManyKeys from None
     return CreateKeyResponseBody(
         key_info=KeyInfo(key_id=key_id, domain_id=caller.domain_id, region_id=services.settings.region_id)
     )

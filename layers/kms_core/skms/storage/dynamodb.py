@@ -20,6 +20,9 @@ Item layout (all in the project's partition ``PK = P#{project_id}``):
   enterprise project change: the spec never changes) ADDs -1 to the old group and 1 to the new
   one, the deletion that makes it a tombstone ADDs -1 to its group. Those key writes are
   conditional on the revision, so of two racing updates only the winner moves a counter.
+  A ``SK = TOTAL`` item counts the project's live keys across groups: create-key's transaction
+  ADDs 1 to it on the condition that it is below the quota, and a key becoming a tombstone ADDs
+  -1, so concurrent creates cannot overshoot the quota.
   ``count_keys`` is one Query of the partition's ``COUNT#`` items (a handful: one per group ever
   used) summing those that match the filters: its cost follows the groups, not the keys.
 
@@ -80,6 +83,7 @@ from skms.storage.port import (
     KeyPage,
     KeyStore,
     PrincipalExists,
+    QuotaExceeded,
     StorageFailure,
 )
 
@@ -102,6 +106,7 @@ _DUE_ATTRS = ("GSI2PK", "GSI2SK")
 _INDEX_ATTRS = (*_KEY_ATTRS, *_DUE_ATTRS)  # every attribute of a key item that is no record field
 _COUNT_PREFIX = "COUNT#"
 _COUNT_ATTR = "keys"
+_TOTAL_SK = "TOTAL"  # the project's live keys, all groups together: what create_key's quota checks
 _CONDITION_FAILED = "ConditionalCheckFailed"
 # TransactionConflict: another transaction holds one of our items (e.g. two creates racing on
 # a counter item). The SDK does not retry cancellations, so we do, briefly.
@@ -425,6 +430,23 @@ class DynamoKeyStore(KeyStore):
             seen = self._seen.get((project_id, key_id))
         return seen[1] if seen is not None and seen[0] == revision else None
 
+    def _total_update(
+        self, project_id: str, delta: int, quota: int | None = None
+    ) -> TransactWriteItemTypeDef:
+        """ADD ``delta`` to the project's TOTAL counter; with ``quota``, only while it is below it
+        (a missing counter counts as 0)."""
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(project_id, _TOTAL_SK),
+            "UpdateExpression": "ADD #n :delta",
+            "ExpressionAttributeNames": {"#n": _COUNT_ATTR},
+            "ExpressionAttributeValues": {":delta": _n(delta)},
+        }
+        if quota is not None:
+            update["ConditionExpression"] = "attribute_not_exists(#n) OR #n < :quota"
+            update["ExpressionAttributeValues"][":quota"] = _n(quota)
+        return cast("TransactWriteItemTypeDef", {"Update": update})
+
     def _count_update(self, project_id: str, group: Group, delta: int) -> TransactWriteItemTypeDef:
         """ADD ``delta`` to the counter of ``group`` in the project, creating it with its values
         (unconditional: the other items of its transaction carry the conditions)."""
@@ -445,7 +467,7 @@ class DynamoKeyStore(KeyStore):
             }
         }
 
-    def create_key(self, record: KeyRecord) -> None:
+    def create_key(self, record: KeyRecord, *, quota: int | None = None) -> None:
         alias_item: Item = _key(record.project_id, _alias_sk(record.key_alias))
         alias_item["key_id"] = _s(record.key_id)
         items: list[TransactWriteItemTypeDef] = [
@@ -466,13 +488,16 @@ class DynamoKeyStore(KeyStore):
         ]
         if codec.is_live(record):  # the counters count live keys only
             items.append(self._count_update(record.project_id, _group(record), 1))
+            items.append(self._total_update(record.project_id, 1, quota))
         reasons = self._transact(items)
         if reasons is None:
             self._remember(record)
             return
         if reasons[0] == _CONDITION_FAILED:
             raise KeyExists(record.key_id)
-        raise AliasExists(record.key_alias)
+        if reasons[1] == _CONDITION_FAILED:
+            raise AliasExists(record.key_alias)
+        raise QuotaExceeded(record.project_id)
 
     def get_key(self, project_id: str, key_id: str) -> KeyRecord | None:
         item = self._get_item(_key(project_id, _key_sk(key_id)))
@@ -596,6 +621,8 @@ class DynamoKeyStore(KeyStore):
                 }
             )
         items.extend(self._count_update(stored.project_id, group, delta) for group, delta in moves)
+        if liveness := sum(delta for _, delta in moves):  # a key became a tombstone
+            items.append(self._total_update(stored.project_id, liveness))
         reasons = self._transact(items)
         if reasons is None:
             return True, None
@@ -741,10 +768,14 @@ class DynamoKeyStore(KeyStore):
             self._repair_index_attributes(item, record)
         for item in self._partition_items(project_id, _COUNT_PREFIX):
             counts.setdefault(tuple(str(_py(item[name])) for name in codec.FILTER_FIELDS), 0)
+        counters: list[Item] = []
         for group, keys in counts.items():
             counter: Item = _key(project_id, _count_sk(group))
             counter.update({name: _s(value) for name, value in zip(codec.FILTER_FIELDS, group, strict=True)})
             counter[_COUNT_ATTR] = _n(keys)
+            counters.append(counter)
+        counters.append({**_key(project_id, _TOTAL_SK), _COUNT_ATTR: _n(sum(counts.values()))})
+        for counter in counters:
             try:
                 self._client().put_item(TableName=self._table, Item=counter)
             except (ClientError, BotoCoreError) as error:

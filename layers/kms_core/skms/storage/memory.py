@@ -20,7 +20,15 @@ import threading
 from skms.domain import AccessKeyRecord, KeyRecord, KeyState, UserRecord
 from skms.errors import ConcurrentUpdate
 from skms.storage import codec
-from skms.storage.port import AliasExists, KeyExists, KeyFilter, KeyPage, KeyStore, PrincipalExists
+from skms.storage.port import (
+    AliasExists,
+    KeyExists,
+    KeyFilter,
+    KeyPage,
+    KeyStore,
+    PrincipalExists,
+    QuotaExceeded,
+)
 
 
 def _copy(record: KeyRecord) -> KeyRecord:
@@ -62,13 +70,15 @@ class InMemoryKeyStore(KeyStore):
         self._secrets: dict[str, bytes] = {}
         self._login_failures: dict[tuple[str, str, int], int] = {}
 
-    def create_key(self, record: KeyRecord) -> None:
+    def create_key(self, record: KeyRecord, *, quota: int | None = None) -> None:
         with self._lock:
             if record.key_id in self._keys:
                 raise KeyExists(record.key_id)
             alias = (record.project_id, record.key_alias)
             if alias in self._aliases:
                 raise AliasExists(record.key_alias)
+            if quota is not None and self._count(record.project_id, None) >= quota:
+                raise QuotaExceeded(record.project_id)
             seq, self._next_seq = self._next_seq, self._next_seq + 1
             self._keys[record.key_id] = (seq, _copy(record))
             self._aliases[alias] = record.key_id
@@ -132,8 +142,11 @@ class InMemoryKeyStore(KeyStore):
 
     def count_keys(self, project_id: str, *, filters: KeyFilter | None = None) -> int:
         with self._lock:
-            ids = self._by_project.get(project_id, ([], []))[1]
-            return sum(1 for key_id in ids if _listed(self._keys[key_id][1], filters))
+            return self._count(project_id, filters)
+
+    def _count(self, project_id: str, filters: KeyFilter | None) -> int:
+        ids = self._by_project.get(project_id, ([], []))[1]
+        return sum(1 for key_id in ids if _listed(self._keys[key_id][1], filters))
 
     # -- principals --------------------------------------------------------------------------
 

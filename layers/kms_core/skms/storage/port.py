@@ -30,6 +30,10 @@ class KeyExists(Exception):
     """A key with this id already exists (ids are never reused)."""
 
 
+class QuotaExceeded(Exception):
+    """The project already has as many live keys as the quota given to ``create_key`` allows."""
+
+
 class PrincipalExists(Exception):
     """An access key with this id, or a user with this name in the domain, already exists."""
 
@@ -65,7 +69,10 @@ class KeyPage:
 
 class KeyStore(abc.ABC):
     @abc.abstractmethod
-    def create_key(self, record: KeyRecord) -> None: ...
+    def create_key(self, record: KeyRecord, *, quota: int | None = None) -> None:
+        """Create-if-absent (:class:`KeyExists`, :class:`AliasExists`). With ``quota``, the write
+        is refused with :class:`QuotaExceeded` if the project has ``quota`` live keys or more,
+        checked atomically with the write, so concurrent creates cannot overshoot it."""
 
     @abc.abstractmethod
     def get_key(self, project_id: str, key_id: str) -> KeyRecord | None: ...

@@ -62,6 +62,7 @@ from skms.storage.port import (
     KeyPage,
     KeyStore,
     PrincipalExists,
+    QuotaExceeded,
     StorageFailure,
 )
 
@@ -308,12 +309,18 @@ class SqliteKeyStore(KeyStore):
 
     # -- the port --------------------------------------------------------------------------
 
-    def create_key(self, record: KeyRecord) -> None:
+    def create_key(self, record: KeyRecord, *, quota: int | None = None) -> None:
         try:
             with self._write() as conn:
-                # Under the write lock, so the check and the insert are one atomic step.
+                # Under the write lock, so the checks and the insert are one atomic step.
                 if conn.execute("SELECT 1 FROM keys WHERE key_id = ?", (record.key_id,)).fetchone():
                     raise KeyExists(record.key_id)
+                if quota is not None:
+                    (live,) = conn.execute(
+                        "SELECT COALESCE(SUM(n), 0) FROM key_counts WHERE project_id = ?", (record.project_id,)
+                    ).fetchone()
+                    if live >= quota:
+                        raise QuotaExceeded(record.project_id)
                 conn.execute(
                     _INSERT_KEY,
                     (
