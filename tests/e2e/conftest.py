@@ -51,7 +51,18 @@ OTHER_PROJECT_ID = "f0e1d2c3b4a5968778695a4b3c2d1e0f"
 
 KEY_ID_RE = re.compile(r"^[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}$")
 ERROR_CODE_RE = re.compile(r"^KMS\.\d{4}$")
-ALL_KEY_SPECS = ("AES_256", "SM4", "RSA_2048", "RSA_3072", "RSA_4096", "EC_P256", "EC_P384", "SM2")
+ALL_KEY_SPECS = (
+    "AES_256",
+    "SM4",
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "EC_P256",
+    "EC_P384",
+    "SECP256K1",
+    "SM2",
+    "ED25519",
+)
 
 
 # -- credentials ---------------------------------------------------------------------------------

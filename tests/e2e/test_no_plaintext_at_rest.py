@@ -2,11 +2,12 @@
 root key file), not in the server's logs.
 
 Secrets: every CMK's key material (and, for asymmetric keys, its private components), every data
-key returned by create-datakey / decrypt-datakey, the root key, and the credentials: access-key
-secret keys (the bootstrap one and one made with the CLI), a token user's password and the token
-issued to it. Each is searched for as raw bytes, upper- and lower-case hex and base64. The
-material is recovered the way an attacker holding the root key would: open the store, unwrap
-``materials[0]`` under the key's context.
+key returned by create-datakey / decrypt-datakey, every data key pair's private key returned by
+create-rsa/ec-datakey-pair and decrypt-data (and its private components), the root key, and the
+credentials: access-key secret keys (the bootstrap one and one made with the CLI), a token user's
+password and the token issued to it. Each is searched for as raw bytes, upper- and lower-case hex
+and base64. The material is recovered the way an attacker holding the root key would: open the
+store, unwrap ``materials[0]`` under the key's context.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_der_private_key
 
+from skms.crypto.keypairs import SM2_PKCS8_PREFIX, sm2_from_pkcs8
 from skms.crypto.root_key import LocalRootKey, material_context
 from skms.storage.sqlite import SqliteKeyStore
 
@@ -32,7 +34,18 @@ pytestmark = pytest.mark.e2e
 # The strictest log level, so debug lines are searched too.
 SERVER_ENV = {"POWERTOOLS_LOG_LEVEL": "DEBUG"}
 
-ALL_KEY_SPECS = ("AES_256", "SM4", "RSA_2048", "RSA_3072", "RSA_4096", "EC_P256", "EC_P384", "SM2")
+ALL_KEY_SPECS = (
+    "AES_256",
+    "SM4",
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "EC_P256",
+    "EC_P384",
+    "SECP256K1",
+    "SM2",
+    "ED25519",
+)
 SYMMETRIC_SPECS = ("AES_256", "SM4")
 ROOT_KEY_FILE = "root.key"
 TOKEN_PATH = "/v3/auth/tokens"
@@ -76,7 +89,9 @@ def private_components(spec: str, material: bytes) -> dict[str, tuple[bytes, boo
         return {"material": (material, False), "sm2-private-scalar": (material[:32], True)}
     private = load_der_private_key(material, password=None)
     parts = {"pkcs8-der": (material, False)}
-    if isinstance(private, rsa.RSAPrivateKey):
+    if isinstance(private, ed25519.Ed25519PrivateKey):
+        parts["ed25519-seed"] = (private.private_bytes_raw(), True)
+    elif isinstance(private, rsa.RSAPrivateKey):
         numbers = private.private_numbers()
         for name, value in (("d", numbers.d), ("p", numbers.p), ("q", numbers.q)):
             parts[name] = (_int_bytes(value), True)
@@ -107,6 +122,7 @@ class World:
     key_ids: dict[str, str] = field(default_factory=dict)  # spec -> key id
     aliases: list[str] = field(default_factory=list)
     data_keys: list[Secret] = field(default_factory=list)
+    pair_keys: list[Secret] = field(default_factory=list)  # data key pairs' private keys and parts
     cipher_texts: list[str] = field(default_factory=list)
     snapshots: dict[str, dict[str, bytes]] = field(default_factory=dict)  # when -> {file: bytes}
     materials: list[Secret] = field(default_factory=list)
@@ -157,6 +173,44 @@ def _populate(api: Any, world: World) -> None:
             # And a failing decrypt of the same blob (wrong AAD): the error path must not leak either
             decrypt["additional_authenticated_data"] = "wrong"
             assert api.post("decrypt-datakey", decrypt).status == 400
+    _create_pairs(api, world)
+
+
+# (operation, pair key_spec, CMK spec, with_plain_text, AAD)
+PAIRS = [
+    ("create-rsa-datakey-pair", "RSA_2048", "AES_256", True, "pair-1"),
+    ("create-rsa-datakey-pair", "RSA_3072", "SM4", False, None),
+    ("create-ec-datakey-pair", "ECC_NIST_P256", "AES_256", True, None),
+    ("create-ec-datakey-pair", "ECC_SECG_P256K1", "SM4", True, "pair-2"),
+    ("create-ec-datakey-pair", "SM2", "AES_256", False, "pair-3"),
+]
+
+
+def _create_pairs(api: Any, world: World) -> None:
+    """Data key pairs, their private keys received in clear or opened with decrypt-data."""
+    for operation, key_spec, cmk_spec, with_plain_text, aad in PAIRS:
+        payload: dict[str, Any] = {
+            "key_id": world.key_ids[cmk_spec],
+            "key_spec": key_spec,
+            "with_plain_text": with_plain_text,
+        }
+        if aad:
+            payload["additional_authenticated_data"] = aad
+        created = api.post_ok(operation, payload)
+        world.cipher_texts.append(created["private_key_cipher_text"])
+        decrypt = {"cipher_text": created["private_key_cipher_text"]}
+        if aad:
+            decrypt["additional_authenticated_data"] = aad
+        private_der = base64.b64decode(api.post_ok("decrypt-data", decrypt)["plain_text_base64"])
+        if with_plain_text:
+            assert base64.b64decode(created["private_key_plain_text"]) == private_der
+        if private_der.startswith(SM2_PKCS8_PREFIX):  # our fixed SM2 layout: to CMK-style material
+            spec, material = "SM2", b"".join(sm2_from_pkcs8(private_der))
+        else:
+            spec, material = "EC_P256" if key_spec.startswith("ECC") else "RSA_2048", private_der
+        world.pair_keys.append(Secret(f"{key_spec}/pkcs8", private_der, windowed=False))
+        for part, (value, windowed) in private_components(spec, material).items():
+            world.pair_keys.append(Secret(f"{key_spec}/{part}", value, windowed))
 
 
 def _read_materials(world: World) -> None:
@@ -271,6 +325,7 @@ def test_the_scan_covers_the_store(world: World) -> None:
             assert alias.encode() in everything, (when, alias)
     assert len(world.materials) >= len(ALL_KEY_SPECS)
     assert len(world.data_keys) == 17
+    assert len(world.pair_keys) >= 3 * len(PAIRS)
     # And the access keys' records (by their public ids)
     for when, files in world.snapshots.items():
         everything = b"".join(files.values())
@@ -294,6 +349,10 @@ def test_no_key_material_in_the_data_dir(world: World) -> None:
 
 def test_no_data_key_in_the_data_dir(world: World) -> None:
     assert leaks(_all_files(world), world.data_keys) == []
+
+
+def test_no_data_key_pair_private_key_in_the_data_dir(world: World) -> None:
+    assert leaks(_all_files(world), world.pair_keys) == []
 
 
 def test_no_credential_in_the_data_dir(world: World) -> None:
@@ -327,6 +386,7 @@ def test_no_secret_in_the_logs(world: World) -> None:
     logs = {"logs": world.log_bytes}
     assert leaks(logs, world.materials) == []
     assert leaks(logs, world.data_keys) == []
+    assert leaks(logs, world.pair_keys) == []
     assert leaks(logs, [Secret("root key", world.root_key)]) == []
     assert leaks(logs, world.credentials) == []
 

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkkms.v2 import (
     CreateKeyRequest,
@@ -35,6 +35,8 @@ CASES = [
     ("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_256"),
     ("EC_P256", "ECDSA_SHA_256"),
     ("EC_P384", "ECDSA_SHA_384"),
+    ("SECP256K1", "ECDSA_SHA_256"),
+    ("ED25519", "ED25519_SHA_512"),
 ]
 
 
@@ -43,7 +45,9 @@ def _key(client: KmsClient, spec: str, usage: str = "SIGN_VERIFY") -> str:
     return str(client.create_key(CreateKeyRequest(body=body)).key_info.key_id)
 
 
-def _sign(client: KmsClient, key_id: str, algorithm: str, message: bytes, message_type: str = "RAW") -> str:
+def _sign(
+    client: KmsClient, key_id: str, algorithm: str, message: bytes, message_type: str | None = "RAW"
+) -> str:
     body = SignRequestBody(
         key_id=key_id,
         message=base64.b64encode(message).decode(),
@@ -67,7 +71,9 @@ def _verify(client: KmsClient, key_id: str, algorithm: str, message: bytes, sign
 def _independently_verify(pem: str, algorithm: str, message: bytes, signature: bytes) -> None:
     public = serialization.load_pem_public_key(pem.encode())
     digest = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}[algorithm[-3:]]
-    if isinstance(public, rsa.RSAPublicKey):
+    if isinstance(public, ed25519.Ed25519PublicKey):
+        public.verify(signature, message)  # pure Ed25519 over the message itself
+    elif isinstance(public, rsa.RSAPublicKey):
         if "PSS" in algorithm:
             scheme = padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
         else:
@@ -116,6 +122,11 @@ def test_digest_signing_and_its_length_check(sdk_client: KmsClient) -> None:
         ("AES_256", "ENCRYPT_DECRYPT", "ECDSA_SHA_256", "KMS.1115"),
         ("RSA_2048", "ENCRYPT_DECRYPT", "RSASSA_PSS_SHA_256", "KMS.0334"),
         ("EC_P256", "SIGN_VERIFY", "RSASSA_PSS_SHA_256", "KMS.0332"),
+        ("SECP256K1", "SIGN_VERIFY", "ECDSA_SHA_384", "KMS.0332"),
+        ("ED25519", "SIGN_VERIFY", "ECDSA_SHA_256", "KMS.0332"),
+        ("ED25519", "SIGN_VERIFY", "ED25519_PH_SHA_512", "KMS.0332"),
+        ("EC_P256", "SIGN_VERIFY", "ED25519_SHA_512", "KMS.0332"),
+        ("SECP256K1", "KEY_AGREEMENT", "ECDSA_SHA_256", "KMS.0332"),
     ],
 )
 def test_key_usage_is_enforced(
@@ -125,6 +136,28 @@ def test_key_usage_is_enforced(
     with pytest.raises(ClientRequestException) as caught:
         _sign(sdk_client, key_id, algorithm, MESSAGE)
     assert (caught.value.status_code, caught.value.error_code) == (400, code)
+
+
+def test_ed25519_signs_raw_messages_only(sdk_client: KmsClient) -> None:
+    # Pure Ed25519 cannot sign a digest; DIGEST (also the default message_type) is refused
+    key_id = _key(sdk_client, "ED25519")
+    digest = hashlib.sha512(MESSAGE).digest()
+    for message_type in ("DIGEST", None):
+        with pytest.raises(ClientRequestException) as caught:
+            _sign(sdk_client, key_id, "ED25519_SHA_512", digest, message_type)
+        assert (caught.value.status_code, caught.value.error_code) == (400, "KMS.0308")
+        assert "RAW" in caught.value.error_msg
+
+
+def test_new_key_specs_take_only_their_own_usages(sdk_client: KmsClient) -> None:
+    for spec, usage in [
+        ("ED25519", "KEY_AGREEMENT"),
+        ("SM2", "KEY_AGREEMENT"),
+        ("SECP256K1", "ENCRYPT_DECRYPT"),
+    ]:
+        with pytest.raises(ClientRequestException) as caught:
+            _key(sdk_client, spec, usage)
+        assert (caught.value.status_code, caught.value.error_code) == (400, "KMS.1110"), (spec, usage)
 
 
 def test_symmetric_keys_have_no_public_key(sdk_client: KmsClient) -> None:

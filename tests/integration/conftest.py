@@ -61,6 +61,8 @@ _LOGICAL_IDS = {
     "decrypt_data": "DecryptDataFunction",
     "re_encrypt": "ReEncryptFunction",
     "create_random": "CreateRandomFunction",
+    "create_rsa_datakey_pair": "CreateRsaDatakeyPairFunction",
+    "create_ec_datakey_pair": "CreateEcDatakeyPairFunction",
     "show_user_quotas": "ShowUserQuotasFunction",
     "show_user_instances": "ShowUserInstancesFunction",
     "show_versions": "ShowVersionsFunction",

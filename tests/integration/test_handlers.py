@@ -37,7 +37,18 @@ PLACEHOLDER_KEY_ID = "00000000-0000-0000-0000-000000000000"
 FUNCTIONS = ("create_key", "create_datakey", "decrypt_datakey")
 KEY_ID = re.compile(r"^[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}$")
 UPPER_HEX = re.compile(r"^(?:[0-9A-F]{2})+$")
-ALL_SPECS = ("AES_256", "SM4", "RSA_2048", "RSA_3072", "RSA_4096", "EC_P256", "EC_P384", "SM2")
+ALL_SPECS = (
+    "AES_256",
+    "SM4",
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "EC_P256",
+    "EC_P384",
+    "SECP256K1",
+    "SM2",
+    "ED25519",
+)
 SYMMETRIC_SPECS = ("AES_256", "SM4")
 DEFAULT_USAGE = {spec: "ENCRYPT_DECRYPT" if spec in SYMMETRIC_SPECS else "SIGN_VERIFY" for spec in ALL_SPECS}
 UNKNOWN_KEY_ID = "0d0466b0-e727-4d9c-b35d-f84bb474a37f"

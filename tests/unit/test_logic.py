@@ -13,8 +13,10 @@ from skms.domain import KeyState
 from skms.logic.common import Caller
 from skms.logic.create_key import create_key
 from skms.logic.datakeys import create_datakey, decrypt_datakey
+from skms.logic.keys import list_keys
 from skms.models.datakeys import CreateDatakeyRequestBody, DecryptDatakeyRequestBody
 from skms.models.keys import CreateKeyRequestBody
+from skms.models.lifecycle import ListKeysRequestBody
 from skms.runtime import Services
 from tests.conftest import OTHER_PROJECT_ID
 
@@ -24,7 +26,9 @@ SPECS_AND_USAGES = [
     ("RSA_2048", "SIGN_VERIFY"),
     ("EC_P256", "SIGN_VERIFY"),
     ("EC_P384", "SIGN_VERIFY"),
+    ("SECP256K1", "SIGN_VERIFY"),
     ("SM2", "SIGN_VERIFY"),
+    ("ED25519", "SIGN_VERIFY"),
 ]
 
 
@@ -82,6 +86,15 @@ def test_create_key_defaults(memory_services: Services, caller: Caller) -> None:
         ({"key_alias": "k", "key_usage": "WRAP"}, "KMS.1110"),
         ({"key_alias": "k", "origin": "hsm"}, "KMS.0308"),
         ({"key_alias": "k", "origin": "external", "key_spec": "RSA_2048"}, "KMS.1110"),
+        # KEY_AGREEMENT is ECDH on the EC curves only (SM2 key agreement is not plain ECDH)
+        ({"key_alias": "k", "key_spec": "SM2", "key_usage": "KEY_AGREEMENT"}, "KMS.1110"),
+        ({"key_alias": "k", "key_spec": "ED25519", "key_usage": "KEY_AGREEMENT"}, "KMS.1110"),
+        ({"key_alias": "k", "key_spec": "RSA_2048", "key_usage": "KEY_AGREEMENT"}, "KMS.1110"),
+        ({"key_alias": "k", "key_spec": "AES_256", "key_usage": "KEY_AGREEMENT"}, "KMS.1110"),
+        ({"key_alias": "k", "key_spec": "HMAC_256", "key_usage": "KEY_AGREEMENT"}, "KMS.1110"),
+        ({"key_alias": "k", "key_spec": "ED25519", "key_usage": "ENCRYPT_DECRYPT"}, "KMS.1110"),
+        ({"key_alias": "k", "key_spec": "SECP256K1", "key_usage": "ENCRYPT_DECRYPT"}, "KMS.1110"),
+        ({"key_alias": "k", "key_spec": "secp256k1"}, "KMS.1110"),
     ],
 )
 def test_create_key_rejects(
@@ -90,6 +103,29 @@ def test_create_key_rejects(
     with pytest.raises(errors.KmsError) as caught:
         create_key(CreateKeyRequestBody(**fields), caller, memory_services)  # type: ignore[arg-type]
     assert caught.value.code == code
+
+
+@pytest.mark.parametrize("spec", ["EC_P256", "EC_P384", "SECP256K1"])
+def test_ec_keys_can_be_key_agreement_keys(memory_services: Services, caller: Caller, spec: str) -> None:
+    key_id = _new_key(memory_services, caller, f"ka-{spec}", key_spec=spec, key_usage="KEY_AGREEMENT")
+    record = memory_services.store.get_key(caller.project_id, key_id)
+    assert record is not None
+    assert (record.key_spec, record.key_usage) == (spec, "KEY_AGREEMENT")
+    assert record.public_key_pem is not None
+
+
+def test_list_keys_filters_by_the_new_specs(memory_services: Services, caller: Caller) -> None:
+    # Given keys of every asymmetric spec
+    made = {
+        spec: _new_key(memory_services, caller, f"f-{spec}", key_spec=spec) for spec, _ in SPECS_AND_USAGES
+    }
+    # Then the list-keys key_spec filter takes SECP256K1 and ED25519 like the other specs (§3 op 3)
+    for spec in ("SECP256K1", "ED25519"):
+        listed = list_keys(ListKeysRequestBody(key_spec=spec), caller, memory_services)
+        assert (listed.keys, listed.total) == ([made[spec]], 1)
+        assert [d.key_spec for d in listed.key_details] == [spec]
+    everything = list_keys(ListKeysRequestBody(key_spec="ALL"), caller, memory_services)
+    assert set(made.values()) <= set(everything.keys)
 
 
 def test_alias_is_unique_per_project_only(memory_services: Services, caller: Caller) -> None:

@@ -126,7 +126,7 @@ def test_create_hmac_key_with_another_usage_is_1110(
     assert _code(_create, memory_services, caller, spec, usage) == "KMS.1110"
 
 
-@pytest.mark.parametrize("spec", ["AES_256", "SM4", "RSA_2048", "EC_P256", "SM2"])
+@pytest.mark.parametrize("spec", ["AES_256", "SM4", "RSA_2048", "EC_P256", "SECP256K1", "SM2", "ED25519"])
 def test_non_hmac_key_with_mac_usage_is_1110(memory_services: Services, caller: Caller, spec: str) -> None:
     assert _code(_create, memory_services, caller, spec, "GENERATE_VERIFY_MAC") == "KMS.1110"
 
@@ -213,6 +213,10 @@ def test_algorithm_of_another_spec_is_0332(
         ("RSA_2048", "SIGN_VERIFY", "KMS.0335"),
         ("EC_P256", None, "KMS.0335"),
         ("SM2", "SIGN_VERIFY", "KMS.0335"),
+        ("SECP256K1", None, "KMS.0335"),
+        ("ED25519", None, "KMS.0335"),
+        ("EC_P256", "KEY_AGREEMENT", "KMS.0332"),
+        ("SECP256K1", "KEY_AGREEMENT", "KMS.0332"),
     ],
 )
 def test_non_hmac_key_is_refused_by_usage(

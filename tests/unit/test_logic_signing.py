@@ -1,9 +1,10 @@
 """Sign, verify and get-publickey against the in-memory fake store: spec §5 ops 22-24, codes of §F2.
 
 Every signature the service makes is checked by code independent of the service, with ONLY the PEM
-that get-publickey returned: ``cryptography`` for RSA and ECDSA, and for SM2 GmSSL's message-level
-verify (skms.crypto.sm2, which computes Z_A itself) plus the ``openssl`` command line. DIGEST
-signatures are checked over the original message, so they prove the digest was signed as a digest.
+that get-publickey returned: ``cryptography`` for RSA, ECDSA (P-256, P-384, secp256k1) and Ed25519, and
+for SM2 GmSSL's message-level verify (skms.crypto.sm2, which computes Z_A itself); the ``openssl``
+command line checks each family too. DIGEST signatures are checked over the original message, so they
+prove the digest was signed as a digest.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from skms import errors
 from skms.config import Settings
@@ -47,13 +48,17 @@ ALGORITHMS = {
     "RSA_4096": RSA_ALGORITHMS,
     "EC_P256": ["ECDSA_SHA_256"],
     "EC_P384": ["ECDSA_SHA_384"],
+    "SECP256K1": ["ECDSA_SHA_256"],
     "SM2": ["SM2DSA_SM3"],
+    "ED25519": ["ED25519_SHA_512"],
 }
+RAW_ONLY = {"ED25519_SHA_512"}  # pure Ed25519 signs the message itself, never a digest
 CASES = [
     (spec, algorithm, message_type)
     for spec, algorithms in ALGORITHMS.items()
     for algorithm in algorithms
     for message_type in ("RAW", "DIGEST")
+    if not (message_type == "DIGEST" and algorithm in RAW_ONLY)
 ]
 ALL_ALGORITHM_NAMES = [
     *RSA_ALGORITHMS,
@@ -221,7 +226,9 @@ def _independent_verify(pem: str, algorithm: str, message: bytes, signature: byt
     public = serialization.load_pem_public_key(pem.encode("ascii"))
     digest = HASHES[algorithm[-3:]]
     try:
-        if isinstance(public, rsa.RSAPublicKey):
+        if isinstance(public, ed25519.Ed25519PublicKey):
+            public.verify(signature, message)
+        elif isinstance(public, rsa.RSAPublicKey):
             pad: padding.AsymmetricPadding = (
                 padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
                 if "_PSS_" in algorithm
@@ -290,7 +297,9 @@ def test_service_verifies_a_signature_made_outside_with_the_private_key(
             material, password=None, unsafe_skip_rsa_key_validation=True
         )
         digest = HASHES[algorithm[-3:]]
-        if isinstance(private, rsa.RSAPrivateKey):
+        if isinstance(private, ed25519.Ed25519PrivateKey):
+            signature = private.sign(MESSAGE)
+        elif isinstance(private, rsa.RSAPrivateKey):
             signature = private.sign(MESSAGE, padding.PSS(padding.MGF1(digest), digest.digest_size), digest)
         else:
             assert isinstance(private, ec.EllipticCurvePrivateKey)
@@ -380,6 +389,7 @@ def test_openssl_verifies_sm2_signatures_with_the_published_pem(
         ("RSA_4096", "RSASSA_PKCS1_V1_5_SHA_384", []),
         ("EC_P256", "ECDSA_SHA_256", []),
         ("EC_P384", "ECDSA_SHA_384", []),
+        ("SECP256K1", "ECDSA_SHA_256", []),
     ],
 )
 def test_openssl_verifies_rsa_and_ecdsa_signatures_with_the_published_pem(
@@ -400,6 +410,28 @@ def test_openssl_verifies_rsa_and_ecdsa_signatures_with_the_published_pem(
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Verified OK" in result.stdout
+
+
+def test_openssl_verifies_ed25519_signatures_with_the_published_pem(
+    ctx: tuple[Services, Caller, dict[str, str], dict[str, str]], tmp_path: Path
+) -> None:
+    services, caller, keys, pems = ctx
+    signature = _sign(services, caller, keys["ED25519"], MESSAGE, "ED25519_SHA_512", message_type="RAW")
+    (tmp_path / "pub.pem").write_bytes(pems["ED25519"].encode("ascii"))  # as served: CRLF line breaks
+    (tmp_path / "msg").write_bytes(MESSAGE)
+    (tmp_path / "bad").write_bytes(_flip(MESSAGE))
+    (tmp_path / "sig").write_bytes(signature)
+
+    def run(message_file: str) -> subprocess.CompletedProcess[str]:
+        return _openssl(
+            "pkeyutl", "-verify", "-pubin", "-inkey", tmp_path / "pub.pem", "-rawin",
+            "-in", tmp_path / message_file, "-sigfile", tmp_path / "sig",
+        )  # fmt: skip
+
+    good = run("msg")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "Signature Verified Successfully" in good.stdout
+    assert run("bad").returncode != 0
 
 
 # --- get-publickey
@@ -479,7 +511,7 @@ def test_algorithms_a_key_does_not_support_are_kms_0332(
 ) -> None:
     services, caller, keys, _ = ctx
     unsupported = [name for name in ALL_ALGORITHM_NAMES if name not in ALGORITHMS[spec]]
-    assert "ED25519_SHA_512" in unsupported
+    assert "ED25519_PH_SHA_512" in unsupported  # Ed25519ph: no key spec takes it (skms.crypto.signing)
     for algorithm in unsupported:
         for message_type in ("RAW", "DIGEST"):
             message = b"\x01" * 32
@@ -506,6 +538,49 @@ def test_digest_length_must_match_the_hash_kms_0329(
             _code(_verify, services, caller, keys[spec], digest, algorithm, b"sig", message_type="DIGEST")
             == "KMS.0329"
         )
+
+
+@pytest.mark.parametrize("message_type", ["DIGEST", None])
+def test_ed25519_signs_raw_messages_only_kms_0308(
+    ctx: tuple[Services, Caller, dict[str, str], dict[str, str]], message_type: str | None
+) -> None:
+    # Pure Ed25519 cannot sign a digest. DIGEST is also the default message_type, so it must be said.
+    services, caller, keys, _ = ctx
+    key_id, digest = keys["ED25519"], hashlib.sha512(MESSAGE).digest()
+    fields = {"message_type": message_type}
+    assert _code(_sign, services, caller, key_id, digest, "ED25519_SHA_512", **fields) == "KMS.0308"
+    assert _code(_verify, services, caller, key_id, digest, "ED25519_SHA_512", b"s" * 64, **fields) == (
+        "KMS.0308"
+    )
+    with pytest.raises(errors.KmsError) as caught:
+        _sign(services, caller, key_id, digest, "ED25519_SHA_512", **fields)
+    assert "RAW" in caught.value.message
+
+
+def test_ed25519ph_is_refused_kms_0332(ctx: tuple[Services, Caller, dict[str, str], dict[str, str]]) -> None:
+    services, caller, keys, _ = ctx
+    digest = hashlib.sha512(MESSAGE).digest()
+    for message_type, data in (("RAW", MESSAGE), ("DIGEST", digest)):
+        fields = {"message_type": message_type}
+        assert (
+            _code(_sign, services, caller, keys["ED25519"], data, "ED25519_PH_SHA_512", **fields)
+            == "KMS.0332"
+        )
+
+
+@pytest.mark.parametrize("spec", ["EC_P256", "EC_P384", "SECP256K1"])
+def test_key_agreement_keys_cannot_sign_or_verify_kms_0332(
+    memory_services: Services, caller: Caller, spec: str
+) -> None:
+    key_id = _create(memory_services, caller, spec, "KEY_AGREEMENT")
+    algorithm = {"EC_P384": "ECDSA_SHA_384"}.get(spec, "ECDSA_SHA_256")
+    fields = {"message_type": "RAW"}
+    assert _code(_sign, memory_services, caller, key_id, MESSAGE, algorithm, **fields) == "KMS.0332"
+    assert _code(_verify, memory_services, caller, key_id, MESSAGE, algorithm, b"sig", **fields) == "KMS.0332"
+    # But its public key is served: it is what the peer of derive-shared-secret needs
+    pem = _show(memory_services, caller, key_id).public_key
+    public = serialization.load_pem_public_key(pem.encode("ascii"))
+    assert isinstance(public, ec.EllipticCurvePublicKey)
 
 
 def test_bad_base64_is_kms_0308(ctx: tuple[Services, Caller, dict[str, str], dict[str, str]]) -> None:

@@ -6,13 +6,13 @@ import base64
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from skms.crypto import material, sm2
 from skms.crypto.keyspec import ALLOWED_USAGES, KeySpec, KeyUsage, default_usage
 
 RSA_BITS = {KeySpec.RSA_2048: 2048, KeySpec.RSA_3072: 3072, KeySpec.RSA_4096: 4096}
-EC_CURVES = {KeySpec.EC_P256: "secp256r1", KeySpec.EC_P384: "secp384r1"}
+EC_CURVES = {KeySpec.EC_P256: "secp256r1", KeySpec.EC_P384: "secp384r1", KeySpec.SECP256K1: "secp256k1"}
 ALL_SPECS = list(KeySpec)
 
 
@@ -24,7 +24,11 @@ def generated() -> dict[KeySpec, bytes]:
 
 def test_every_spec_is_covered_by_this_module() -> None:
     covered = (
-        set(material.SYMMETRIC_LEN) | set(material.HMAC_LEN) | set(RSA_BITS) | set(EC_CURVES) | {KeySpec.SM2}
+        set(material.SYMMETRIC_LEN)
+        | set(material.HMAC_LEN)
+        | set(RSA_BITS)
+        | set(EC_CURVES)
+        | {KeySpec.SM2, KeySpec.ED25519}
     )
     assert covered == set(KeySpec)
 
@@ -62,6 +66,25 @@ def test_ec_material_is_pkcs8_der_on_the_right_curve(generated: dict[KeySpec, by
     )
 
 
+def test_ed25519_material_is_pkcs8_der_and_its_pem_is_the_rfc_8410_spki(
+    generated: dict[KeySpec, bytes],
+) -> None:
+    # Given Ed25519 material
+    der = generated[KeySpec.ED25519]
+    private = serialization.load_der_private_key(der, password=None)
+    assert isinstance(private, ed25519.Ed25519PrivateKey)
+    # Then it is PKCS#8 (RFC 8410: id-Ed25519 1.3.101.112, the 32-byte seed in an OCTET STRING)
+    assert der == bytes.fromhex("302e020100300506032b657004220420") + private.private_bytes_raw()
+    # And its PEM is the SPKI of the same key (RFC 8410 §4: 302a300506032b6570032100 || A)
+    pem = material.public_key_pem(KeySpec.ED25519, der)
+    assert pem is not None
+    spki = base64.b64decode("".join(pem.splitlines()[1:-1]))
+    assert spki == bytes.fromhex("302a300506032b6570032100") + private.public_key().public_bytes_raw()
+    public = serialization.load_pem_public_key(pem.encode("ascii"))
+    assert isinstance(public, ed25519.Ed25519PublicKey)
+    public.verify(private.sign(b"m"), b"m")
+
+
 def test_sm2_material_is_private_then_public_point(generated: dict[KeySpec, bytes]) -> None:
     data = generated[KeySpec.SM2]
     assert len(data) == 96
@@ -73,7 +96,16 @@ def test_sm2_material_is_private_then_public_point(generated: dict[KeySpec, byte
 
 @pytest.mark.parametrize(
     "spec",
-    [KeySpec.AES_256, KeySpec.SM4, KeySpec.RSA_2048, KeySpec.EC_P256, KeySpec.EC_P384, KeySpec.SM2],
+    [
+        KeySpec.AES_256,
+        KeySpec.SM4,
+        KeySpec.RSA_2048,
+        KeySpec.EC_P256,
+        KeySpec.EC_P384,
+        KeySpec.SECP256K1,
+        KeySpec.SM2,
+        KeySpec.ED25519,
+    ],
 )
 def test_two_generations_differ(generated: dict[KeySpec, bytes], spec: KeySpec) -> None:
     assert material.generate(spec) != generated[spec]
@@ -156,3 +188,6 @@ def test_key_spec_flags_and_usages(spec: KeySpec) -> None:
         assert default_usage(spec) is KeyUsage.SIGN_VERIFY
     if spec.is_ec:
         assert KeyUsage.ENCRYPT_DECRYPT not in ALLOWED_USAGES[spec]
+    # KEY_AGREEMENT (ECDH) only for the EC curves; never for SM2 or Ed25519, never a default
+    assert (KeyUsage.KEY_AGREEMENT in ALLOWED_USAGES[spec]) == spec.is_ec
+    assert default_usage(spec) is not KeyUsage.KEY_AGREEMENT

@@ -3,6 +3,7 @@
 Every signature made here is checked by ``cryptography`` used directly with the public key from
 ``material.public_key_pem`` (what get-publickey serves), over the *original message* even when a
 digest was signed; SM2 is checked by GmSSL's message-level verify, which computes Z_A itself.
+Ed25519 is also pinned to the known-answer vectors of RFC 8032 §7.1 (its signatures are deterministic).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from skms.crypto import material, signing, sm2
@@ -30,7 +31,7 @@ MESSAGE = b"The quick brown fox jumps over the lazy dog \x00\xff" * 7
 def _cases() -> Iterator[tuple[KeySpec, SigningAlgorithm, str]]:
     for spec in ASYMMETRIC:
         for algorithm in sorted(signing.supported_algorithms(spec)):
-            for message_type in ("RAW", "DIGEST"):
+            for message_type in ("RAW",) if algorithm.signs_raw_only else ("RAW", "DIGEST"):
                 yield spec, algorithm, message_type
 
 
@@ -73,7 +74,9 @@ def _independent_verify(spec: KeySpec, pem: str, algorithm: SigningAlgorithm, si
     public = serialization.load_pem_public_key(pem.encode("ascii"))
     digest = HASHES[algorithm.value[-3:]]
     try:
-        if isinstance(public, rsa.RSAPublicKey):
+        if isinstance(public, ed25519.Ed25519PublicKey):
+            public.verify(signature, MESSAGE)
+        elif isinstance(public, rsa.RSAPublicKey):
             pad: padding.AsymmetricPadding = (
                 padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
                 if algorithm.is_pss
@@ -111,14 +114,18 @@ def test_supported_algorithms_per_spec() -> None:
         KeySpec.RSA_4096: rsa_all,
         KeySpec.EC_P256: {A.ECDSA_SHA_256},
         KeySpec.EC_P384: {A.ECDSA_SHA_384},
+        KeySpec.SECP256K1: {A.ECDSA_SHA_256},
         KeySpec.SM2: {A.SM2DSA_SM3},
+        KeySpec.ED25519: {A.ED25519_SHA_512},
     } == signing.SUPPORTED
     assert not any(A.ECDSA_SHA_512 in algorithms for algorithms in signing.SUPPORTED.values())
+    # Ed25519ph has no implementation here (see skms.crypto.signing): no key takes it
+    assert not any(A.ED25519_PH_SHA_512 in algorithms for algorithms in signing.SUPPORTED.values())
 
 
 def test_wire_names_and_digest_sizes() -> None:
     assert [a.value for a in A] == [a.name for a in A]
-    assert len(A) == 10
+    assert len(A) == 12
     sizes = {a: a.digest_size for a in A}
     assert {sizes[a] for a in A if a.value.endswith("_256")} == {32}
     assert {sizes[a] for a in A if a.value.endswith("_384")} == {48}
@@ -163,7 +170,7 @@ def test_verify_accepts_its_signature_and_rejects_one_bit_changes(
     assert signing.verify(spec, pem, algorithm, data, message_type, _flip(signature, -1)) is False
 
 
-@pytest.mark.parametrize(("spec", "algorithm", "message_type"), CASES)
+@pytest.mark.parametrize(("spec", "algorithm", "message_type"), [c for c in CASES if not c[1].signs_raw_only])
 def test_raw_and_digest_are_interchangeable(
     keys: dict[KeySpec, bytes],
     pems: dict[KeySpec, str],
@@ -185,7 +192,7 @@ def test_message_type_accepts_the_enum_too(keys: dict[KeySpec, bytes], pems: dic
 
 
 def test_empty_raw_message_signs(keys: dict[KeySpec, bytes], pems: dict[KeySpec, str]) -> None:
-    for spec in (KeySpec.RSA_2048, KeySpec.EC_P256, KeySpec.SM2):
+    for spec in (KeySpec.RSA_2048, KeySpec.EC_P256, KeySpec.SECP256K1, KeySpec.SM2, KeySpec.ED25519):
         algorithm = min(signing.supported_algorithms(spec))
         signature = signing.sign(spec, keys[spec], algorithm, b"", "RAW")
         assert signing.verify(spec, pems[spec], algorithm, b"", "RAW", signature)
@@ -256,7 +263,12 @@ def test_rsa_signature_is_the_modulus_size(keys: dict[KeySpec, bytes], spec: Key
 
 @pytest.mark.parametrize(
     ("spec", "algorithm"),
-    [(KeySpec.EC_P256, A.ECDSA_SHA_256), (KeySpec.EC_P384, A.ECDSA_SHA_384), (KeySpec.SM2, A.SM2DSA_SM3)],
+    [
+        (KeySpec.EC_P256, A.ECDSA_SHA_256),
+        (KeySpec.EC_P384, A.ECDSA_SHA_384),
+        (KeySpec.SECP256K1, A.ECDSA_SHA_256),
+        (KeySpec.SM2, A.SM2DSA_SM3),
+    ],
 )
 def test_ecdsa_and_sm2_signatures_are_der_r_s(
     keys: dict[KeySpec, bytes], spec: KeySpec, algorithm: SigningAlgorithm
@@ -266,6 +278,71 @@ def test_ecdsa_and_sm2_signatures_are_der_r_s(
     assert r > 0
     assert s > 0
     assert signature != signing.sign(spec, keys[spec], algorithm, MESSAGE, "RAW")  # randomised
+
+
+# RFC 8032 §7.1 TEST 1-3: (secret key, public key, message, signature), hex.
+RFC8032_ED25519 = [
+    (
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        "",
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    ),
+    (
+        "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+        "72",
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+    ),
+    (
+        "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+        "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+        "af82",
+        "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
+    ),
+]
+
+
+@pytest.mark.parametrize(("secret", "public", "message", "expected"), RFC8032_ED25519)
+def test_ed25519_matches_the_rfc_8032_vectors(secret: str, public: str, message: str, expected: str) -> None:
+    # Given the RFC's secret key as CMK material (PKCS#8, RFC 8410) and its public key as a PEM
+    key = bytes.fromhex("302e020100300506032b657004220420" + secret)
+    spki = bytes.fromhex("302a300506032b6570032100" + public)
+    pem = "-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(spki).decode() + "\n-----END PUBLIC KEY-----\n"
+    assert material.public_key_pem(KeySpec.ED25519, key) == pem
+    # When the RFC's message is signed (pure Ed25519 over the raw message)
+    signature = signing.sign(KeySpec.ED25519, key, A.ED25519_SHA_512, bytes.fromhex(message), "RAW")
+    # Then the signature is the RFC's, byte for byte, and verify() accepts exactly it
+    assert signature.hex() == expected
+    assert signing.verify(KeySpec.ED25519, pem, A.ED25519_SHA_512, bytes.fromhex(message), "RAW", signature)
+    assert not signing.verify(
+        KeySpec.ED25519, pem, A.ED25519_SHA_512, bytes.fromhex(message), "RAW", _flip(signature, -1)
+    )
+
+
+def test_ed25519_refuses_digests_and_ed25519ph(keys: dict[KeySpec, bytes], pems: dict[KeySpec, str]) -> None:
+    key, pem = keys[KeySpec.ED25519], pems[KeySpec.ED25519]
+    digest = hashlib.sha512(MESSAGE).digest()
+    # Pure Ed25519 cannot sign a digest: a DIGEST message is refused whatever its length
+    for data in (digest, digest[:32], MESSAGE):
+        with pytest.raises(signing.MessageTypeError, match="RAW"):
+            signing.sign(KeySpec.ED25519, key, A.ED25519_SHA_512, data, "DIGEST")
+        with pytest.raises(signing.MessageTypeError, match="RAW"):
+            signing.verify(KeySpec.ED25519, pem, A.ED25519_SHA_512, data, "DIGEST", b"\x00" * 64)
+    # Ed25519ph is not implemented: refused as an algorithm the key does not take
+    for message_type, data in (("RAW", MESSAGE), ("DIGEST", digest)):
+        with pytest.raises(UnsupportedAlgorithmError):
+            signing.sign(KeySpec.ED25519, key, A.ED25519_PH_SHA_512, data, message_type)
+    # And the Ed25519 algorithm on any other key is refused the same way
+    with pytest.raises(UnsupportedAlgorithmError):
+        signing.sign(KeySpec.EC_P256, keys[KeySpec.EC_P256], A.ED25519_SHA_512, MESSAGE, "RAW")
+
+
+def test_ed25519_signatures_are_deterministic_64_bytes(keys: dict[KeySpec, bytes]) -> None:
+    key = keys[KeySpec.ED25519]
+    signature = signing.sign(KeySpec.ED25519, key, A.ED25519_SHA_512, MESSAGE, "RAW")
+    assert len(signature) == 64
+    assert signature == signing.sign(KeySpec.ED25519, key, A.ED25519_SHA_512, MESSAGE, "RAW")
 
 
 def test_sm2_digest_is_sm3_of_z_and_message(keys: dict[KeySpec, bytes], pems: dict[KeySpec, str]) -> None:
@@ -362,7 +439,7 @@ def test_malformed_signatures_are_false_never_an_exception(
 
 
 def test_signature_of_another_key_is_false(keys: dict[KeySpec, bytes], pems: dict[KeySpec, str]) -> None:
-    for spec in (KeySpec.RSA_2048, KeySpec.EC_P256, KeySpec.SM2):
+    for spec in (KeySpec.RSA_2048, KeySpec.EC_P256, KeySpec.SECP256K1, KeySpec.SM2, KeySpec.ED25519):
         algorithm = min(signing.supported_algorithms(spec))
         other = material.generate(spec)
         signature = signing.sign(spec, other, algorithm, MESSAGE, "RAW")
@@ -375,6 +452,10 @@ def test_public_key_must_fit_the_spec(keys: dict[KeySpec, bytes], pems: dict[Key
         (KeySpec.RSA_2048, KeySpec.EC_P256),
         (KeySpec.EC_P256, KeySpec.EC_P384),
         (KeySpec.EC_P384, KeySpec.RSA_2048),
+        (KeySpec.EC_P256, KeySpec.SECP256K1),
+        (KeySpec.SECP256K1, KeySpec.EC_P256),
+        (KeySpec.ED25519, KeySpec.EC_P256),
+        (KeySpec.EC_P256, KeySpec.ED25519),
         (KeySpec.SM2, KeySpec.EC_P256),
     ]:
         algorithm = min(signing.supported_algorithms(spec))
@@ -388,6 +469,10 @@ def test_material_must_fit_the_spec(keys: dict[KeySpec, bytes]) -> None:
         (KeySpec.RSA_2048, KeySpec.EC_P256),
         (KeySpec.EC_P256, KeySpec.EC_P384),
         (KeySpec.EC_P384, KeySpec.RSA_2048),
+        (KeySpec.SECP256K1, KeySpec.EC_P256),
+        (KeySpec.EC_P256, KeySpec.SECP256K1),
+        (KeySpec.ED25519, KeySpec.EC_P256),
+        (KeySpec.EC_P256, KeySpec.ED25519),
     ]:
         algorithm = min(signing.supported_algorithms(spec))
         with pytest.raises(ValueError, match="not"):

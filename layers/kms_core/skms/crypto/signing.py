@@ -1,27 +1,43 @@
-"""Signatures under an asymmetric CMK: RSASSA-PSS, RSASSA-PKCS1-v1_5, ECDSA and SM2 (spec §5 ops 22-23).
+"""Signatures under an asymmetric CMK: RSASSA-PSS, RSASSA-PKCS1-v1_5, ECDSA, SM2 and Ed25519
+(spec §5 ops 22-23).
 
-The private key is always the CMK material (:mod:`skms.crypto.material`): PKCS#8 DER for RSA and EC,
-private(32) || public(64) for SM2. Verification takes the PEM SubjectPublicKeyInfo that get-publickey
-hands out, so what verifies here is exactly what an outside verifier with that PEM accepts.
+The private key is always the CMK material (:mod:`skms.crypto.material`): PKCS#8 DER for RSA, EC,
+SECP256K1 and Ed25519, private(32) || public(64) for SM2. Verification takes the PEM
+SubjectPublicKeyInfo that get-publickey hands out, so what verifies here is exactly what an outside
+verifier with that PEM accepts.
 
 Algorithms per key spec (:data:`SUPPORTED`), as in AWS KMS and Huawei KMS:
 
 - RSA_2048/3072/4096: RSASSA_PSS_SHA_256/384/512 and RSASSA_PKCS1_V1_5_SHA_256/384/512.
 - EC_P256: ECDSA_SHA_256 only; EC_P384: ECDSA_SHA_384 only. Each curve is paired with the hash of its
   own strength (FIPS 186-5 / SP 800-57); no key spec here takes ECDSA_SHA_512 (that is P-521's in AWS).
+- SECP256K1: ECDSA_SHA_256 only. The spec lists ECDSA_SHA_256/384/512 without saying which curve takes
+  which; we stay conservative and pair the 256-bit curve with SHA-256, as for EC_P256 and as AWS KMS does
+  for ECC_SECG_P256K1 (a longer hash is truncated to 256 bits by ECDSA anyway, so it adds no strength).
 - SM2: SM2DSA_SM3.
+- ED25519: ED25519_SHA_512 only, which is pure Ed25519 (RFC 8032 §5.1; SHA-512 is internal to it) over
+  the RAW message. Pure Ed25519 hashes the message twice, together with the key, so it cannot sign a
+  digest: a DIGEST message is refused (:class:`MessageTypeError`, KMS.0308) rather than given a
+  meaning no outside verifier would share. ED25519_PH_SHA_512 (Ed25519ph, RFC 8032 §5.1 with the
+  ``dom2(1, "")`` prefix and PH = SHA-512) is refused for every key (KMS.0332): ``cryptography`` has
+  no Ed25519ph API (nor has the OpenSSL 3.0 command line the tests use), and building it from curve
+  arithmetic here would be a hand-rolled signature scheme. ED25519 keys still sign with
+  ED25519_SHA_512; supporting Ed25519ph later needs only a maintained implementation (pycryptodome's
+  ``Crypto.Signature.eddsa`` has one) and RFC 8032 §7.3's vector as its test.
 
 Message types:
 
 - ``RAW``: the message itself; it is hashed here with the algorithm's hash.
 - ``DIGEST``: the caller already hashed it. Its length must be the hash's output size, else
   :class:`DigestLengthError` (KMS.0329); RSA and ECDSA then sign it through cryptography's ``Prehashed``.
+  Not for ED25519_SHA_512 (see above).
 
 Conventions, all chosen to match AWS KMS so that stock verifiers work unchanged:
 
 - RSASSA-PSS uses MGF1 with the same hash and a salt as long as the digest (32/48/64 bytes); verify
   demands exactly that salt length.
-- ECDSA and SM2 signatures are DER ``SEQUENCE { r INTEGER, s INTEGER }``.
+- ECDSA and SM2 signatures are DER ``SEQUENCE { r INTEGER, s INTEGER }``; Ed25519 signatures are the
+  64 bytes ``R || S`` of RFC 8032.
 - SM2 signs ``e = SM3(Z_A || M)`` where ``Z_A`` binds the default distinguishing id
   ``1234567812345678`` and the public key (GB/T 32918.2, GB/T 35276). With ``RAW`` the message is M.
   With ``DIGEST`` the caller passes ``e`` itself (32 bytes) and GmSSL's ``sm2_sign_sm3_digest`` signs it
@@ -44,7 +60,7 @@ from typing import cast
 import gmssl_pyx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from skms.crypto import sm2
@@ -64,6 +80,8 @@ class SigningAlgorithm(enum.StrEnum):
     ECDSA_SHA_384 = "ECDSA_SHA_384"
     ECDSA_SHA_512 = "ECDSA_SHA_512"
     SM2DSA_SM3 = "SM2DSA_SM3"
+    ED25519_SHA_512 = "ED25519_SHA_512"
+    ED25519_PH_SHA_512 = "ED25519_PH_SHA_512"
 
     @property
     def is_pss(self) -> bool:
@@ -76,6 +94,11 @@ class SigningAlgorithm(enum.StrEnum):
     @property
     def is_ecdsa(self) -> bool:
         return self.name.startswith("ECDSA_")
+
+    @property
+    def signs_raw_only(self) -> bool:
+        """Pure Ed25519 signs the message itself: there is no digest it could be given."""
+        return self is SigningAlgorithm.ED25519_SHA_512
 
     @property
     def digest_size(self) -> int:
@@ -97,13 +120,17 @@ SUPPORTED: dict[KeySpec, frozenset[SigningAlgorithm]] = {
     KeySpec.RSA_4096: _RSA,
     KeySpec.EC_P256: frozenset({SigningAlgorithm.ECDSA_SHA_256}),
     KeySpec.EC_P384: frozenset({SigningAlgorithm.ECDSA_SHA_384}),
+    KeySpec.SECP256K1: frozenset({SigningAlgorithm.ECDSA_SHA_256}),
     KeySpec.SM2: frozenset({SigningAlgorithm.SM2DSA_SM3}),
+    KeySpec.ED25519: frozenset({SigningAlgorithm.ED25519_SHA_512}),
 }
 
 _CURVES: dict[KeySpec, type[ec.EllipticCurve]] = {
     KeySpec.EC_P256: ec.SECP256R1,
     KeySpec.EC_P384: ec.SECP384R1,
+    KeySpec.SECP256K1: ec.SECP256K1,
 }
+ED25519_SIGNATURE_LEN = 64  # R || S, RFC 8032 §5.1.6
 _RSA_BITS = {KeySpec.RSA_2048: 2048, KeySpec.RSA_3072: 3072, KeySpec.RSA_4096: 4096}
 
 # SM2 curve parameters a, b and the base point G = xG || yG (GB/T 32918.5), for Z_A.
@@ -127,6 +154,10 @@ class DigestLengthError(SigningError):
     """A ``DIGEST`` message whose length is not the algorithm's hash size (KMS.0329)."""
 
 
+class MessageTypeError(SigningError):
+    """A ``message_type`` the algorithm cannot take: unknown, or DIGEST for pure Ed25519 (KMS.0308)."""
+
+
 def supported_algorithms(spec: KeySpec) -> frozenset[SigningAlgorithm]:
     return SUPPORTED.get(spec, frozenset())
 
@@ -140,7 +171,11 @@ def check_request(
     try:
         kind = MessageType(message_type)
     except ValueError:
-        raise SigningError("message_type must be RAW or DIGEST.") from None
+        raise MessageTypeError("message_type must be RAW or DIGEST.") from None
+    if kind is MessageType.DIGEST and algorithm.signs_raw_only:
+        raise MessageTypeError(
+            f"{algorithm.value} is pure Ed25519 and signs the message itself: use message_type RAW."
+        )
     if kind is MessageType.DIGEST and len(message) != algorithm.digest_size:
         raise DigestLengthError(
             f"A {algorithm.value} digest is {algorithm.digest_size} bytes, not {len(message)}."
@@ -161,6 +196,8 @@ def sign(
     if spec.is_rsa:
         rsa_key = _rsa_private(spec, material)
         return rsa_key.sign(message, _rsa_padding(algorithm), _prehashed_or_not(algorithm, kind))
+    if spec is KeySpec.ED25519:
+        return _ed25519_private(material).sign(message)
     ec_key = _ec_private(spec, material)
     return ec_key.sign(message, ec.ECDSA(_prehashed_or_not(algorithm, kind)))
 
@@ -194,6 +231,16 @@ def verify(  # noqa: PLR0917 - mirrors sign() plus the signature
         try:
             loaded.verify(signature, message, _rsa_padding(algorithm), _prehashed_or_not(algorithm, kind))
         except (InvalidSignature, ValueError):  # the request was checked: only the signature is left
+            return False
+        return True
+    if spec is KeySpec.ED25519:
+        if not isinstance(loaded, ed25519.Ed25519PublicKey):
+            raise ValueError(f"not an {spec.value} public key")
+        if len(signature) != ED25519_SIGNATURE_LEN:
+            return False
+        try:
+            loaded.verify(signature, message)
+        except (InvalidSignature, ValueError):
             return False
         return True
     if not isinstance(loaded, ec.EllipticCurvePublicKey) or not isinstance(loaded.curve, _CURVES[spec]):
@@ -254,6 +301,13 @@ def _ec_private(spec: KeySpec, material: bytes) -> ec.EllipticCurvePrivateKey:
     private = serialization.load_der_private_key(material, password=None)
     if not isinstance(private, ec.EllipticCurvePrivateKey) or not isinstance(private.curve, _CURVES[spec]):
         raise ValueError(f"not {spec.value} key material")
+    return private
+
+
+def _ed25519_private(material: bytes) -> ed25519.Ed25519PrivateKey:
+    private = serialization.load_der_private_key(material, password=None)
+    if not isinstance(private, ed25519.Ed25519PrivateKey):
+        raise ValueError("not ED25519 key material")
     return private
 
 

@@ -153,6 +153,33 @@ def encrypt_data(body: EncryptDataRequestBody, caller: Caller, services: Service
     return EncryptDataResponseBody(key_id=record.key_id, cipher_text=_to_base64(cipher))
 
 
+def seal_data(
+    services: Services,
+    caller: Caller,
+    record: KeyRecord,
+    suite: aead.Suite,
+    *,
+    plaintext: bytes,
+    context: Mapping[str, str] | None,
+    aad: str | None,
+) -> str:
+    """Op 14's ciphertext of arbitrary bytes under a checked symmetric CMK: what decrypt-data opens.
+
+    For services that hand out secrets decryptable later (data key pairs, §4 ops 17-18).
+    """
+    cipher = _encrypt(
+        services,
+        caller,
+        record,
+        suite,
+        purpose=blob.Purpose.DATA,
+        plaintext=plaintext,
+        context=context,
+        aad=aad,
+    )
+    return _to_base64(cipher)
+
+
 def decrypt_data(body: DecryptDataRequestBody, caller: Caller, services: Services) -> DecryptDataResponseBody:
     """§4 op 15, §F5. key_id is optional for symmetric blobs (it must then match the blob)."""
     record, plaintext = _decrypt(

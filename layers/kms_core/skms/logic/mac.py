@@ -4,7 +4,8 @@ Checks, in order, after the key is found (KMS.0207) and enabled (§F1: 0209, 021
 
 - The key must be an HMAC key. §F2 has no "not an HMAC key" code, so a non-HMAC key is refused by its
   usage, as sign/verify and encrypt/decrypt do: an ENCRYPT_DECRYPT key (AES_256, SM4, RSA, SM2) is
-  KMS.0334, a SIGN_VERIFY key KMS.0335.
+  KMS.0334, a SIGN_VERIFY key KMS.0335, a KEY_AGREEMENT key KMS.0332 (no code names that usage; it
+  supports no MAC algorithm, which is what 0332 says).
 - ``mac_algorithm`` must be the one of the key's spec (:data:`skms.crypto.mac.SUPPORTED`), else
   KMS.0332 ("key does not support the signing algorithm", the closest §F2 code: a documented name
   the key cannot use). Unknown names were already KMS.0308 in the model.
@@ -65,6 +66,8 @@ def _mac_key(record: KeyRecord, algorithm_name: str) -> mac.MacAlgorithm:
     if not spec.is_hmac:
         if record.key_usage == KeyUsage.SIGN_VERIFY.value:
             raise errors.KeyIsSignVerify("SIGN_VERIFY keys cannot make or check MACs.")
+        if record.key_usage == KeyUsage.KEY_AGREEMENT.value:
+            raise errors.SigningAlgorithmUnsupported("KEY_AGREEMENT keys cannot make or check MACs.")
         raise errors.KeyIsEncryptDecrypt("ENCRYPT_DECRYPT keys cannot make or check MACs.")
     try:
         algorithm = mac.MacAlgorithm(algorithm_name)

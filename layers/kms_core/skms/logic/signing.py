@@ -3,12 +3,17 @@
 Checks, in order, after the key is found (KMS.0207) and enabled (§F1: 0209, 0210, 1301, 0320):
 
 - sign / verify: a symmetric key is KMS.1115 (an HMAC key KMS.0341); an asymmetric ENCRYPT_DECRYPT key
-  KMS.0334; an algorithm the key spec does not take KMS.0332 (:data:`skms.crypto.signing.SUPPORTED`);
-  a DIGEST whose length is not the hash size KMS.0329. Bad Base64 was already KMS.0308 in the model.
+  KMS.0334; a KEY_AGREEMENT key KMS.0332 (§F2 has no code for it: such a key supports no signing
+  algorithm at all, which is what 0332 says); an algorithm the key spec does not take KMS.0332
+  (:data:`skms.crypto.signing.SUPPORTED`; ED25519_PH_SHA_512 for every key, see
+  :mod:`skms.crypto.signing`); DIGEST with ED25519_SHA_512 (pure Ed25519 signs only RAW messages)
+  KMS.0308; a DIGEST whose length is not the hash size KMS.0329. Bad Base64 was already KMS.0308 in
+  the model.
 - verify checks against the public key kept in clear on the record, so it needs no unwrap; a wrong or
   malformed signature is the normal answer ``"false"``, never an error.
-- get-publickey: a symmetric key is KMS.0331 (HMAC KMS.0341). Keys of either usage answer, since an
-  ENCRYPT_DECRYPT key's public half is what clients encrypt to. The PEM goes out with CRLF line breaks,
+- get-publickey: a symmetric key is KMS.0331 (HMAC KMS.0341). Keys of every usage answer, since an
+  ENCRYPT_DECRYPT key's public half is what clients encrypt to, and a KEY_AGREEMENT key's is what the
+  peer of derive-shared-secret needs. The PEM goes out with CRLF line breaks,
   as in Huawei's example response; OpenSSL and every PEM reader accept either.
 """
 
@@ -92,11 +97,13 @@ def _signing_key(record: KeyRecord, algorithm_name: str) -> tuple[KeySpec, signi
     spec = _spec(record)
     if spec.is_symmetric:
         raise errors.SymmetricKeyCannotSign
+    if record.key_usage == KeyUsage.KEY_AGREEMENT.value:
+        raise errors.SigningAlgorithmUnsupported("KEY_AGREEMENT keys cannot sign or verify.")
     if record.key_usage != KeyUsage.SIGN_VERIFY.value:
         raise errors.KeyIsEncryptDecrypt
     try:
         algorithm = signing.SigningAlgorithm(algorithm_name)
-    except ValueError:  # a documented name with no key spec of ours (Ed25519)
+    except ValueError:  # the model admits only documented names; this is a safety net
         raise errors.SigningAlgorithmUnsupported from None
     if algorithm not in signing.supported_algorithms(spec):
         raise errors.SigningAlgorithmUnsupported(f"{spec.value} keys do not support {algorithm.value}.")

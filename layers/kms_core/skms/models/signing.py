@@ -3,8 +3,9 @@
 - ``message`` and ``signature`` are Base64 (standard alphabet, padded). Text that is not is KMS.0308;
   the decoded message must be 1-4095 bytes ("less than 4096 bytes", docs), else KMS.0308 too.
 - ``message_type`` defaults to ``DIGEST``; JSON null counts as absent.
-- ``signing_algorithm`` takes every name of §5 op 22. The two Ed25519 names are valid here but no key
-  spec of ours supports them, so logic answers KMS.0332 for them; any other name is KMS.0308.
+- ``signing_algorithm`` takes every name of §5 op 22; any other name is KMS.0308. Which key spec takes
+  which name is logic's business (KMS.0332): ED25519_SHA_512 is for ED25519 keys, ED25519_PH_SHA_512
+  for none (see :mod:`skms.crypto.signing`).
 - ``signature_valid`` is the *string* ``"true"``/``"false"`` (§5 op 23; a JSON bool would reach SDK
   users as ``"True"``/``"False"``).
 - get-publickey takes OKB (:class:`skms.models.lifecycle.OperateKeyRequestBody`).
