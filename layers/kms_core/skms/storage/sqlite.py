@@ -317,7 +317,8 @@ class SqliteKeyStore(KeyStore):
                     raise KeyExists(record.key_id)
                 if quota is not None:
                     (live,) = conn.execute(
-                        "SELECT COALESCE(SUM(n), 0) FROM key_counts WHERE project_id = ?", (record.project_id,)
+                        "SELECT COALESCE(SUM(n), 0) FROM key_counts WHERE project_id = ?",
+                        (record.project_id,),
                     ).fetchone()
                     if live >= quota:
                         raise QuotaExceeded(record.project_id)
