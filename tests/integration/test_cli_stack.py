@@ -1,0 +1,134 @@
+"""The management CLI on a deployed stack's table (``--table-name`` / ``--root-key-id``), under moto:
+the credentials it creates there are the ones the stack's authorizer and functions accept."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from skms import cli
+from tests.integration.conftest import EXAMPLE_DOMAIN_ID, PROJECT_ID, AwsResources, Principals
+
+KMS_ENV = (
+    "KMS_STORAGE",
+    "KMS_TABLE_NAME",
+    "KMS_ROOT_KEY",
+    "KMS_ROOT_KEY_ID",
+    "KMS_DATA_DIR",
+    "KMS_DOMAIN_ID",
+)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The CLI writes its options into os.environ: start from none, and restore afterwards."""
+    for name in KMS_ENV:
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # a local store, if the CLI wrongly fell back to it, lands here
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    assert cli.main(list(argv)) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert isinstance(result, dict)
+    return result
+
+
+def _stack_options(resources: AwsResources) -> tuple[str, ...]:
+    return ("--table-name", resources.table_name, "--root-key-id", resources.root_key_arn)
+
+
+def _items(table_name: str) -> list[dict[str, Any]]:
+    # A test-only look at the whole (tiny) table, to show where things were written.
+    return list(boto3.client("dynamodb").scan(TableName=table_name)["Items"])
+
+
+def test_access_key_create_on_the_stack_table_is_accepted_by_the_stack(
+    clean_env: None,
+    capsys: pytest.CaptureFixture[str],
+    aws_resources: AwsResources,
+    aws_services: Any,
+    kms: Any,
+) -> None:
+    # Given an access key created with the CLI on the stack's table and root key
+    created = _run(
+        capsys,
+        "access-key",
+        "create",
+        *_stack_options(aws_resources),
+        "--project-id",
+        PROJECT_ID,
+        "--domain-id",
+        EXAMPLE_DOMAIN_ID,
+    )
+    assert created["project_ids"] == [PROJECT_ID]
+    principals = Principals(
+        access_key=created["access"],
+        secret_key=created["secret"],
+        domain_id=EXAMPLE_DOMAIN_ID,
+        project_ids=(PROJECT_ID,),
+        user_name="",
+        password="",
+        domain_name="",
+    )
+    # When a request signed with it goes through the stack's authorizer to a function
+    reply = kms.gateway("create_key", kms.signed_api_event("create_key", principals))
+    # Then it is accepted and the key is created
+    assert reply.status == 200, reply.raw_body
+    assert kms.api(
+        "describe_key",
+        kms.signed_api_event("describe_key", principals, {"key_id": reply.body["key_info"]["key_id"]}),
+    ).body["key_info"]["key_alias"]
+    # And the table holds the access key with its secret only wrapped, and nothing went to a local store
+    items = _items(aws_resources.table_name)
+    access_items = [item for item in items if item["PK"]["S"] == f"AK#{created['access']}"]
+    assert len(access_items) == 1
+    assert created["secret"].encode() not in json.dumps(access_items, default=repr).encode()
+    assert created["secret"].encode() not in bytes(access_items[0]["secret_wrapped"]["B"])
+
+
+def test_user_create_on_the_stack_table_gets_a_token_from_the_stack(
+    clean_env: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    aws_resources: AwsResources,
+    aws_services: Any,
+    kms: Any,
+) -> None:
+    # Given a user created with the CLI on the stack's table, the password on standard input
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-cli-password\n"))
+    created = _run(
+        capsys,
+        "user",
+        "create",
+        *_stack_options(aws_resources),
+        "--name",
+        "carol",
+        "--project-id",
+        PROJECT_ID,
+        "--domain-name",
+        "cli-domain",
+    )
+    assert (created["name"], created["domain_name"]) == ("carol", "cli-domain")
+    user = Principals(
+        access_key="",
+        secret_key="",
+        domain_id=created["domain_id"],
+        project_ids=(PROJECT_ID,),
+        user_name="carol",
+        password="a-long-cli-password",
+        domain_name="cli-domain",
+    )
+    # When the stack's token function is asked for a token with that password
+    reply = kms.api("create_token", kms.token_event(user))
+    # Then it issues one, and a wrong password is refused
+    assert reply.status == 201, reply.raw_body
+    assert reply.headers["X-Subject-Token"]
+    assert kms.api("create_token", kms.token_event(user, password="not-it")).status == 401
+    # And the password is nowhere in the table
+    assert b"a-long-cli-password" not in json.dumps(_items(aws_resources.table_name), default=repr).encode()
