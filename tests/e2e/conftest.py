@@ -8,7 +8,16 @@ only). Further principals (an access key of another project, token users) are cr
 ``skms access-key create`` / ``skms user create`` CLI on the server's data dir while it runs.
 
 Servers: one session-wide server for the read-mostly tests (``skms_server``), and a factory for
-tests that need their own data dir or restart the process (``start_server``).
+tests that need their own data dir or restart the process (``start_server``). Every server logs at
+DEBUG.
+
+Secret hygiene (issue 6, item 4; tests/support/secret_scan.py): every secret the suite sends or
+receives is recorded in ``secret_scan.REGISTRY`` - by ``RawApi``'s connections, by a session-wide
+hook in the Huawei SDK's ``HttpHandler`` (every SDK client, however built), by the fixtures below
+(the SK, CLI output, passwords) - and after the last test :func:`pytest_sessionfinish` scans every
+log file of every ``SkmsServer`` the session created for all of them. A hit (or a scan that cannot
+be trusted: a server not at DEBUG, nothing recorded) makes pytest exit non-zero; the findings are
+printed as the "secret scan" section of the summary.
 """
 
 from __future__ import annotations
@@ -36,7 +45,11 @@ from urllib.parse import quote, unquote, urlsplit
 import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkcore.http.http_handler import HttpHandler
 from huaweicloudsdkkms.v2 import KmsClient
+
+from tests.support import secret_scan
+from tests.support.secret_scan import REGISTRY, RecordingHTTPConnection
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 20.0
@@ -78,11 +91,13 @@ class Credentials:
 @pytest.fixture(scope="session")
 def credentials() -> Credentials:
     """The AK/SK/project the clients sign with and the server is started with."""
-    return Credentials(
+    creds = Credentials(
         ak=os.environ.get("HUAWEICLOUD_SDK_AK") or DEFAULT_AK,
         sk=os.environ.get("HUAWEICLOUD_SDK_SK") or DEFAULT_SK,
         project_id=os.environ.get("HUAWEICLOUD_SDK_PROJECT_ID") or DEFAULT_PROJECT_ID,
     )
+    REGISTRY.add("the suite's SK", creds.sk)
+    return creds
 
 
 @pytest.fixture(scope="session")
@@ -122,6 +137,7 @@ def _server_env(credentials: Credentials, extra: Mapping[str, str]) -> dict[str,
         HUAWEICLOUD_SDK_SK=credentials.sk,
         HUAWEICLOUD_SDK_PROJECT_ID=credentials.project_id,
         PYTHONUNBUFFERED="1",
+        POWERTOOLS_LOG_LEVEL="DEBUG",  # the strictest level, so the secret scan reads debug lines too
     )
     env.update(extra)
     return env
@@ -141,6 +157,7 @@ class SkmsServer:
         self.port = 0
         self.runs = 0
         log_dir.mkdir(parents=True, exist_ok=True)
+        REGISTRY.add_server(log_dir, data_dir)  # its logs are scanned for secrets after the session
 
     @property
     def base_url(self) -> str:
@@ -278,6 +295,7 @@ def run_cli(server: SkmsServer, *args: str, stdin: str | None = None) -> dict[st
     assert done.returncode == 0, (args, done.returncode, done.stderr.decode(errors="replace"))
     result = json.loads(done.stdout)
     assert isinstance(result, dict), result
+    REGISTRY.add_json(f"skms {' '.join(args[:2])}", result)  # e.g. the new secret key
     return result
 
 
@@ -298,6 +316,7 @@ def create_user(
     server: SkmsServer, name: str, password: str, project_ids: tuple[str, ...], domain_name: str
 ) -> dict[str, Any]:
     """A token user via ``skms user create`` (the password goes through stdin, never argv)."""
+    REGISTRY.add("a user's password", password)
     args = ["user", "create", "--name", name, "--domain-name", domain_name]
     for project_id in project_ids:
         args += ["--project-id", project_id]
@@ -495,7 +514,8 @@ class RawApi:
         return f"/v1.0/{project_id or self.credentials.project_id}/kms/{operation}"
 
     def connect(self) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection(self.host, self.port, timeout=60)
+        """A connection that records the secrets it sends and receives (for the secret scan)."""
+        return RecordingHTTPConnection(self.host, self.port, REGISTRY, timeout=60)
 
     sign = staticmethod(sign_request)
 
@@ -578,3 +598,51 @@ def new_alias() -> Callable[[str], str]:
         return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
     return make
+
+
+# -- secret hygiene --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_sdk_secrets() -> Iterator[None]:
+    """Every SDK client of the session records what it sends and receives (see the module doc)."""
+    process_request, process_response = HttpHandler.process_request, HttpHandler.process_response
+
+    def recording_request(self: HttpHandler, **kwargs: Any) -> None:
+        secret_scan.record_sdk_request(REGISTRY, kwargs.get("request"))
+        process_request(self, **kwargs)
+
+    def recording_response(self: HttpHandler, **kwargs: Any) -> None:
+        secret_scan.record_sdk_response(REGISTRY, kwargs.get("response"))
+        process_response(self, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(HttpHandler, "process_request", recording_request)
+        patch.setattr(HttpHandler, "process_response", recording_response)
+        yield
+
+
+_VERDICT = pytest.StashKey[secret_scan.Verdict]()
+
+
+@pytest.hookimpl(trylast=True)  # after the runner's own sessionfinish has torn every fixture down
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitCode) -> None:
+    """Scan every server's logs for every recorded secret; any hit fails the run (exit status 1)."""
+    verdict = secret_scan.verdict(REGISTRY)
+    if verdict is None:  # no server ran (e.g. only unit tests were selected)
+        return
+    session.config.stash[_VERDICT] = verdict
+    if verdict.failed and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    verdict = terminalreporter.config.stash.get(_VERDICT, None)
+    if verdict is None:
+        return
+    outcome = "FAILED" if verdict.failed else "passed"
+    terminalreporter.section(
+        f"secret scan of the e2e server logs: {outcome}", red=verdict.failed, green=not verdict.failed
+    )
+    for line in verdict.lines():
+        terminalreporter.line(line)

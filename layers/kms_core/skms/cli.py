@@ -1,8 +1,10 @@
 """The ``skms`` command line.
 
 - ``skms serve``: the local API server (API Gateway emulated from template.yaml).
+- ``skms openapi [--output openapi.json] [--check]``: the OpenAPI document, generated from the models.
 - ``skms access-key create --project-id P [--domain-id D]``: prints access, secret, project_id, domain_id.
 - ``skms user create --name N --project-id P [--domain-id D]``: reads the password from stdin.
+- ``skms check [--data-dir DIR]``: checks the local store's integrity; exits 1 on any problem.
 
 The management commands work on the local store by default, or on a deployed stack's table with
 ``--table-name`` (and ``--root-key-id``, the stack's RootKeyArn output).
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -89,6 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
             "storage": settings.storage,
             "data_dir": str(settings.data_dir.resolve()),
             "access_key": access_key,
+            "log_level": logging.getLevelName(logger.log_level),
         },
     )
     where = f"credentials in {credentials_file}" if credentials_file else "credentials from HUAWEICLOUD_SDK_*"
@@ -107,6 +111,49 @@ def _serve(args: argparse.Namespace) -> int:
         server.server_close()
         set_services(None)
     return 0
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    from skms.openapi import build_document, render
+
+    text = render(build_document(Path(args.template)))
+    if args.check:
+        current = Path(args.output).read_text(encoding="utf-8") if Path(args.output).is_file() else ""
+        if current != text:
+            print(f"skms: {args.output} is out of date: run `make openapi`", file=sys.stderr)
+            return 1
+        return 0
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Print the local store's integrity problems as JSON; 0 if none, 1 if any, 2 if no store."""
+    from skms.storage.port import StorageFailure
+    from skms.storage.sqlite import SqliteKeyStore
+
+    _apply_store_options(args)
+    settings = _settings()
+    if settings.storage != "sqlite":
+        print("skms: check works on the local SQLite store only", file=sys.stderr)
+        return 2
+    path = settings.sqlite_path
+    try:
+        store = SqliteKeyStore(path, setup_schema=False)  # as it is: opening must not repair it
+    except StorageFailure:
+        print(f"skms: no store at {path}", file=sys.stderr)
+        return 2
+    try:
+        problems = store.check_integrity()
+    except StorageFailure as exc:  # a file SQLite cannot even read is the worst problem of all
+        problems = [str(exc)]
+    finally:
+        store.close()
+    print(json.dumps({"path": str(path), "ok": not problems, "problems": problems}, indent=2))
+    return 1 if problems else 0
 
 
 def _projects(values: list[str]) -> tuple[str, ...]:
@@ -206,6 +253,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _store_options(serve)
     serve.set_defaults(run=_serve)
 
+    openapi = commands.add_parser("openapi", help="write the OpenAPI document generated from the models")
+    openapi.add_argument("--template", default=str(_default_template()), help="the SAM template to describe")
+    openapi.add_argument("--output", default="openapi.json", help="where to write it; - for stdout")
+    openapi.add_argument("--check", action="store_true", help="fail if --output differs from it")
+    openapi.set_defaults(run=_openapi)
+
     access_key = commands.add_parser("access-key", help="manage AK/SK credentials").add_subparsers(
         dest="action", required=True
     )
@@ -230,6 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     user_create.add_argument("--domain-name", help="domain name used to log in; default the domain id")
     _store_options(user_create)
     user_create.set_defaults(run=_user_create)
+
+    check = commands.add_parser("check", help="check the local store's integrity (exit 1 on problems)")
+    check.add_argument("--data-dir", help="local store directory (KMS_DATA_DIR)")
+    check.set_defaults(run=_check)
 
     args = parser.parse_args(argv)
     os.umask(0o077)  # the store, root key and credentials files are private to this user

@@ -38,6 +38,9 @@ Principals and service secrets live in ``principals(kind, id, body)`` (primary k
 
 Creates are a plain INSERT (a primary-key violation is :class:`PrincipalExists`);
 ``get_or_create_secret`` is ``INSERT OR IGNORE`` then SELECT in one ``BEGIN IMMEDIATE`` transaction.
+
+:meth:`SqliteKeyStore.check_integrity` (``skms check``) lists what is wrong with a file: SQLite's own
+checks, then every invariant above (schema objects, column copies, ``key_counts``, decodable rows).
 """
 
 from __future__ import annotations
@@ -253,11 +256,17 @@ class _Connection:
 
 
 class SqliteKeyStore(KeyStore):
-    def __init__(self, path: pathlib.Path) -> None:
+    def __init__(self, path: pathlib.Path, *, setup_schema: bool = True) -> None:
+        """Open (creating, migrating) the store at ``path``. ``setup_schema=False`` opens an existing
+        file as it is, changing nothing: for :meth:`check_integrity` (``skms check``)."""
         self._path = pathlib.Path(path)
         self._local = threading.local()
         self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._all_lock = threading.Lock()
+        if not setup_schema:
+            if not self._path.is_file():
+                raise StorageFailure("sqlite: no database file")
+            return
         try:
             with self._write() as conn:
                 had_counts = conn.execute(
@@ -532,10 +541,155 @@ class SqliteKeyStore(KeyStore):
             raise _failure(error) from error
         return base64.b64decode(json.loads(row[0])["value"], validate=True)
 
+    # -- integrity -------------------------------------------------------------------------
+
     def integrity_check(self) -> bool:
-        """True if ``PRAGMA integrity_check`` finds the file sound."""
+        """True if :meth:`check_integrity` finds no problem."""
+        return not self.check_integrity()
+
+    def check_integrity(self) -> list[str]:
+        """Every problem found in the file, as short lines naming rows by id (never a value); [] if sound.
+
+        In one read transaction (a consistent snapshot, even while a server writes): SQLite's own
+        ``PRAGMA integrity_check`` and ``foreign_key_check``, then the invariants this adapter keeps
+        (see :func:`_check_invariants`).
+        """
+        conn = self._conn()
         try:
-            rows = self._conn().execute("PRAGMA integrity_check").fetchall()
+            conn.execute("BEGIN")
+            try:
+                problems = [
+                    f"integrity_check: {message}"
+                    for (message,) in conn.execute("PRAGMA integrity_check")
+                    if message != "ok"
+                ]
+                problems += [
+                    f"foreign_key_check: {table} rowid {rowid} -> {parent}"
+                    for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check")
+                ]
+                if not problems:  # the invariants are only worth reading from a sound file
+                    problems += _check_invariants(conn)
+            finally:
+                conn.execute("COMMIT")
         except sqlite3.Error as error:
             raise _failure(error) from error
-        return [tuple(row) for row in rows] == [("ok",)]
+        return problems
+
+
+# The schema objects the invariants depend on (a missing trigger, say, lets key_counts drift).
+_EXPECTED_OBJECTS = {
+    "table": ("keys", "principals", "key_counts"),
+    "trigger": ("key_counts_insert", "key_counts_update_old", "key_counts_update_new", "key_counts_delete"),
+    "index": (
+        "keys_project_alias",
+        "keys_live_seq",
+        "keys_due",
+        *(f"keys_live_{name}_seq" for name in codec.FILTER_FIELDS),
+    ),
+}
+_KEY_COLUMNS = ("seq", "project_id", "key_id", "key_alias", "revision", "record", *_LIST_COLUMNS)
+_ALL_KEY_ROWS = f"SELECT {', '.join(_KEY_COLUMNS)} FROM keys ORDER BY seq"  # noqa: S608 - constant names
+_COUNT_LIVE_KEYS = (
+    f"SELECT {_COUNT_DIMENSIONS}, COUNT(*) FROM keys WHERE deleted = 0"  # noqa: S608 - constant names
+    f" GROUP BY {_COUNT_DIMENSIONS}"
+)
+_STORED_COUNTS = f"SELECT {_COUNT_DIMENSIONS}, n FROM key_counts"  # noqa: S608 - constant names
+
+
+def _check_invariants(conn: sqlite3.Connection) -> list[str]:
+    """The invariants the adapter maintains: its schema objects exist; every key row's document
+    decodes and its column copies (project, id, alias, revision, listing columns) equal the
+    document's fields; ``seq`` never passes ``sqlite_sequence``; ``key_counts`` equals the live keys
+    counted per group; every principal row decodes under its kind and id."""
+    problems: list[str] = []
+    present = set(conn.execute("SELECT type, name FROM sqlite_master"))
+    for kind, names in _EXPECTED_OBJECTS.items():
+        problems += [f"schema: {kind} {name} is missing" for name in names if (kind, name) not in present]
+    if ("table", "keys") not in present or ("table", "key_counts") not in present:
+        return problems
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(keys)")}
+    missing = [name for name in _KEY_COLUMNS if name not in columns]
+    if missing:
+        return [*problems, f"schema: keys lacks columns {', '.join(missing)}"]
+    problems += _check_key_rows(conn)
+    problems += _check_counts(conn)
+    if ("table", "principals") in present:
+        problems += _check_principals(conn)
+    return problems
+
+
+def _check_key_rows(conn: sqlite3.Connection) -> list[str]:
+    problems: list[str] = []
+    cursor = conn.execute(_ALL_KEY_ROWS)
+    max_seq = 0
+    while rows := cursor.fetchmany(_BACKFILL_BATCH):
+        for seq, project_id, key_id, alias, revision, text, *listed in rows:
+            max_seq = max(max_seq, seq)
+            where = f"keys seq {seq} (key {key_id})"
+            try:
+                record = codec.from_json(text)
+            except (ValueError, TypeError, KeyError) as error:  # JSON, base64, enum or field errors
+                problems.append(f"{where}: the record does not decode ({type(error).__name__})")
+                continue
+            copies = {
+                "project_id": (project_id, record.project_id),
+                "key_id": (key_id, record.key_id),
+                "key_alias": (alias, record.key_alias),
+                "revision": (revision, record.revision),
+                **dict(zip(_LIST_COLUMNS, zip(listed, _list_values(record), strict=True), strict=True)),
+            }
+            problems += [
+                f"{where}: column {name} differs from the record"
+                for name, (column, field) in copies.items()
+                if column != field
+            ]
+            if record.revision < 1:
+                problems.append(f"{where}: revision {record.revision} < 1")
+    sequence = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'keys'").fetchone()
+    if max_seq and (sequence is None or sequence[0] < max_seq):
+        problems.append(f"sqlite_sequence of keys is behind seq {max_seq}: seq values could be reused")
+    return problems
+
+
+def _check_counts(conn: sqlite3.Connection) -> list[str]:
+    actual = {tuple(row[:-1]): row[-1] for row in conn.execute(_COUNT_LIVE_KEYS)}
+    stored = {tuple(row[:-1]): row[-1] for row in conn.execute(_STORED_COUNTS)}
+    return [
+        f"key_counts {'/'.join(group)}: stored {stored.get(group, 0)}, counted {actual.get(group, 0)}"
+        for group in sorted(actual.keys() | stored.keys())
+        if stored.get(group, 0) != actual.get(group, 0)
+    ]
+
+
+def _principal_problem(kind: str, principal_id: str, body: str) -> str | None:
+    """What is wrong with one principals row (it decodes under its kind, and its id is the body's),
+    or None. Raises ValueError, TypeError or KeyError for a body that does not decode."""
+    if kind == _SECRET:
+        base64.b64decode(json.loads(body)["value"], validate=True)
+        return None
+    if kind == _LOGIN_FAILURES:
+        counter = json.loads(body)
+        if not (isinstance(counter["count"], int) and isinstance(counter["expires_at"], int)):
+            raise TypeError("count and expires_at must be integers")
+        return None if counter["count"] >= 1 else "a failure counter below 1"
+    if kind == _ACCESS_KEY:
+        access_key = codec.principal_from_json(AccessKeyRecord, body)
+        expected_id = access_key.access_key
+    elif kind == _USER:
+        user = codec.principal_from_json(UserRecord, body)
+        expected_id = codec.user_key(user.domain_name, user.name)
+    else:
+        return "an unknown kind"
+    return None if expected_id == principal_id else "the id differs from the body's"
+
+
+def _check_principals(conn: sqlite3.Connection) -> list[str]:
+    problems: list[str] = []
+    for kind, principal_id, body in conn.execute("SELECT kind, id, body FROM principals ORDER BY kind, id"):
+        try:
+            problem = _principal_problem(kind, principal_id, body)
+        except (ValueError, TypeError, KeyError) as error:
+            problem = f"the body does not decode ({type(error).__name__})"
+        if problem:
+            problems.append(f"principals {kind} {principal_id!r}: {problem}")
+    return problems
