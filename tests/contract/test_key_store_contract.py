@@ -1783,3 +1783,23 @@ def test_concurrent_creates_never_overshoot_the_quota(
     assert errors == []
     assert sorted(outcomes) == ["created"] * 5 + ["quota"] * (THREADS - 5)
     assert store.count_keys(project_id) == 8
+
+
+def test_count_default_keys_counts_only_live_service_default_keys(
+    store: KeyStore, new_record: RecordFactory
+) -> None:
+    # Given a project with two service default keys and two customer keys, one of them a tombstone
+    project_id = new_record().project_id
+    for service in ("obs", "evs"):
+        store.create_key(new_record(key_alias=f"{service}/default", default_key_flag="1"))
+    store.create_key(new_record())
+    dead = new_record()
+    store.create_key(dead)
+    tombstone(store, dead)
+    # When / Then only the default keys are counted, per project
+    assert store.count_default_keys(project_id) == 2
+    assert store.count_keys(project_id) == 3
+    assert store.count_default_keys(OTHER_PROJECT) == 0
+    store.create_key(new_record(project_id=OTHER_PROJECT, key_alias="obs/default", default_key_flag="1"))
+    assert store.count_default_keys(OTHER_PROJECT) == 1
+    assert store.count_default_keys(project_id) == 2

@@ -86,3 +86,16 @@ def test_concurrent_first_uses_make_one_default_key(services: Services, handlers
     assert len(key_ids) == 8
     assert len(set(key_ids)) == 1
     assert services.store.count_keys(PROJECT_ID) == 1
+
+
+def test_user_instances_counts_customer_keys_only(services: Services, handlers: dict[str, Any]) -> None:
+    # Given two service default keys and one customer key in the project
+    _direct(handlers, "create_datakey", {"key_id": "obs/default"})
+    _direct(handlers, "create_datakey", {"key_id": "evs/default"})
+    _direct(handlers, "create_key", {"key_alias": "customer-key"})
+    # When the quotas and the instances are asked for
+    quotas = _direct(handlers, "show_user_quotas", {})["quotas"]["resources"]
+    instances = _direct(handlers, "show_user_instances", {})
+    # Then the quota counts every key, and user-instances the customer key alone (§15)
+    assert {r["type"]: r["used"] for r in quotas}["CMK"] == 3
+    assert instances == {"instance_num": 1}

@@ -41,8 +41,11 @@ def show_user_quotas(
 def show_user_instances(
     body: EmptyRequestBody, caller: Caller, services: Services
 ) -> ShowUserInstancesResponseBody:
-    """The number of customer keys of the project (no service default keys exist yet)."""
-    return ShowUserInstancesResponseBody(instance_num=services.store.count_keys(caller.project_id))
+    """The number of customer keys of the project: its live keys minus its service default keys (§15)."""
+    store = services.store
+    return ShowUserInstancesResponseBody(
+        instance_num=store.count_keys(caller.project_id) - store.count_default_keys(caller.project_id)
+    )
 
 
 def _version(base: str = "") -> ApiVersionDetail:

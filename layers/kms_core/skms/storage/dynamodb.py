@@ -22,7 +22,8 @@ Item layout (all in the project's partition ``PK = P#{project_id}``):
   conditional on the revision, so of two racing updates only the winner moves a counter.
   A ``SK = TOTAL`` item counts the project's live keys across groups: create-key's transaction
   ADDs 1 to it on the condition that it is below the quota, and a key becoming a tombstone ADDs
-  -1, so concurrent creates cannot overshoot the quota.
+  -1, so concurrent creates cannot overshoot the quota. A ``SK = DEFAULTS`` item counts the
+  project's live service default keys the same way (for user-instances).
   ``count_keys`` is one Query of the partition's ``COUNT#`` items (a handful: one per group ever
   used) summing those that match the filters: its cost follows the groups, not the keys.
 
@@ -107,6 +108,7 @@ _INDEX_ATTRS = (*_KEY_ATTRS, *_DUE_ATTRS)  # every attribute of a key item that 
 _COUNT_PREFIX = "COUNT#"
 _COUNT_ATTR = "keys"
 _TOTAL_SK = "TOTAL"  # the project's live keys, all groups together: what create_key's quota checks
+_DEFAULTS_SK = "DEFAULTS"  # the project's live service default keys (user-instances leaves them out)
 _CONDITION_FAILED = "ConditionalCheckFailed"
 # TransactionConflict: another transaction holds one of our items (e.g. two creates racing on
 # a counter item). The SDK does not retry cancellations, so we do, briefly.
@@ -431,13 +433,13 @@ class DynamoKeyStore(KeyStore):
         return seen[1] if seen is not None and seen[0] == revision else None
 
     def _total_update(
-        self, project_id: str, delta: int, quota: int | None = None
+        self, project_id: str, delta: int, quota: int | None = None, sk: str = _TOTAL_SK
     ) -> TransactWriteItemTypeDef:
-        """ADD ``delta`` to the project's TOTAL counter; with ``quota``, only while it is below it
-        (a missing counter counts as 0)."""
+        """ADD ``delta`` to the project's TOTAL counter (or the counter ``sk``); with ``quota``,
+        only while it is below it (a missing counter counts as 0)."""
         update: dict[str, Any] = {
             "TableName": self._table,
-            "Key": _key(project_id, _TOTAL_SK),
+            "Key": _key(project_id, sk),
             "UpdateExpression": "ADD #n :delta",
             "ExpressionAttributeNames": {"#n": _COUNT_ATTR},
             "ExpressionAttributeValues": {":delta": _n(delta)},
@@ -489,6 +491,8 @@ class DynamoKeyStore(KeyStore):
         if codec.is_live(record):  # the counters count live keys only
             items.append(self._count_update(record.project_id, _group(record), 1))
             items.append(self._total_update(record.project_id, 1, quota))
+            if record.is_default_key:
+                items.append(self._total_update(record.project_id, 1, sk=_DEFAULTS_SK))
         reasons = self._transact(items)
         if reasons is None:
             self._remember(record)
@@ -623,6 +627,8 @@ class DynamoKeyStore(KeyStore):
         items.extend(self._count_update(stored.project_id, group, delta) for group, delta in moves)
         if liveness := sum(delta for _, delta in moves):  # a key became a tombstone
             items.append(self._total_update(stored.project_id, liveness))
+            if stored.is_default_key:
+                items.append(self._total_update(stored.project_id, liveness, sk=_DEFAULTS_SK))
         reasons = self._transact(items)
         if reasons is None:
             return True, None
@@ -716,6 +722,11 @@ class DynamoKeyStore(KeyStore):
             if all(item.get(name, {}).get("S") == value for name, value in wanted.items())
         )
 
+    def count_default_keys(self, project_id: str) -> int:
+        """One GetItem of the project's ``DEFAULTS`` counter."""
+        item = self._get_item(_key(project_id, _DEFAULTS_SK))
+        return 0 if item is None else int(_py(item[_COUNT_ATTR]) or 0)
+
     def due_for_deletion(self, now_ms: int, limit: int) -> list[KeyRecord]:
         """A Query of the sparse GSI2 (``GSI2PK = DUE``, so only keys pending deletion are
         read), ascending, up to ``GSI2SK < {now_ms + 1:013d}``: every date <= ``now_ms``, whatever
@@ -760,11 +771,13 @@ class DynamoKeyStore(KeyStore):
         attributes are rewritten by an UpdateItem conditional on the revision read (a key
         updated meanwhile was rewritten whole by the update, so it is skipped)."""
         counts: dict[Group, int] = {}
+        defaults = 0
         for item in self._partition_items(project_id, "K#"):
             record = _record(item)
             if codec.is_live(record):
                 group = _group(record)
                 counts[group] = counts.get(group, 0) + 1
+                defaults += record.is_default_key
             self._repair_index_attributes(item, record)
         for item in self._partition_items(project_id, _COUNT_PREFIX):
             counts.setdefault(tuple(str(_py(item[name])) for name in codec.FILTER_FIELDS), 0)
@@ -775,6 +788,7 @@ class DynamoKeyStore(KeyStore):
             counter[_COUNT_ATTR] = _n(keys)
             counters.append(counter)
         counters.append({**_key(project_id, _TOTAL_SK), _COUNT_ATTR: _n(sum(counts.values()))})
+        counters.append({**_key(project_id, _DEFAULTS_SK), _COUNT_ATTR: _n(defaults)})
         for counter in counters:
             try:
                 self._client().put_item(TableName=self._table, Item=counter)

@@ -144,6 +144,15 @@ class InMemoryKeyStore(KeyStore):
         with self._lock:
             return self._count(project_id, filters)
 
+    def count_default_keys(self, project_id: str) -> int:
+        with self._lock:
+            ids = self._by_project.get(project_id, ([], []))[1]
+            return sum(
+                1
+                for key_id in ids
+                if _listed(self._keys[key_id][1], None) and self._keys[key_id][1].is_default_key
+            )
+
     def _count(self, project_id: str, filters: KeyFilter | None) -> int:
         ids = self._by_project.get(project_id, ([], []))[1]
         return sum(1 for key_id in ids if _listed(self._keys[key_id][1], filters))

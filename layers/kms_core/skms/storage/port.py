@@ -117,6 +117,11 @@ class KeyStore(abc.ABC):
     def get_user(self, domain_name: str, name: str) -> UserRecord | None: ...
 
     @abc.abstractmethod
+    def count_default_keys(self, project_id: str) -> int:
+        """The project's live service default keys (alias ``<service>/default``), so that
+        user-instances can count customer keys only (§15). Constant in the number of keys."""
+
+    @abc.abstractmethod
     def login_failures(self, domain_name: str, name: str, window: int) -> int:
         """Failed password attempts counted for (domain_name, name) in the fixed time window
         ``window`` (an index such as ``now // period``); 0 if none. A consistent read."""

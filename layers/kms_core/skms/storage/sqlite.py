@@ -150,6 +150,8 @@ _BACKFILL_COUNTS = (
     f" FROM keys WHERE deleted = 0 GROUP BY {_COUNT_DIMENSIONS}"
 )
 
+_IS_DEFAULT_ALIAS = "substr(key_alias, -8) = '/default'"
+
 # After the migration (they index its columns). Every listing WHERE starts with project_id = ?
 # AND deleted = 0, then at most one more equality picks an index, and seq comes in index order.
 _INDEXES = (
@@ -159,6 +161,9 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS keys_live_seq ON keys (project_id, deleted, seq)",
     # Partial index: only keys pending deletion are in it, so the sweep reads just those.
     "CREATE INDEX IF NOT EXISTS keys_due ON keys (due_at) WHERE due_at IS NOT NULL",
+    # Partial index: only service default keys (aliases <service>/default, which no caller may
+    # take) are in it, so user-instances subtracts them without reading the project's keys.
+    f"CREATE INDEX IF NOT EXISTS keys_default ON keys (project_id, deleted) WHERE {_IS_DEFAULT_ALIAS}",
     *(
         f"CREATE INDEX IF NOT EXISTS keys_live_{name}_seq ON keys (project_id, deleted, {name}, seq)"
         for name in codec.FILTER_FIELDS
@@ -435,6 +440,21 @@ class SqliteKeyStore(KeyStore):
             raise _failure(error) from error
         return int(row[0])
 
+    def count_default_keys(self, project_id: str) -> int:
+        """A count over the partial index ``keys_default`` (a handful of rows per project)."""
+        try:
+            row = (
+                self._conn()
+                .execute(
+                    f"SELECT COUNT(*) FROM keys WHERE project_id = ? AND deleted = 0 AND {_IS_DEFAULT_ALIAS}",  # noqa: S608
+                    (project_id,),
+                )
+                .fetchone()
+            )
+        except sqlite3.Error as error:
+            raise _failure(error) from error
+        return int(row[0])
+
     def due_for_deletion(self, now_ms: int, limit: int) -> list[KeyRecord]:
         """A range read of the partial index ``keys_due``."""
         try:
@@ -584,6 +604,7 @@ _EXPECTED_OBJECTS = {
         "keys_project_alias",
         "keys_live_seq",
         "keys_due",
+        "keys_default",
         *(f"keys_live_{name}_seq" for name in codec.FILTER_FIELDS),
     ),
 }
