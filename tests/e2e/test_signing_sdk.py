@@ -1,8 +1,9 @@
 """sign / verify / get-publickey through the official SDK against ``skms serve`` (spec §5 ops 22-24).
 
-Every signature the service makes is verified independently with ``cryptography`` using only the
-PEM that get-publickey returned; the service's own verify answers "true" for it and "false" once
-one bit of the message or signature changes.
+Every signature the service makes is verified independently with ``cryptography`` (Ed25519ph, which it
+lacks: RFC 8032's reference code, tests/support/rfc8032.py) using only the PEM that get-publickey
+returned; the service's own verify answers "true" for it and "false" once one bit of the message or
+signature changes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from huaweicloudsdkkms.v2 import (
     ValidateSignatureRequest,
     VerifyRequestBody,
 )
+
+from tests.support.rfc8032 import ed25519_public_from_pem, ed25519ph_verify
 
 pytestmark = pytest.mark.e2e
 
@@ -57,12 +60,14 @@ def _sign(
     return str(client.sign(SignRequest(body=body)).signature)
 
 
-def _verify(client: KmsClient, key_id: str, algorithm: str, message: bytes, signature: str) -> str:
+def _verify(
+    client: KmsClient, key_id: str, algorithm: str, message: bytes, signature: str, message_type: str = "RAW"
+) -> str:
     body = VerifyRequestBody(
         key_id=key_id,
         message=base64.b64encode(message).decode(),
         signing_algorithm=algorithm,
-        message_type="RAW",
+        message_type=message_type,
         signature=signature,
     )
     return str(client.validate_signature(ValidateSignatureRequest(body=body)).signature_valid)
@@ -124,7 +129,7 @@ def test_digest_signing_and_its_length_check(sdk_client: KmsClient) -> None:
         ("EC_P256", "SIGN_VERIFY", "RSASSA_PSS_SHA_256", "KMS.0332"),
         ("SECP256K1", "SIGN_VERIFY", "ECDSA_SHA_384", "KMS.0332"),
         ("ED25519", "SIGN_VERIFY", "ECDSA_SHA_256", "KMS.0332"),
-        ("ED25519", "SIGN_VERIFY", "ED25519_PH_SHA_512", "KMS.0332"),
+        ("EC_P256", "SIGN_VERIFY", "ED25519_PH_SHA_512", "KMS.0332"),
         ("EC_P256", "SIGN_VERIFY", "ED25519_SHA_512", "KMS.0332"),
         ("SECP256K1", "KEY_AGREEMENT", "ECDSA_SHA_256", "KMS.0332"),
     ],
@@ -147,6 +152,36 @@ def test_ed25519_signs_raw_messages_only(sdk_client: KmsClient) -> None:
             _sign(sdk_client, key_id, "ED25519_SHA_512", digest, message_type)
         assert (caught.value.status_code, caught.value.error_code) == (400, "KMS.0308")
         assert "RAW" in caught.value.error_msg
+
+
+@pytest.mark.parametrize("message_type", ["RAW", "DIGEST"])
+def test_ed25519ph_signs_and_verifies_raw_messages_and_sha512_digests(
+    sdk_client: KmsClient, message_type: str
+) -> None:
+    # Given an ED25519 key, its PEM, and the message as RAW or as its SHA-512 (Ed25519ph's prehash)
+    key_id = _key(sdk_client, "ED25519")
+    pem = sdk_client.show_public_key(
+        ShowPublicKeyRequest(body=OperateKeyRequestBody(key_id=key_id))
+    ).public_key
+    digest = hashlib.sha512(MESSAGE).digest()
+    data = {"RAW": MESSAGE, "DIGEST": digest}
+    # When the service signs it with ED25519_PH_SHA_512
+    signature = _sign(sdk_client, key_id, "ED25519_PH_SHA_512", data[message_type], message_type)
+    raw = base64.b64decode(signature)
+    # Then RFC 8032's reference verifier accepts it over MESSAGE with only the PEM's public key
+    public = ed25519_public_from_pem(pem)
+    assert ed25519ph_verify(public, MESSAGE, raw)
+    assert not ed25519ph_verify(public, b"S" + MESSAGE[1:], raw)
+    # And the service's verify says "true" for either form, "false" for one flipped bit
+    for kind, message in data.items():
+        assert _verify(sdk_client, key_id, "ED25519_PH_SHA_512", message, signature, kind) == "true"
+    assert _verify(sdk_client, key_id, "ED25519_PH_SHA_512", b"S" + MESSAGE[1:], signature) == "false"
+    flipped = base64.b64encode(raw[:-1] + bytes([raw[-1] ^ 0x01])).decode()
+    assert _verify(sdk_client, key_id, "ED25519_PH_SHA_512", MESSAGE, flipped) == "false"
+    # And a DIGEST that is not 64 bytes is KMS.0329
+    with pytest.raises(ClientRequestException) as caught:
+        _sign(sdk_client, key_id, "ED25519_PH_SHA_512", digest[:32], "DIGEST")
+    assert (caught.value.status_code, caught.value.error_code) == (400, "KMS.0329")
 
 
 def test_new_key_specs_take_only_their_own_usages(sdk_client: KmsClient) -> None:

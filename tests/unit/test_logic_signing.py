@@ -1,10 +1,11 @@
 """Sign, verify and get-publickey against the in-memory fake store: spec §5 ops 22-24, codes of §F2.
 
 Every signature the service makes is checked by code independent of the service, with ONLY the PEM
-that get-publickey returned: ``cryptography`` for RSA, ECDSA (P-256, P-384, secp256k1) and Ed25519, and
-for SM2 GmSSL's message-level verify (skms.crypto.sm2, which computes Z_A itself); the ``openssl``
-command line checks each family too. DIGEST signatures are checked over the original message, so they
-prove the digest was signed as a digest.
+that get-publickey returned: ``cryptography`` for RSA, ECDSA (P-256, P-384, secp256k1) and Ed25519,
+for SM2 GmSSL's message-level verify (skms.crypto.sm2, which computes Z_A itself), and for Ed25519ph
+RFC 8032's reference code (tests/support/rfc8032.py, reading the PEM by hand); the ``openssl``
+command line checks each family it can (not Ed25519ph). DIGEST signatures are checked over the
+original message, so they prove the digest was signed as a digest.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +36,8 @@ from skms.models.lifecycle import OperateKeyRequestBody
 from skms.models.signing import SignRequestBody, VerifyRequestBody
 from skms.runtime import Services
 from skms.storage.memory import InMemoryKeyStore
-from tests.conftest import OTHER_PROJECT_ID, PROJECT_ID, make_services
+from tests.conftest import OTHER_PROJECT_ID, PROJECT_ID, REPO_ROOT, make_services
+from tests.support.rfc8032 import ed25519_public_from_pem, ed25519ph_sign, ed25519ph_verify
 
 MESSAGE = b"Pay 100 EUR to account 12345, reference \x00\xff\x10" * 5
 HASHLIB = {"256": "sha256", "384": "sha384", "512": "sha512"}
@@ -50,7 +53,7 @@ ALGORITHMS = {
     "EC_P384": ["ECDSA_SHA_384"],
     "SECP256K1": ["ECDSA_SHA_256"],
     "SM2": ["SM2DSA_SM3"],
-    "ED25519": ["ED25519_SHA_512"],
+    "ED25519": ["ED25519_SHA_512", "ED25519_PH_SHA_512"],
 }
 RAW_ONLY = {"ED25519_SHA_512"}  # pure Ed25519 signs the message itself, never a digest
 CASES = [
@@ -223,6 +226,8 @@ def _independent_verify(pem: str, algorithm: str, message: bytes, signature: byt
     """Verify over the ORIGINAL message using only the PEM, without skms's signing code."""
     if algorithm == "SM2DSA_SM3":
         return sm2.verify(_sm2_point(pem), message, signature)
+    if algorithm == "ED25519_PH_SHA_512":
+        return ed25519ph_verify(ed25519_public_from_pem(pem), message, signature)
     public = serialization.load_pem_public_key(pem.encode("ascii"))
     digest = HASHES[algorithm[-3:]]
     try:
@@ -511,7 +516,8 @@ def test_algorithms_a_key_does_not_support_are_kms_0332(
 ) -> None:
     services, caller, keys, _ = ctx
     unsupported = [name for name in ALL_ALGORITHM_NAMES if name not in ALGORITHMS[spec]]
-    assert "ED25519_PH_SHA_512" in unsupported  # Ed25519ph: no key spec takes it (skms.crypto.signing)
+    assert unsupported
+    assert ("ED25519_PH_SHA_512" in unsupported) is (spec != "ED25519")
     for algorithm in unsupported:
         for message_type in ("RAW", "DIGEST"):
             message = b"\x01" * 32
@@ -557,15 +563,89 @@ def test_ed25519_signs_raw_messages_only_kms_0308(
     assert "RAW" in caught.value.message
 
 
-def test_ed25519ph_is_refused_kms_0332(ctx: tuple[Services, Caller, dict[str, str], dict[str, str]]) -> None:
-    services, caller, keys, _ = ctx
-    digest = hashlib.sha512(MESSAGE).digest()
-    for message_type, data in (("RAW", MESSAGE), ("DIGEST", digest)):
+# --- Ed25519ph (ED25519_PH_SHA_512): DIGEST is the 64-byte SHA-512 of the message, RAW is hashed here
+
+
+@pytest.mark.parametrize("signed_as", ["RAW", "DIGEST"])
+def test_ed25519ph_digest_and_raw_are_the_same_signature(
+    ctx: tuple[Services, Caller, dict[str, str], dict[str, str]], signed_as: str
+) -> None:
+    services, caller, keys, pems = ctx
+    key_id, digest = keys["ED25519"], hashlib.sha512(MESSAGE).digest()
+    data = {"RAW": MESSAGE, "DIGEST": digest}
+    # Given a signature over SHA-512(M) as DIGEST, or over M as RAW
+    signature = _sign(services, caller, key_id, data[signed_as], "ED25519_PH_SHA_512", message_type=signed_as)
+    # Then it is the same deterministic signature either way, an Ed25519ph signature over M
+    other = "DIGEST" if signed_as == "RAW" else "RAW"
+    assert signature == _sign(services, caller, key_id, data[other], "ED25519_PH_SHA_512", message_type=other)
+    assert ed25519ph_verify(ed25519_public_from_pem(pems["ED25519"]), MESSAGE, signature)
+    # And the service verifies it given either form
+    for message_type, message in data.items():
         fields = {"message_type": message_type}
+        assert _verify(services, caller, key_id, message, "ED25519_PH_SHA_512", signature, **fields) == "true"
+    # DIGEST is the default message_type, so a bare 64-byte digest works too
+    assert _verify(services, caller, key_id, digest, "ED25519_PH_SHA_512", signature) == "true"
+
+
+def test_ed25519ph_digest_must_be_64_bytes_kms_0329(
+    ctx: tuple[Services, Caller, dict[str, str], dict[str, str]],
+) -> None:
+    services, caller, keys, _ = ctx
+    key_id, digest = keys["ED25519"], hashlib.sha512(MESSAGE).digest()
+    for wrong in (digest[:32], digest[:63], digest + b"\x00", hashlib.sha256(MESSAGE).digest()):
+        fields = {"message_type": "DIGEST"}
+        assert _code(_sign, services, caller, key_id, wrong, "ED25519_PH_SHA_512", **fields) == "KMS.0329"
         assert (
-            _code(_sign, services, caller, keys["ED25519"], data, "ED25519_PH_SHA_512", **fields)
-            == "KMS.0332"
+            _code(_verify, services, caller, key_id, wrong, "ED25519_PH_SHA_512", b"s" * 64, **fields)
+            == "KMS.0329"
         )
+
+
+def test_service_verifies_an_ed25519ph_signature_made_outside(
+    ctx: tuple[Services, Caller, dict[str, str], dict[str, str]],
+) -> None:
+    # The reverse direction: RFC 8032's reference signer, holding this key's seed, signs M
+    services, caller, keys, _ = ctx
+    record = services.store.get_key(caller.project_id, keys["ED25519"])
+    assert record is not None
+    private = serialization.load_der_private_key(
+        services.keyring.material(record, record.current_version), password=None
+    )
+    assert isinstance(private, ed25519.Ed25519PrivateKey)
+    seed = private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    signature = ed25519ph_sign(seed, MESSAGE)
+    key_id, fields = keys["ED25519"], {"message_type": "RAW"}
+    assert _verify(services, caller, key_id, MESSAGE, "ED25519_PH_SHA_512", signature, **fields) == "true"
+    assert _verify(services, caller, key_id, MESSAGE, "ED25519_SHA_512", signature, **fields) == "false"
+    assert (
+        _verify(services, caller, key_id, _flip(MESSAGE), "ED25519_PH_SHA_512", signature, **fields)
+        == "false"
+    )
+
+
+def test_pycryptodome_is_imported_only_by_an_ed25519ph_request() -> None:
+    """Cold starts: importing the signing logic (and the sign handler) leaves pycryptodome unloaded;
+    the first Ed25519ph signature loads it."""
+    probe = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(REPO_ROOT / 'functions' / 'sign')!r})\n"
+        "import app, skms.logic.signing\n"
+        "from skms.crypto import material, signing\n"
+        "from skms.crypto.keyspec import KeySpec\n"
+        "loaded = lambda: sorted(m for m in sys.modules if m.split('.')[0] == 'Crypto')\n"
+        "before = loaded()\n"
+        "key = material.generate(KeySpec.ED25519)\n"
+        "signing.sign(KeySpec.ED25519, key, signing.SigningAlgorithm.ED25519_SHA_512, b'm', 'RAW')\n"
+        "pure = loaded()\n"
+        "signing.sign(KeySpec.ED25519, key, signing.SigningAlgorithm.ED25519_PH_SHA_512, b'm', 'RAW')\n"
+        "print(len(before), len(pure), 'Crypto.Signature.eddsa' in loaded())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    ).stdout
+    assert out.split() == ["0", "0", "True"]
 
 
 @pytest.mark.parametrize("spec", ["EC_P256", "EC_P384", "SECP256K1"])

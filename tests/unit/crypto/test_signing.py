@@ -3,7 +3,10 @@
 Every signature made here is checked by ``cryptography`` used directly with the public key from
 ``material.public_key_pem`` (what get-publickey serves), over the *original message* even when a
 digest was signed; SM2 is checked by GmSSL's message-level verify, which computes Z_A itself.
-Ed25519 is also pinned to the known-answer vectors of RFC 8032 §7.1 (its signatures are deterministic).
+Ed25519ph, which ``cryptography`` cannot verify, is checked by RFC 8032's reference code
+(tests/support/rfc8032.py) with the public key parsed out of that PEM by hand.
+Ed25519 and Ed25519ph are also pinned to the known-answer vectors of RFC 8032 §7.1 and §7.3 (their
+signatures are deterministic).
 """
 
 from __future__ import annotations
@@ -17,9 +20,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from skms.crypto import material, signing, sm2
+from skms.crypto import ed25519ph, material, signing, sm2
 from skms.crypto.keyspec import KeySpec
 from skms.crypto.signing import DigestLengthError, SigningAlgorithm, UnsupportedAlgorithmError
+from tests.support.rfc8032 import (
+    ed25519_public_from_pem,
+    ed25519ph_sign,
+    ed25519ph_verify,
+    ed25519ph_verify_prehash,
+)
 
 A = SigningAlgorithm
 ASYMMETRIC = [s for s in KeySpec if not s.is_symmetric and not s.is_hmac]
@@ -71,6 +80,8 @@ def _independent_verify(spec: KeySpec, pem: str, algorithm: SigningAlgorithm, si
     """Verify over the original MESSAGE with code that does not go through skms.crypto.signing."""
     if spec is KeySpec.SM2:
         return sm2.verify(sm2.public_key_from_der(_der(pem)), MESSAGE, signature)
+    if algorithm is A.ED25519_PH_SHA_512:
+        return ed25519ph_verify(ed25519_public_from_pem(pem), MESSAGE, signature)
     public = serialization.load_pem_public_key(pem.encode("ascii"))
     digest = HASHES[algorithm.value[-3:]]
     try:
@@ -116,11 +127,9 @@ def test_supported_algorithms_per_spec() -> None:
         KeySpec.EC_P384: {A.ECDSA_SHA_384},
         KeySpec.SECP256K1: {A.ECDSA_SHA_256},
         KeySpec.SM2: {A.SM2DSA_SM3},
-        KeySpec.ED25519: {A.ED25519_SHA_512},
+        KeySpec.ED25519: {A.ED25519_SHA_512, A.ED25519_PH_SHA_512},
     } == signing.SUPPORTED
     assert not any(A.ECDSA_SHA_512 in algorithms for algorithms in signing.SUPPORTED.values())
-    # Ed25519ph has no implementation here (see skms.crypto.signing): no key takes it
-    assert not any(A.ED25519_PH_SHA_512 in algorithms for algorithms in signing.SUPPORTED.values())
 
 
 def test_wire_names_and_digest_sizes() -> None:
@@ -320,7 +329,7 @@ def test_ed25519_matches_the_rfc_8032_vectors(secret: str, public: str, message:
     )
 
 
-def test_ed25519_refuses_digests_and_ed25519ph(keys: dict[KeySpec, bytes], pems: dict[KeySpec, str]) -> None:
+def test_pure_ed25519_refuses_digests(keys: dict[KeySpec, bytes], pems: dict[KeySpec, str]) -> None:
     key, pem = keys[KeySpec.ED25519], pems[KeySpec.ED25519]
     digest = hashlib.sha512(MESSAGE).digest()
     # Pure Ed25519 cannot sign a digest: a DIGEST message is refused whatever its length
@@ -329,13 +338,83 @@ def test_ed25519_refuses_digests_and_ed25519ph(keys: dict[KeySpec, bytes], pems:
             signing.sign(KeySpec.ED25519, key, A.ED25519_SHA_512, data, "DIGEST")
         with pytest.raises(signing.MessageTypeError, match="RAW"):
             signing.verify(KeySpec.ED25519, pem, A.ED25519_SHA_512, data, "DIGEST", b"\x00" * 64)
-    # Ed25519ph is not implemented: refused as an algorithm the key does not take
-    for message_type, data in (("RAW", MESSAGE), ("DIGEST", digest)):
+    # And the Ed25519 algorithms on any other key are refused as algorithms the key does not take
+    for algorithm in (A.ED25519_SHA_512, A.ED25519_PH_SHA_512):
         with pytest.raises(UnsupportedAlgorithmError):
-            signing.sign(KeySpec.ED25519, key, A.ED25519_PH_SHA_512, data, message_type)
-    # And the Ed25519 algorithm on any other key is refused the same way
-    with pytest.raises(UnsupportedAlgorithmError):
-        signing.sign(KeySpec.EC_P256, keys[KeySpec.EC_P256], A.ED25519_SHA_512, MESSAGE, "RAW")
+            signing.sign(KeySpec.EC_P256, keys[KeySpec.EC_P256], algorithm, MESSAGE, "RAW")
+
+
+# RFC 8032 §7.3 "TEST abc": Ed25519ph, empty context (hex).
+RFC8032_ED25519PH_SECRET = "833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42"
+RFC8032_ED25519PH_PUBLIC = "ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf"
+RFC8032_ED25519PH_MESSAGE = "616263"
+RFC8032_ED25519PH_SIGNATURE = (
+    "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae41"
+    "31f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406"
+)
+
+
+@pytest.mark.parametrize("message_type", ["RAW", "DIGEST"])
+def test_ed25519ph_matches_the_rfc_8032_vector(message_type: str) -> None:
+    # Given the RFC's secret key as CMK material (PKCS#8, RFC 8410) and its public key as a PEM
+    key = bytes.fromhex("302e020100300506032b657004220420" + RFC8032_ED25519PH_SECRET)
+    spki = bytes.fromhex("302a300506032b6570032100" + RFC8032_ED25519PH_PUBLIC)
+    pem = "-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(spki).decode() + "\n-----END PUBLIC KEY-----\n"
+    assert material.public_key_pem(KeySpec.ED25519, key) == pem
+    message = bytes.fromhex(RFC8032_ED25519PH_MESSAGE)
+    data = message if message_type == "RAW" else hashlib.sha512(message).digest()
+    # When "abc" (RAW) or its SHA-512 (DIGEST) is signed with ED25519_PH_SHA_512
+    signature = signing.sign(KeySpec.ED25519, key, A.ED25519_PH_SHA_512, data, message_type)
+    # Then the signature is the RFC's, byte for byte, and verify() accepts exactly it
+    assert signature.hex() == RFC8032_ED25519PH_SIGNATURE
+    assert signing.verify(KeySpec.ED25519, pem, A.ED25519_PH_SHA_512, data, message_type, signature)
+    for bad in (_flip(signature, 0), _flip(signature, -1)):
+        assert not signing.verify(KeySpec.ED25519, pem, A.ED25519_PH_SHA_512, data, message_type, bad)
+    assert not signing.verify(
+        KeySpec.ED25519, pem, A.ED25519_PH_SHA_512, _flip(data, 0), message_type, signature
+    )
+
+
+def test_the_independent_ed25519ph_agrees_with_the_rfc_vector() -> None:
+    # The test-side Ed25519ph (RFC 8032 §6's code) is itself pinned to §7.3: its signer makes the
+    # RFC's signature, its verifier accepts it and nothing one bit away, so its "True" means something.
+    public = bytes.fromhex(RFC8032_ED25519PH_PUBLIC)
+    message = bytes.fromhex(RFC8032_ED25519PH_MESSAGE)
+    signature = bytes.fromhex(RFC8032_ED25519PH_SIGNATURE)
+    assert ed25519ph_sign(bytes.fromhex(RFC8032_ED25519PH_SECRET), message) == signature
+    assert ed25519ph_verify(public, message, signature)
+    assert ed25519ph_verify_prehash(public, hashlib.sha512(message).digest(), signature)
+    assert not ed25519ph_verify(public, b"abd", signature)
+    assert not ed25519ph_verify(public, message, _flip(signature, 0))
+    assert not ed25519ph_verify(public, message, _flip(signature, -1))
+    assert not ed25519ph_verify(_flip(public, 0), message, signature)
+
+
+def test_ed25519ph_and_pure_ed25519_signatures_are_domain_separated(
+    keys: dict[KeySpec, bytes], pems: dict[KeySpec, str]
+) -> None:
+    # dom2(1, "") makes an Ed25519ph signature differ from a pure one and never verify as one
+    key, pem = keys[KeySpec.ED25519], pems[KeySpec.ED25519]
+    pure = signing.sign(KeySpec.ED25519, key, A.ED25519_SHA_512, MESSAGE, "RAW")
+    hashed = signing.sign(KeySpec.ED25519, key, A.ED25519_PH_SHA_512, MESSAGE, "RAW")
+    assert len(hashed) == 64
+    assert pure != hashed
+    assert hashed == signing.sign(KeySpec.ED25519, key, A.ED25519_PH_SHA_512, MESSAGE, "RAW")  # deterministic
+    assert not signing.verify(KeySpec.ED25519, pem, A.ED25519_SHA_512, MESSAGE, "RAW", hashed)
+    assert not signing.verify(KeySpec.ED25519, pem, A.ED25519_PH_SHA_512, MESSAGE, "RAW", pure)
+    # Nor is Ed25519ph over M the pure signature of SHA-512(M)
+    digest = hashlib.sha512(MESSAGE).digest()
+    assert not signing.verify(KeySpec.ED25519, pem, A.ED25519_SHA_512, digest, "RAW", hashed)
+
+
+def test_ed25519ph_rejects_a_non_canonical_s(keys: dict[KeySpec, bytes], pems: dict[KeySpec, str]) -> None:
+    # S + L is the same scalar mod L: RFC 8032 §5.1.7 wants S < L, so no second valid encoding exists
+    key, pem = keys[KeySpec.ED25519], pems[KeySpec.ED25519]
+    signature = signing.sign(KeySpec.ED25519, key, A.ED25519_PH_SHA_512, MESSAGE, "RAW")
+    s = int.from_bytes(signature[32:], "little")
+    for bad_s in (s + ed25519ph.GROUP_ORDER, ed25519ph.GROUP_ORDER, 2**256 - 1):
+        malleated = signature[:32] + bad_s.to_bytes(32, "little")
+        assert not signing.verify(KeySpec.ED25519, pem, A.ED25519_PH_SHA_512, MESSAGE, "RAW", malleated)
 
 
 def test_ed25519_signatures_are_deterministic_64_bytes(keys: dict[KeySpec, bytes]) -> None:

@@ -15,22 +15,25 @@ Algorithms per key spec (:data:`SUPPORTED`), as in AWS KMS and Huawei KMS:
   which; we stay conservative and pair the 256-bit curve with SHA-256, as for EC_P256 and as AWS KMS does
   for ECC_SECG_P256K1 (a longer hash is truncated to 256 bits by ECDSA anyway, so it adds no strength).
 - SM2: SM2DSA_SM3.
-- ED25519: ED25519_SHA_512 only, which is pure Ed25519 (RFC 8032 §5.1; SHA-512 is internal to it) over
-  the RAW message. Pure Ed25519 hashes the message twice, together with the key, so it cannot sign a
-  digest: a DIGEST message is refused (:class:`MessageTypeError`, KMS.0308) rather than given a
-  meaning no outside verifier would share. ED25519_PH_SHA_512 (Ed25519ph, RFC 8032 §5.1 with the
-  ``dom2(1, "")`` prefix and PH = SHA-512) is refused for every key (KMS.0332): ``cryptography`` has
-  no Ed25519ph API (nor has the OpenSSL 3.0 command line the tests use), and building it from curve
-  arithmetic here would be a hand-rolled signature scheme. ED25519 keys still sign with
-  ED25519_SHA_512; supporting Ed25519ph later needs only a maintained implementation (pycryptodome's
-  ``Crypto.Signature.eddsa`` has one) and RFC 8032 §7.3's vector as its test.
+- ED25519: ED25519_SHA_512 and ED25519_PH_SHA_512.
+
+  ED25519_SHA_512 is pure Ed25519 (RFC 8032 §5.1; SHA-512 is internal to it) over the RAW message.
+  Pure Ed25519 hashes the message twice, together with the key, so it cannot sign a digest: a DIGEST
+  message is refused (:class:`MessageTypeError`, KMS.0308) rather than given a meaning no outside
+  verifier would share.
+
+  ED25519_PH_SHA_512 is Ed25519ph (RFC 8032 §5.1 HashEdDSA: the ``dom2(1, "")`` prefix, empty
+  context, PH = SHA-512), which signs the prehash ``SHA-512(M)``: with DIGEST the caller passes that
+  64-byte digest, with RAW it is computed here. Either way the signature is the same and is an
+  ordinary RFC 8032 Ed25519ph signature over M. ``cryptography`` has no Ed25519ph, so it goes
+  through pycryptodome (:mod:`skms.crypto.ed25519ph`), imported on first use only.
 
 Message types:
 
 - ``RAW``: the message itself; it is hashed here with the algorithm's hash.
 - ``DIGEST``: the caller already hashed it. Its length must be the hash's output size, else
-  :class:`DigestLengthError` (KMS.0329); RSA and ECDSA then sign it through cryptography's ``Prehashed``.
-  Not for ED25519_SHA_512 (see above).
+  :class:`DigestLengthError` (KMS.0329); RSA and ECDSA then sign it through cryptography's ``Prehashed``,
+  Ed25519ph takes it as PH(M). Not for ED25519_SHA_512 (see above).
 
 Conventions, all chosen to match AWS KMS so that stock verifiers work unchanged:
 
@@ -122,7 +125,7 @@ SUPPORTED: dict[KeySpec, frozenset[SigningAlgorithm]] = {
     KeySpec.EC_P384: frozenset({SigningAlgorithm.ECDSA_SHA_384}),
     KeySpec.SECP256K1: frozenset({SigningAlgorithm.ECDSA_SHA_256}),
     KeySpec.SM2: frozenset({SigningAlgorithm.SM2DSA_SM3}),
-    KeySpec.ED25519: frozenset({SigningAlgorithm.ED25519_SHA_512}),
+    KeySpec.ED25519: frozenset({SigningAlgorithm.ED25519_SHA_512, SigningAlgorithm.ED25519_PH_SHA_512}),
 }
 
 _CURVES: dict[KeySpec, type[ec.EllipticCurve]] = {
@@ -197,7 +200,15 @@ def sign(
         rsa_key = _rsa_private(spec, material)
         return rsa_key.sign(message, _rsa_padding(algorithm), _prehashed_or_not(algorithm, kind))
     if spec is KeySpec.ED25519:
-        return _ed25519_private(material).sign(message)
+        ed_key = _ed25519_private(material)
+        if algorithm is SigningAlgorithm.ED25519_PH_SHA_512:
+            from skms.crypto import ed25519ph  # pycryptodome: only on this path (cold starts)
+
+            seed = ed_key.private_bytes(
+                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+            )
+            return ed25519ph.sign(seed, _sha512_prehash(message, kind))
+        return ed_key.sign(message)
     ec_key = _ec_private(spec, material)
     return ec_key.sign(message, ec.ECDSA(_prehashed_or_not(algorithm, kind)))
 
@@ -238,6 +249,11 @@ def verify(  # noqa: PLR0917 - mirrors sign() plus the signature
             raise ValueError(f"not an {spec.value} public key")
         if len(signature) != ED25519_SIGNATURE_LEN:
             return False
+        if algorithm is SigningAlgorithm.ED25519_PH_SHA_512:
+            from skms.crypto import ed25519ph  # pycryptodome: only on this path (cold starts)
+
+            public = loaded.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            return ed25519ph.verify(public, _sha512_prehash(message, kind), signature)
         try:
             loaded.verify(signature, message)
         except (InvalidSignature, ValueError):
@@ -278,6 +294,15 @@ def _hash(algorithm: SigningAlgorithm) -> hashes.HashAlgorithm:
 def _prehashed_or_not(algorithm: SigningAlgorithm, kind: MessageType) -> hashes.HashAlgorithm | Prehashed:
     digest = _hash(algorithm)
     return Prehashed(digest) if kind is MessageType.DIGEST else digest
+
+
+def _sha512_prehash(message: bytes, kind: MessageType) -> bytes:
+    """Ed25519ph's PH(M): the caller's digest (DIGEST, length already checked) or SHA-512 of RAW."""
+    if kind is MessageType.DIGEST:
+        return message
+    h = hashes.Hash(hashes.SHA512())
+    h.update(message)
+    return h.finalize()
 
 
 def _rsa_padding(algorithm: SigningAlgorithm) -> padding.AsymmetricPadding:

@@ -5,10 +5,9 @@ Checks, in order, after the key is found (KMS.0207) and enabled (§F1: 0209, 021
 - sign / verify: a symmetric key is KMS.1115 (an HMAC key KMS.0341); an asymmetric ENCRYPT_DECRYPT key
   KMS.0334; a KEY_AGREEMENT key KMS.0332 (§F2 has no code for it: such a key supports no signing
   algorithm at all, which is what 0332 says); an algorithm the key spec does not take KMS.0332
-  (:data:`skms.crypto.signing.SUPPORTED`; ED25519_PH_SHA_512 for every key, see
-  :mod:`skms.crypto.signing`); DIGEST with ED25519_SHA_512 (pure Ed25519 signs only RAW messages)
-  KMS.0308; a DIGEST whose length is not the hash size KMS.0329. Bad Base64 was already KMS.0308 in
-  the model.
+  (:data:`skms.crypto.signing.SUPPORTED`); DIGEST with ED25519_SHA_512 (pure Ed25519 signs only RAW
+  messages) KMS.0308; a DIGEST whose length is not the hash size KMS.0329 (for ED25519_PH_SHA_512 the
+  64-byte SHA-512 of the message, Ed25519ph's prehash). Bad Base64 was already KMS.0308 in the model.
 - verify checks against the public key kept in clear on the record, so it needs no unwrap; a wrong or
   malformed signature is the normal answer ``"false"``, never an error.
 - get-publickey: a symmetric key is KMS.0331 (HMAC KMS.0341). Keys of every usage answer, since an

@@ -4,8 +4,8 @@
   the decoded message must be 1-4095 bytes ("less than 4096 bytes", docs), else KMS.0308 too.
 - ``message_type`` defaults to ``DIGEST``; JSON null counts as absent.
 - ``signing_algorithm`` takes every name of §5 op 22; any other name is KMS.0308. Which key spec takes
-  which name is logic's business (KMS.0332): ED25519_SHA_512 is for ED25519 keys, ED25519_PH_SHA_512
-  for none (see :mod:`skms.crypto.signing`).
+  which name is logic's business (KMS.0332): ED25519_SHA_512 and ED25519_PH_SHA_512 are for ED25519
+  keys (see :mod:`skms.crypto.signing`).
 - ``signature_valid`` is the *string* ``"true"``/``"false"`` (§5 op 23; a JSON bool would reach SDK
   users as ``"True"``/``"False"``).
 - get-publickey takes OKB (:class:`skms.models.lifecycle.OperateKeyRequestBody`).
