@@ -106,6 +106,24 @@ def test_stale_or_future_dates_are_rejected(skew: timedelta) -> None:
         _verify(now=datetime(2024, 1, 1, tzinfo=UTC) + skew)
 
 
+@pytest.mark.parametrize(
+    "sdk_date",
+    [
+        "2024111T120500Z",  # a short month-day: strptime would take it
+        "20240101T000000",
+        "20241301T000000Z",
+        "20240101T240000Z",
+        "\uff12\uff10\uff12\uff14" + "0101T000000Z",  # full-width digits
+        "20240101T000000Z\n",
+        " 20240101T000000Z",
+        "",
+    ],
+)
+def test_malformed_dates_are_rejected(sdk_date: str) -> None:
+    with pytest.raises(signing.SignatureError, match="Malformed"):
+        signing.check_date(sdk_date, now=datetime(2024, 1, 1, tzinfo=UTC))
+
+
 def test_dates_within_fifteen_minutes_are_accepted() -> None:
     _verify(now=datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=14, seconds=59))
     _verify(now=datetime(2024, 1, 1, tzinfo=UTC) - timedelta(minutes=14, seconds=59))

@@ -98,6 +98,7 @@ class _Endpoint:
             principal = verify_request(event, invocation.raw_body, services)
             domain_id = principal.domain_id
             log["principal_id"] = principal.principal_id
+            log["auth_method"] = principal.method
         caller = Caller(
             project_id=invocation.project_id, domain_id=domain_id, request_id=invocation.request_id
         )

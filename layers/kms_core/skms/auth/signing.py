@@ -96,9 +96,19 @@ def sign(secret_key: bytes, to_sign: str) -> str:
     return hmac.new(secret_key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+# DATE_FORMAT with ASCII digits exactly (\d would take other scripts' digits too).
+_SDK_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z")
+
+
 def check_date(sdk_date: str, now: datetime | None = None) -> None:
+    # A regex and datetime(): stricter than strptime (which takes "2024111T…") and 10x cheaper;
+    # this runs twice per request (authorizer and function).
+    match = _SDK_DATE.fullmatch(sdk_date)
     try:
-        signed_at = datetime.strptime(sdk_date, DATE_FORMAT).replace(tzinfo=UTC)
+        if match is None:
+            raise ValueError(sdk_date)
+        year, month, day, hour, minute, second = (int(part) for part in match.groups())
+        signed_at = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:
         raise SignatureError("Malformed X-Sdk-Date.") from None
     now = now or datetime.now(UTC)
