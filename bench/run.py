@@ -13,7 +13,9 @@ import auth_cost
 import import_time
 import list_keys
 import memory_peak
+import peer
 import server_throughput
+import sign_verify
 
 
 def main() -> int:
@@ -21,7 +23,7 @@ def main() -> int:
         f"skms benchmarks, {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
         f"Python {platform.python_version()}, {platform.processor() or 'cpu'}"
     )
-    for bench in (import_time, memory_peak, auth_cost, list_keys, server_throughput):
+    for bench in (import_time, memory_peak, auth_cost, list_keys, server_throughput, peer, sign_verify):
         print()
         bench.run()
     return 0
