@@ -351,6 +351,15 @@ def test_login_failures_count_per_user_and_window(store: KeyStore) -> None:
     assert store.get_user("d", "alice") is None
 
 
+def test_a_login_attempt_can_be_taken_back(store: KeyStore) -> None:
+    # Given two counted attempts
+    store.add_login_failure("d", "dave", 5, expires_at=2_000_000_000)
+    store.add_login_failure("d", "dave", 5, expires_at=2_000_000_000)
+    # When one is taken back (delta -1), Then the count goes down, atomically returned
+    assert store.add_login_failure("d", "dave", 5, expires_at=2_000_000_000, delta=-1) == 1
+    assert store.login_failures("d", "dave", 5) == 1
+
+
 def test_concurrent_login_failures_are_all_counted(threaded_store: KeyStore) -> None:
     store = threaded_store
     # When 16 failed attempts for one user are counted at the same time

@@ -132,3 +132,47 @@ def test_user_create_on_the_stack_table_gets_a_token_from_the_stack(
     assert kms.api("create_token", kms.token_event(user, password="not-it")).status == 401
     # And the password is nowhere in the table
     assert b"a-long-cli-password" not in json.dumps(_items(aws_resources.table_name), default=repr).encode()
+
+
+def test_rebuild_counts_restores_the_quota_counter_of_an_older_table(
+    clean_env: None,
+    capsys: pytest.CaptureFixture[str],
+    aws_resources: AwsResources,
+    aws_services: Any,
+    kms: Any,
+) -> None:
+    from skms.storage.port import QuotaExceeded
+
+    # Given a project with 3 keys whose TOTAL and DEFAULTS counters are missing (a table written
+    # before those counters existed)
+    for _ in range(3):
+        kms.create_key()
+    dynamodb = boto3.client("dynamodb")
+    partition = f"P#{PROJECT_ID}"
+    for sk in ("TOTAL", "DEFAULTS"):
+        dynamodb.delete_item(
+            TableName=aws_resources.table_name, Key={"PK": {"S": partition}, "SK": {"S": sk}}
+        )
+    store = aws_services.store
+    store.create_key(_record_like(store, PROJECT_ID), quota=3)  # the missing counter let a 4th in
+    # When the CLI rebuilds the project's counters
+    result = _run(
+        capsys, "rebuild-counts", "--table-name", aws_resources.table_name, "--project-id", PROJECT_ID
+    )
+    # Then it reports the live keys, and the quota holds again
+    assert result["live_keys"] == {PROJECT_ID: 4}
+    with pytest.raises(QuotaExceeded):
+        store.create_key(_record_like(store, PROJECT_ID), quota=4)
+    store.create_key(_record_like(store, PROJECT_ID), quota=5)
+    assert store.count_keys(PROJECT_ID) == 5
+    assert store.count_default_keys(PROJECT_ID) == 0
+
+
+def _record_like(store: Any, project_id: str) -> Any:
+    """A new key record in ``project_id``, copied from one of its keys with a fresh id and alias."""
+    import dataclasses
+    import uuid
+
+    template = store.list_keys(project_id, 1).records[0]
+    key_id = str(uuid.uuid4())
+    return dataclasses.replace(template, key_id=key_id, key_alias=f"copy-{key_id[:8]}", revision=1)

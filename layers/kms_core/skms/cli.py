@@ -130,6 +130,17 @@ def _openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rebuild_counts(args: argparse.Namespace) -> int:
+    """Recount each project's key counters from its keys (DynamoKeyStore.rebuild_counts): run once
+    per project after deploying a version that added counters, while the project sees no writes."""
+    from skms.storage.dynamodb import DynamoKeyStore
+
+    store = DynamoKeyStore(args.table_name, endpoint_url=args.dynamodb_endpoint)
+    counted = {project: store.rebuild_counts(project) for project in _projects(args.project_id)}
+    print(json.dumps({"table": args.table_name, "live_keys": counted}, indent=2))
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     """Print the local store's integrity problems as JSON; 0 if none, 1 if any, 2 if no store."""
     from skms.storage.port import StorageFailure
@@ -283,6 +294,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     user_create.add_argument("--domain-name", help="domain name used to log in; default the domain id")
     _store_options(user_create)
     user_create.set_defaults(run=_user_create)
+
+    rebuild = commands.add_parser(
+        "rebuild-counts", help="recount a DynamoDB table's per-project key counters (after an upgrade)"
+    )
+    rebuild.add_argument("--table-name", required=True, help="the stack's DynamoDB table")
+    rebuild.add_argument(
+        "--project-id", action="append", required=True, help="project to recount (repeatable)"
+    )
+    rebuild.add_argument("--dynamodb-endpoint", help="DynamoDB endpoint URL")
+    rebuild.set_defaults(run=_rebuild_counts)
 
     check = commands.add_parser("check", help="check the local store's integrity (exit 1 on problems)")
     check.add_argument("--data-dir", help="local store directory (KMS_DATA_DIR)")

@@ -44,7 +44,8 @@ def show_user_instances(
     """The number of customer keys of the project: its live keys minus its service default keys (§15)."""
     store = services.store
     return ShowUserInstancesResponseBody(
-        instance_num=store.count_keys(caller.project_id) - store.count_default_keys(caller.project_id)
+        # Two reads: a default key created between them must not make the answer negative.
+        instance_num=max(0, store.count_keys(caller.project_id) - store.count_default_keys(caller.project_id))
     )
 
 

@@ -4,6 +4,11 @@ Password guessing is bounded per user name: after ``KMS_LOGIN_MAX_FAILURES`` wro
 a fixed window of ``KMS_LOGIN_LOCKOUT_SECONDS``, the name is locked until the window ends and the
 password is not even checked (no scrypt work is spent on a locked name). Names that do not exist
 are counted and locked the same way, so a lockout tells nothing about which users exist.
+
+Each attempt is counted (an atomic increment) *before* its password is checked, and taken back
+when the password was right: so however many guesses arrive at once, at most the limit of them
+get a password check in a window. (Counting only after a failed check would let every guess that
+starts before the limit's failure is written through.)
 """
 
 from __future__ import annotations
@@ -42,14 +47,16 @@ def create_token(body: CreateTokenRequestBody, caller: Caller, services: Service
     domain_name, name = user_in.domain.name, user_in.name
     period = services.settings.login_lockout_seconds
     window = int(_now()) // period
-    if services.store.login_failures(domain_name, name, window) >= services.settings.login_max_failures:
+    expires_at = (window + 2) * period
+    attempts = services.store.add_login_failure(domain_name, name, window, expires_at=expires_at)
+    if attempts > services.settings.login_max_failures:
         raise errors.IamUnauthorized(LOCKED_MESSAGE)
     user = authenticate_user(
         services, domain_name=domain_name, name=name, password=user_in.password.get_secret_value()
     )
     if user is None:
-        services.store.add_login_failure(domain_name, name, window, expires_at=(window + 2) * period)
-        raise errors.IamUnauthorized
+        raise errors.IamUnauthorized  # the attempt stays counted
+    services.store.add_login_failure(domain_name, name, window, expires_at=expires_at, delta=-1)
     project_id = body.auth.scope.project.id
     if not any(hmac.compare_digest(project_id.encode(), p.encode()) for p in user.project_ids):
         raise errors.IamUnauthorized("The user has no access to the requested project.")

@@ -866,15 +866,17 @@ class DynamoKeyStore(KeyStore):
         stored = self._get_item(_login_failures_key(domain_name, name, window))
         return 0 if stored is None else int(stored["count"]["N"])
 
-    def add_login_failure(self, domain_name: str, name: str, window: int, expires_at: int) -> int:
+    def add_login_failure(
+        self, domain_name: str, name: str, window: int, expires_at: int, delta: int = 1
+    ) -> int:
         """One UpdateItem ADD (atomic); the table's TTL on ``expiration`` removes old windows."""
         try:
             response = self._client().update_item(
                 TableName=self._table,
                 Key=_login_failures_key(domain_name, name, window),
-                UpdateExpression="ADD #count :one SET #expiration = :expires_at",
+                UpdateExpression="ADD #count :delta SET #expiration = :expires_at",
                 ExpressionAttributeNames={"#count": "count", "#expiration": "expiration"},
-                ExpressionAttributeValues={":one": {"N": "1"}, ":expires_at": {"N": str(expires_at)}},
+                ExpressionAttributeValues={":delta": _n(delta), ":expires_at": _n(expires_at)},
                 ReturnValues="UPDATED_NEW",
             )
         except (ClientError, BotoCoreError) as error:

@@ -197,12 +197,14 @@ class InMemoryKeyStore(KeyStore):
         with self._lock:
             return self._login_failures.get((domain_name, name, window), 0)
 
-    def add_login_failure(self, domain_name: str, name: str, window: int, expires_at: int) -> int:
+    def add_login_failure(
+        self, domain_name: str, name: str, window: int, expires_at: int, delta: int = 1
+    ) -> int:
         with self._lock:
             key = (domain_name, name, window)
-            for stale in [k for k in self._login_failures if k[:2] == key[:2] and k[2] < window]:
+            for stale in [k for k in self._login_failures if k[2] < window]:  # windows that are over
                 del self._login_failures[stale]
-            self._login_failures[key] = self._login_failures.get(key, 0) + 1
+            self._login_failures[key] = self._login_failures.get(key, 0) + delta
             return self._login_failures[key]
 
     def get_secret(self, name: str) -> bytes | None:

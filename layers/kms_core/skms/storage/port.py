@@ -127,9 +127,12 @@ class KeyStore(abc.ABC):
         ``window`` (an index such as ``now // period``); 0 if none. A consistent read."""
 
     @abc.abstractmethod
-    def add_login_failure(self, domain_name: str, name: str, window: int, expires_at: int) -> int:
-        """Count one more failed attempt in ``window`` (an atomic increment) and return the new
-        count. The counter may be forgotten after ``expires_at`` (epoch seconds)."""
+    def add_login_failure(
+        self, domain_name: str, name: str, window: int, expires_at: int, delta: int = 1
+    ) -> int:
+        """Add ``delta`` (an atomic increment; -1 takes an attempt back) to the failed attempts of
+        ``window`` and return the new count. The counter may be forgotten after ``expires_at``
+        (epoch seconds)."""
 
     @abc.abstractmethod
     def get_secret(self, name: str) -> bytes | None:

@@ -519,7 +519,9 @@ class SqliteKeyStore(KeyStore):
         body = self._principal_body(_LOGIN_FAILURES, f"{codec.user_key(domain_name, name)}#{window}")
         return 0 if body is None else int(json.loads(body)["count"])
 
-    def add_login_failure(self, domain_name: str, name: str, window: int, expires_at: int) -> int:
+    def add_login_failure(
+        self, domain_name: str, name: str, window: int, expires_at: int, delta: int = 1
+    ) -> int:
         counter_id = f"{codec.user_key(domain_name, name)}#{window}"
         try:
             with self._write() as conn:
@@ -529,10 +531,10 @@ class SqliteKeyStore(KeyStore):
                     (_LOGIN_FAILURES, int(time.time())),
                 )
                 conn.execute(
-                    "INSERT INTO principals (kind, id, body) VALUES (?, ?, json_object('count', 1,"
+                    "INSERT INTO principals (kind, id, body) VALUES (?, ?, json_object('count', ?,"
                     " 'expires_at', ?)) ON CONFLICT (kind, id) DO UPDATE SET"
-                    " body = json_set(body, '$.count', json_extract(body, '$.count') + 1)",
-                    (_LOGIN_FAILURES, counter_id, expires_at),
+                    " body = json_set(body, '$.count', json_extract(body, '$.count') + ?)",
+                    (_LOGIN_FAILURES, counter_id, delta, expires_at, delta),
                 )
                 row = conn.execute(
                     "SELECT json_extract(body, '$.count') FROM principals WHERE kind = ? AND id = ?",
