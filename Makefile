@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format types template-lint pytest unit integration e2e bench install clean sam-build
+.PHONY: run test lint format types template-lint pytest unit integration e2e fuzz openapi bench install clean sam-build
 
 $(STAMP): pyproject.toml layers/kms_core/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,17 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+# Long fuzzing run of every operation of the OpenAPI document against `skms serve` (make test runs
+# a bounded one; ~20 minutes here). SKMS_FUZZ_EXAMPLES: examples per operation; SKMS_FUZZ_SEED: the
+# seed (fixed by default, so a run is reproducible; change it to explore other inputs).
+SKMS_FUZZ_EXAMPLES ?= 1000
+fuzz: $(STAMP)
+	SKMS_FUZZ_EXAMPLES=$(SKMS_FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz --timeout=0 $(PYTEST_ARGS)
+
+# Regenerate openapi.json from template.yaml and the models (tests/unit/test_openapi.py checks it).
+openapi: $(STAMP)
+	$(BIN)/skms openapi --output openapi.json
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -196,7 +196,18 @@ def endpoint(
         return direct
 
     lambda_handler.__name__ = f"{operation.replace('-', '_')}_handler"
+    setattr(lambda_handler, _SPEC_ATTRIBUTE, spec)
     return lambda_handler
+
+
+_SPEC_ATTRIBUTE = "skms_endpoint"
+
+
+def endpoint_of(handler: object) -> _Endpoint | None:
+    """What ``endpoint()`` built a handler from (operation, models, logic, status), for tools such as
+    :mod:`skms.openapi`; None for a handler that ``endpoint()`` did not build."""
+    spec = getattr(handler, _SPEC_ATTRIBUTE, None)
+    return spec if isinstance(spec, _Endpoint) else None
 
 
 def _looks_like_api(event: Any) -> bool:

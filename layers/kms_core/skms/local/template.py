@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -152,7 +153,13 @@ def scheduled_functions(template_path: Path) -> list[tuple[FunctionRef, float]]:
 
 def load_handler(route: Route | FunctionRef) -> Callable[[Any, Any], Any]:
     """Import the function's handler module from its CodeUri, as Lambda would."""
-    module_name, _, attribute = route.handler.rpartition(".")
+    handler: Callable[[Any, Any], Any] = getattr(load_module(route), route.handler.rpartition(".")[2])
+    return handler
+
+
+def load_module(route: Route | FunctionRef) -> ModuleType:
+    """The function's handler module (``app``), imported once from its CodeUri."""
+    module_name = route.handler.rpartition(".")[0]
     file_path = route.code_uri / (module_name.replace(".", "/") + ".py")
     unique = f"skms_function_{route.function if isinstance(route, Route) else route.logical_id}"
     module = sys.modules.get(unique)
@@ -163,5 +170,4 @@ def load_handler(route: Route | FunctionRef) -> Callable[[Any, Any], Any]:
         module = importlib.util.module_from_spec(spec)
         sys.modules[unique] = module
         spec.loader.exec_module(module)
-    handler: Callable[[Any, Any], Any] = getattr(module, attribute)
-    return handler
+    return module

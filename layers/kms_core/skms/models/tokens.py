@@ -78,7 +78,25 @@ class TokenBody(BaseModel):
     roles: list[str] = []
 
 
+class IamErrorDetail(BaseModel):
+    code: int
+    message: str
+    title: str
+
+
+class IamErrorBody(BaseModel):
+    """IAM's own error shape (:class:`skms.errors.IamUnauthorized`), not §F2's."""
+
+    error: IamErrorDetail
+
+
 class CreateTokenResponseBody(BaseModel):
+    # For the OpenAPI document (skms.openapi): the answer's headers, and its error of IAM's shape.
+    RESPONSE_HEADERS: ClassVar[tuple[str, ...]] = ("X-Subject-Token",)
+    ERROR_MODELS: ClassVar[dict[int, tuple[type[BaseModel], str]]] = {
+        401: (IamErrorBody, "Wrong user name, password or project (IAM's error shape).")
+    }
+
     token: TokenBody
     # The token itself travels only in the X-Subject-Token header, like IAM's.
     _subject_token: str = PrivateAttr(default="")
