@@ -597,41 +597,6 @@ def test_create_token_locks_a_user_name_after_repeated_failures(
     assert checked == ["scrypt"]
 
 
-def test_concurrent_guesses_get_at_most_the_limit_of_password_checks(
-    kms, aws_services: Services, principals, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import threading
-
-    from skms.auth import passwords
-
-    limit = aws_services.settings.login_max_failures
-    checked: list[str] = []
-    real_verify = passwords.verify_password
-
-    def counting_verify(password: str, stored: str) -> bool:
-        checked.append("scrypt")
-        return real_verify(password, stored)
-
-    monkeypatch.setattr(passwords, "verify_password", counting_verify)
-    statuses: list[int] = []
-    # When 4 x the limit wrong guesses for one user arrive at once
-    barrier = threading.Barrier(4 * limit)
-
-    def guess() -> None:
-        event = kms.token_event(principals, password="wrong")
-        barrier.wait()
-        statuses.append(kms.api("create_token", event).status)
-
-    threads = [threading.Thread(target=guess) for _ in range(4 * limit)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    # Then all are refused, and no more than `limit` of them had their password checked
-    assert statuses == [401] * (4 * limit)
-    assert len(checked) == limit
-
-
 def test_successful_logins_do_not_count_towards_the_lockout(kms, aws_services: Services, principals) -> None:
     # Given a user who logs in correctly more times than the failure limit, in one window
     for _ in range(aws_services.settings.login_max_failures + 2):

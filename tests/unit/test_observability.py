@@ -80,3 +80,74 @@ def test_a_trace_id_in_the_environment_is_logged(monkeypatch: pytest.MonkeyPatch
 
 def test_the_service_logger_uses_the_lean_formatter() -> None:
     assert isinstance(logger.registered_formatter, LeanFormatter)
+
+
+def test_log_request_writes_what_logger_info_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from skms.observability import log_request
+
+    stream = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", stream)
+    extra = {key: value for key, value in EXTRA.items() if key != "odd"}
+
+    # When the same request line is written both ways, from the same function
+    def request_line() -> None:
+        log_request(extra)
+        logger.info("request", extra=extra)
+
+    request_line()
+    fast, generic = (json.loads(line) for line in stream.getvalue().splitlines())
+    # Then the documents are equal but for the time and the line number, in the same key order
+    for document in (fast, generic):
+        document.pop("timestamp")
+        assert document.pop("location").startswith("request_line:")
+    assert fast == generic
+    assert list(fast) == list(generic)
+
+
+def test_log_request_is_silent_when_info_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from skms.observability import log_request
+
+    stream = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", stream)
+    previous = logger.log_level
+    logger.setLevel("WARNING")
+    try:
+        log_request({"operation": "x"})
+    finally:
+        logger.setLevel(previous)
+    assert stream.getvalue() == ""
+
+
+def test_appended_keys_are_written_by_both_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from skms.observability import log_request
+
+    stream = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", stream)
+    logger.append_keys(tenant="t-1")
+    try:
+        log_request({"operation": "x"})
+    finally:
+        logger.remove_keys(["tenant"])
+    document = json.loads(stream.getvalue())
+    assert (document["tenant"], document["operation"], document["message"]) == ("t-1", "x", "request")
+    assert document["location"].startswith("test_appended_keys_are_written_by_both_paths:")
+    stream.truncate(0)
+    stream.seek(0)
+    logger.info("plain")  # once removed, the key is gone again
+    assert "tenant" not in json.loads(stream.getvalue())
+
+
+def test_log_request_reaches_handlers_above_the_logger(caplog: pytest.LogCaptureFixture) -> None:
+    from skms.observability import log_request
+
+    # Given a handler on the root logger (Lambda's runtime has one; so does caplog)
+    with caplog.at_level(logging.INFO):
+        # When the request line is written, Then the record reaches it too
+        log_request({"operation": "seen-above"})
+    assert [record.operation for record in caplog.records] == ["seen-above"]  # type: ignore[attr-defined]

@@ -30,6 +30,9 @@ class Settings(BaseModel):
     key_quota: int = Field(default=20000, ge=1)
     cache_ttl_seconds: float = Field(default=300.0, gt=0)
     cache_max_entries: int = Field(default=1024, ge=1)
+    # How long a warm authorizer trusts an access key's record (enabled, projects) before reading
+    # it again; 0 reads it on every request. A disabled key stops working within this time.
+    access_key_cache_seconds: float = Field(default=2.0, ge=0)
     # POST /v3/auth/tokens: after this many failed passwords for one user name within one lockout
     # window, further attempts are refused without checking the password until the window ends.
     login_max_failures: int = Field(default=5, ge=1)

@@ -14,8 +14,12 @@ give the same document.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -38,27 +42,42 @@ class LeanFormatter(LambdaPowertoolsFormatter):
         super().__init__(**kwargs)
         self._second = -1
         self._second_text = ""
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Recompute the constant keys; None when log_format is not the plain default shape."""
         constant = {key: value for key, value in self.log_format.items() if key not in _DEFAULT_FORMAT}
         plain = all(self.log_format.get(key) == value for key, value in _DEFAULT_FORMAT.items()) and not any(
             isinstance(value, str) and "%(" in value for value in constant.values()
         )
         self._constant: dict[str, Any] | None = constant if plain else None
 
-    def _timestamp(self, record: logging.LogRecord) -> str:
-        """``formatTime``'s text ("2026-11-25 21:14:12,613+0000"), its seconds part cached."""
-        second = int(record.created)
+    def append_keys(self, **additional_keys: Any) -> None:
+        super().append_keys(**additional_keys)
+        self._refresh()
+
+    def remove_keys(self, keys: Iterable[str]) -> None:
+        super().remove_keys(keys)
+        self._refresh()
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self._refresh()
+
+    def timestamp_at(self, created: float) -> str:
+        """``formatTime``'s text ("2026-11-25 21:14:12,613+0000") for a record created at
+        ``created``, its seconds part cached."""
+        second = int(created)
         if second != self._second:
-            self._second_text = time.strftime("%Y-%m-%d %H:%M:%S,{}%z", self.converter(record.created))
+            self._second_text = time.strftime("%Y-%m-%d %H:%M:%S,{}%z", self.converter(created))
             self._second = second
-        return self._second_text.format(f"{int(record.msecs):03d}")
+        return self._second_text.format(f"{int((created - second) * 1000):03d}")
 
     def format(self, record: logging.LogRecord) -> str:
         if (
             self._constant is None
             or self.use_rfc3339_iso8601
             or self.datefmt
-            or self.serialize_stacktrace
-            and record.exc_info
             or record.exc_info
             or record.exc_text
             or record.stack_info
@@ -72,7 +91,7 @@ class LeanFormatter(LambdaPowertoolsFormatter):
             "level": record.levelname,
             "location": f"{record.funcName}:{record.lineno}",
             "message": record.msg,
-            "timestamp": self._timestamp(record),
+            "timestamp": self.timestamp_at(record.created),
             **self._constant,
         }
         for key, value in record.__dict__.items():
@@ -83,3 +102,48 @@ class LeanFormatter(LambdaPowertoolsFormatter):
 
 
 logger = Logger(service="skms", log_uncaught_exceptions=False, logger_formatter=LeanFormatter())
+_STD_LOGGER = logging.getLogger(logger.name)  # the stdlib logger behind Powertools' one
+_TRACE_ID_ENV = "_X_AMZN_TRACE_ID"
+
+
+def log_request(extra: dict[str, Any]) -> None:
+    """Write the per-request line: the document ``logger.info("request", extra=extra)`` writes,
+    straight to the logger's stream. Every request writes it, so it skips what the generic path
+    costs (a LogRecord, the caller's frame walk, the handler chain) where the line goes to our one
+    stream handler alone, as under ``skms serve``; anything else (handlers above it, as in Lambda,
+    where the runtime's root handler is there; another formatter; thread-local keys; filters)
+    takes the generic path."""
+    formatter = logger.registered_formatter
+    handler = logger.registered_handler
+    std = _STD_LOGGER
+    if not std.isEnabledFor(logging.INFO):
+        return
+    if (
+        type(formatter) is not LeanFormatter
+        or formatter._constant is None
+        or formatter.use_rfc3339_iso8601
+        or formatter.datefmt
+        or formatter.thread_safe_get_current_keys()
+        or type(handler) is not logging.StreamHandler
+        or handler.filters
+        or std.filters
+        or (std.propagate and logging.root.handlers)  # e.g. Lambda's runtime handler, pytest's caplog
+        or any(key in _RESERVED for key in extra)
+    ):
+        logger.info("request", extra=extra, stacklevel=3)
+        return
+    caller = sys._getframe(1)
+    now = time.time()
+    document: dict[str, Any] = {
+        "level": "INFO",
+        "location": f"{caller.f_code.co_name}:{caller.f_lineno}",
+        "message": "request",
+        "timestamp": formatter.timestamp_at(now),
+        **formatter._constant,
+        **extra,
+        "xray_trace_id": formatter._get_latest_trace_id() if os.environ.get(_TRACE_ID_ENV) else None,
+    }
+    text = formatter.serialize({key: value for key, value in document.items() if value is not None})
+    with handler.lock or contextlib.nullcontext():
+        handler.stream.write(text + handler.terminator)
+        handler.flush()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from skms.config import ConfigError, Settings
 from skms.crypto.cache import TtlLruCache
@@ -22,6 +23,8 @@ class Services:
     settings: Settings
     store: KeyStore
     keyring: Keyring
+    # Access-key records (not secrets) the authorizer read a moment ago; None: read every time.
+    access_keys: TtlLruCache[Any] | None = None
 
 
 def build_store(settings: Settings) -> KeyStore:
@@ -56,7 +59,12 @@ def build_services(settings: Settings) -> Services:
     cache: TtlLruCache[bytes] = TtlLruCache(settings.cache_max_entries, settings.cache_ttl_seconds)
     store_existed = settings.storage == "sqlite" and settings.sqlite_path.exists()
     root = build_root_key(settings, store_existed)
-    return Services(settings, build_store(settings), Keyring(root, cache))
+    access_keys: TtlLruCache[Any] | None = (
+        TtlLruCache(settings.cache_max_entries, settings.access_key_cache_seconds)
+        if settings.access_key_cache_seconds > 0
+        else None
+    )
+    return Services(settings, build_store(settings), Keyring(root, cache), access_keys)
 
 
 _lock = threading.Lock()

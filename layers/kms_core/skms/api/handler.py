@@ -24,7 +24,7 @@ from skms.auth.authorizer import verify_request
 from skms.logic.common import Caller
 from skms.logic.default_keys import is_default_alias, resolve_default_key
 from skms.models.base import WireModel, parse_body
-from skms.observability import logger
+from skms.observability import log_request, logger
 from skms.root_keys.aws_kms import RootKeyUnavailable
 from skms.runtime import Services, get_services
 from skms.storage.port import StorageFailure
@@ -50,8 +50,9 @@ def _api_response(
 
 def _headers_of(result: BaseModel | None) -> dict[str, str]:
     """Response headers a result model asks for (e.g. X-Subject-Token), via ``response_headers()``."""
-    method = getattr(result, "response_headers", None)
-    return dict(method()) if callable(method) else {}
+    # Looked up on the class: a failed getattr on a pydantic instance costs an exception per request.
+    method = getattr(type(result), "response_headers", None)
+    return dict(method(result)) if callable(method) and result is not None else {}
 
 
 Rendered = tuple[dict[str, Any] | None, dict[str, str]]  # (JSON body, extra response headers)
@@ -186,7 +187,7 @@ def endpoint(
             outcome="ok" if status < 400 else "rejected",
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
-        logger.info("request", extra=log)
+        log_request(log)
         via_api = invocation.via_api if invocation is not None else _looks_like_api(event)
         if via_api:
             return _api_response(status, payload, request_id, extra_headers)

@@ -21,11 +21,12 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from skms import errors
 from skms.auth import signing, tokens
 from skms.auth.principals import cached_secret, token_key
+from skms.domain import AccessKeyRecord
 from skms.runtime import Services
 
 AUTH_AKSK = "aksk"
@@ -99,6 +100,18 @@ def _project_of(event: Mapping[str, Any]) -> str:
     return project
 
 
+def _access_key(services: Services, access_key: str) -> AccessKeyRecord | None:
+    """The access key's record, read at most every ``KMS_ACCESS_KEY_CACHE_SECONDS`` by a warm
+    authorizer (unknown keys are read every time: nothing is cached for them)."""
+    cache = services.access_keys
+    if cache is not None and (cached := cache.get(access_key)) is not None:
+        return cast(AccessKeyRecord, cached)
+    record = services.store.get_access_key(access_key)
+    if record is not None and cache is not None:
+        cache.put(access_key, record)
+    return record
+
+
 def authorize(event: Mapping[str, Any], services: Services) -> Decision:
     """Step 1 (no body). Raises :class:`Unauthorized`; returns a Deny decision for tenancy."""
     headers = _lower_headers(event)
@@ -124,7 +137,7 @@ def authorize(event: Mapping[str, Any], services: Services) -> Decision:
         signing.check_date(headers.get("x-sdk-date", ""))
     except signing.SignatureError as exc:
         raise Unauthorized(str(exc)) from None
-    record = services.store.get_access_key(parsed.access_key)
+    record = _access_key(services, parsed.access_key)
     if record is None or not record.enabled:
         raise Unauthorized("unknown or disabled access key")
     # Whether the key may use this project is told only after the signature is verified (in the

@@ -6,6 +6,7 @@ method, raw path, raw query, the listed headers as sent, and the exact body byte
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -47,6 +48,7 @@ def parse_authorization(value: str) -> ParsedAuthorization:
     return ParsedAuthorization(found["access"], headers, found["signature"].lower())
 
 
+@functools.lru_cache(maxsize=1024)  # a handful of paths per project, signed again and again
 def canonical_uri(raw_path: str) -> str:
     """§F6 step 2: decode all, split on '/', RFC 3986-encode each segment, ensure a trailing '/'."""
     segments = [quote(segment, safe="~") for segment in unquote(raw_path).split("/")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import fnmatch
 import json
+import random
 import re
 import socket
 import threading
@@ -138,12 +139,10 @@ class ApiGatewayEmulator:
             return None, (500, b'{"message":null}')
         statements = (policy.get("policyDocument") or {}).get("Statement") or []
         allowed = any(
-            s.get("Effect") == "Allow"
-            and any(fnmatch.fnmatchcase(method_arn, r) for r in _as_list(s.get("Resource")))
+            s.get("Effect") == "Allow" and any(_matches(method_arn, r) for r in _as_list(s.get("Resource")))
             for s in statements
         ) and not any(
-            s.get("Effect") == "Deny"
-            and any(fnmatch.fnmatchcase(method_arn, r) for r in _as_list(s.get("Resource")))
+            s.get("Effect") == "Deny" and any(_matches(method_arn, r) for r in _as_list(s.get("Resource")))
             for s in statements
         )
         authorizer_context = dict(policy.get("context") or {})
@@ -222,6 +221,12 @@ class ApiGatewayEmulator:
         }
 
 
+def _request_id() -> str:
+    """A UUID4-shaped id, like API Gateway's; from the process's PRNG, not os.urandom (a syscall
+    per request): request ids need to be unique, not unpredictable."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: LocalServer
@@ -273,7 +278,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Protocol errors found by the stdlib parser (bad request line, ...): Huawei-style JSON."""
         self.close_connection = True
-        request_id = str(uuid.uuid4())
+        request_id = _request_id()
         self._send_error(
             code, "KMS.0214" if code < 500 else "KMS.0101", "Invalid request format.", request_id
         )
@@ -307,7 +312,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _handle(self) -> None:
-        request_id = str(uuid.uuid4())
+        request_id = _request_id()
         try:
             body = self._read_body()
         except _BodyTooLarge:
@@ -365,6 +370,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._send(status, headers, data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+
+
+def _matches(method_arn: str, resource: str) -> bool:
+    """IAM's wildcard match of a policy Resource (the common case, the exact ARN, without fnmatch)."""
+    return resource == method_arn or fnmatch.fnmatchcase(method_arn, resource)
 
 
 def _as_list(value: Any) -> list[str]:

@@ -47,6 +47,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
+import functools
 import json
 import pathlib
 import sqlite3
@@ -149,6 +151,28 @@ _BACKFILL_COUNTS = (
     f"INSERT INTO key_counts ({_COUNT_DIMENSIONS}, n) SELECT {_COUNT_DIMENSIONS}, COUNT(*)"  # noqa: S608
     f" FROM keys WHERE deleted = 0 GROUP BY {_COUNT_DIMENSIONS}"
 )
+
+
+@functools.lru_cache(maxsize=1024)
+def _decode_record(document: str) -> KeyRecord:
+    """codec.from_json, remembered by the stored document itself: a key used again and again
+    (every data-key request reads its key) is decoded once per version of its row. Records are
+    frozen, and a changed row is a different document, so nothing stale can be returned."""
+    return codec.from_json(document)
+
+
+_RECORD_SLOTS = tuple(field.name for field in dataclasses.fields(KeyRecord))
+
+
+def _own_copy(record: KeyRecord) -> KeyRecord:
+    """A copy for the caller, with its own ``materials`` dict (the port's contract: what a caller
+    does to a returned record never reaches the store); a shallow slot copy, without __init__."""
+    copy = object.__new__(KeyRecord)
+    for name in _RECORD_SLOTS:
+        object.__setattr__(copy, name, getattr(record, name))
+    object.__setattr__(copy, "materials", dict(record.materials))
+    return copy
+
 
 _IS_DEFAULT_ALIAS = "substr(key_alias, -8) = '/default'"
 
@@ -359,7 +383,7 @@ class SqliteKeyStore(KeyStore):
             row = self._conn().execute(sql, params).fetchone()
         except sqlite3.Error as error:
             raise _failure(error) from error
-        return None if row is None else codec.from_json(row[0])
+        return None if row is None else _own_copy(_decode_record(row[0]))
 
     def get_key(self, project_id: str, key_id: str) -> KeyRecord | None:
         return self._get_one(
