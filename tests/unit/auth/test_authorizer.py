@@ -222,3 +222,36 @@ def test_a_cold_start_with_a_stored_token_key_reads_it_without_wrapping_or_writi
     monkeypatch.setattr(principal_services.store, "get_or_create_secret", forbidden)
     # When the key is needed, Then it is read and unwrapped: no root-key wrap, no conditional write
     assert token_key(principal_services) == key
+
+
+def test_a_warm_authorizer_reads_an_access_key_again_once_its_cache_time_is_over(
+    principal_services: Services,
+) -> None:
+    import dataclasses
+
+    from skms.crypto.cache import TtlLruCache
+
+    # Given services whose access-key cache lives 2 s on a clock the test moves, and a count of reads
+    now = [1000.0]
+    reads: list[str] = []
+    store = principal_services.store
+    real_get = store.get_access_key
+
+    def counting_get(access_key: str) -> Any:
+        reads.append(access_key)
+        return real_get(access_key)
+
+    store.get_access_key = counting_get  # type: ignore[method-assign]
+    cached = dataclasses.replace(principal_services, access_keys=TtlLruCache(16, 2.0, clock=lambda: now[0]))
+    # When three signed requests come within 2 s, Then the record is read once
+    for _ in range(3):
+        assert authorize(_signed(), cached).allowed
+    assert len(reads) == 1
+    # When the cache time is over, Then it is read again (a disabled key stops working by then)
+    now[0] += 2.5
+    assert authorize(_signed(), cached).allowed
+    assert len(reads) == 2
+    # And without a cache (KMS_ACCESS_KEY_CACHE_SECONDS=0) every request reads it
+    for _ in range(2):
+        authorize(_signed(), principal_services)
+    assert len(reads) == 4
