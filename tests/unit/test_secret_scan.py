@@ -243,3 +243,19 @@ def test_a_leak_makes_the_pytest_run_fail(tmp_path: Path, plant: str, exit_code:
         assert "LEAK: planted data key as hex in " in done.stdout
     else:
         assert "secret scan of the e2e server logs: passed" in done.stdout
+
+
+def test_bodies_nested_deeper_than_any_real_one_are_not_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests.support.secret_scan as scan
+
+    registry = SecretRegistry()
+    parsed: list[str] = []
+    real_loads = json.loads
+    monkeypatch.setattr(scan.json, "loads", lambda text: parsed.append(text) or real_loads(text))
+    # When a hostile body nested 5,000 deep is recorded, Then it is not parsed (no deep recursion)
+    registry.add_body("hostile", "[" * 5000 + "]" * 5000)
+    assert parsed == []
+    # And a real body, with brackets inside its strings, still is, and its secret field recorded
+    registry.add_body("real", json.dumps({"plain_text": "s3cr3t-value-abcdef", "note": "[[[[[[" * 20}))
+    assert len(parsed) == 1
+    assert any(b"s3cr3t-value-abcdef" in secret for secret in registry.snapshot()[0])
