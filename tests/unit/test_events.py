@@ -60,3 +60,28 @@ def test_malformed_events_are_rejected_with_a_kms_error(event: object, code: str
     with pytest.raises(errors.KmsError) as caught:
         parse_invocation(event)
     assert caught.value.code == code
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"a": "\\ud800"}',  # the escape of a lone surrogate
+        b'{"a": "\\uDC00"}',  # as bytes, upper-case hex
+        '{"a": "\ud800"}',  # a lone surrogate itself, in text that is not ASCII
+        '{"a": "\\u00e9 \\udbff"}',
+    ],
+)
+def test_bodies_holding_a_lone_surrogate_are_refused(raw: str | bytes) -> None:
+    from skms import errors
+    from skms.api.events import _decode_json
+
+    with pytest.raises(errors.KmsError) as caught:
+        _decode_json(raw)
+    assert caught.value.code == "KMS.0202"
+
+
+@pytest.mark.parametrize("raw", ['{"a": "\\u00e9"}', '{"a": "\\\\ud800"}', b'{"a": "plain"}', '{"a": "é"}'])
+def test_bodies_without_a_lone_surrogate_are_decoded(raw: str | bytes) -> None:
+    from skms.api.events import _decode_json
+
+    assert set(_decode_json(raw)) == {"a"}

@@ -128,7 +128,7 @@ def log_request(extra: dict[str, Any]) -> None:
         or handler.filters
         or std.filters
         or (std.propagate and logging.root.handlers)  # e.g. Lambda's runtime handler, pytest's caplog
-        or any(key in _RESERVED for key in extra)
+        or not _RESERVED.isdisjoint(extra)
     ):
         logger.info("request", extra=extra, stacklevel=3)
         return

@@ -43,6 +43,19 @@ def _request_id(event: Mapping[str, Any]) -> str:
     return rid if isinstance(rid, str) and 0 < len(rid) <= 128 else str(uuid.uuid4())
 
 
+# The escape of a surrogate code point (\ud800 to \udfff; JSON's "\u" is lower-case, its hex any case).
+_SURROGATE_ESCAPE_TEXT = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _surrogate_free(raw: str | bytes) -> bool:
+    """True when ``raw`` certainly decodes to no lone surrogate: ASCII text without the escape of
+    a surrogate code point (most bodies); False means "check the decoded value"."""
+    if isinstance(raw, str):
+        return raw.isascii() and not _SURROGATE_ESCAPE_TEXT.search(raw)
+    return raw.isascii() and not _SURROGATE_ESCAPE_BYTES.search(raw)
+
+
 def _decode_json(raw: Any) -> Any:
     if raw is None or raw == "":
         return {}
@@ -58,7 +71,10 @@ def _decode_json(raw: Any) -> Any:
     else:
         raise errors.InvalidJsonBody
     # JSON escapes can smuggle lone surrogates ("\ud800") that no UTF-8 consumer (the crypto
-    # encodings, SQLite) accepts: reject them here, once, for every operation.
+    # encodings, SQLite) accepts: reject them here, once, for every operation (skipped for the
+    # bodies that cannot hold one: a re-encoding of the decoded value costs as much as the parse).
+    if isinstance(raw, str | bytes) and _surrogate_free(raw):
+        return decoded
     try:
         json.dumps(decoded, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
