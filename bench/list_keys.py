@@ -23,7 +23,8 @@ SPECS = ("AES_256", "AES_256", "SM4", "RSA_2048", "EC_P256")
 
 
 def _seed(store: object, project: str, count: int) -> None:
-    from skms.domain import KeyRecord, KeyState, Origin
+    from skms.crypto.keyspec import KeySpec, KeyUsage
+    from skms.domain import KeyRecord, KeyState, KeyVersions, Origin
 
     for index in range(count):
         store.create_key(  # type: ignore[attr-defined]
@@ -32,12 +33,12 @@ def _seed(store: object, project: str, count: int) -> None:
                 key_id=str(uuid.uuid4()),
                 domain_id="d" * 32,
                 key_alias=f"bench-{index}",
-                key_spec=SPECS[index % len(SPECS)],
-                key_usage="ENCRYPT_DECRYPT",
+                key_spec=KeySpec(SPECS[index % len(SPECS)]),
+                key_usage=KeyUsage.ENCRYPT_DECRYPT,
                 key_state=KeyState.ENABLED,
                 origin=Origin.KMS,
                 creation_date=1_700_000_000_000 + index,
-                materials={0: os.urandom(61)},
+                versions=KeyVersions.first(os.urandom(61), 1_700_000_000_000 + index),
             )
         )
 

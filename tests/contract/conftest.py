@@ -20,7 +20,17 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from skms.domain import AccessKeyRecord, KeyRecord, KeyState, Origin, UserRecord
+from skms.crypto.keyspec import KeySpec, KeyUsage
+from skms.domain import (
+    AccessKeyRecord,
+    KeyRecord,
+    KeyState,
+    KeyVersion,
+    KeyVersions,
+    Origin,
+    UserRecord,
+    VersionState,
+)
 from skms.storage.memory import InMemoryKeyStore
 from skms.storage.port import KeyStore
 from skms.storage.sqlite import SqliteKeyStore
@@ -115,13 +125,19 @@ def new_record() -> RecordFactory:
             key_id=key_id,
             domain_id="d" * 32,
             key_alias=f"alias-{key_id[:8]}",
-            key_spec="AES_256",
-            key_usage="ENCRYPT_DECRYPT",
+            key_spec=KeySpec.AES_256,
+            key_usage=KeyUsage.ENCRYPT_DECRYPT,
             key_state=KeyState.ENABLED,
             origin=Origin.KMS,
             creation_date=next(clock),
-            current_version=1,
-            materials={1: uuid.uuid4().bytes},
+            # version 0 destroyed, version 1 live and primary: metadata and material both round-trip
+            versions=KeyVersions(
+                1,
+                (
+                    KeyVersion(0, 1_600_000_000_000, VersionState.DESTROYED),
+                    KeyVersion(1, 1_650_000_000_000, VersionState.ENABLED, uuid.uuid4().bytes),
+                ),
+            ),
         )
         return record.replace(**changes) if changes else record
 

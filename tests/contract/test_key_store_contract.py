@@ -22,7 +22,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from skms.domain import KeyRecord, KeyState, Origin
+from skms.crypto.keyspec import KeySpec, KeyUsage
+from skms.domain import KeyRecord, KeyState, KeyVersion, KeyVersions, Origin, VersionState
 from skms.errors import ConcurrentUpdate
 from skms.storage import codec
 from skms.storage.port import AliasExists, KeyExists, KeyFilter, KeyStore, QuotaExceeded, StorageFailure
@@ -63,7 +64,9 @@ def listed(
 
 def tombstone(store: KeyStore, record: KeyRecord, deleted_at: int = DELETED_AT) -> KeyRecord:
     """What the scheduled deletion does to a key read at ``record.revision``."""
-    return store.update_key(record.replace(deleted_at=deleted_at, materials={}), record.revision)
+    return store.update_key(
+        record.replace(deleted_at=deleted_at, versions=record.versions.erased()), record.revision
+    )
 
 
 def increment(store: KeyStore, project_id: str, key_id: str) -> int:
@@ -122,8 +125,8 @@ def pending(new_record: RecordFactory, date: int, **changes: Any) -> KeyRecord:
 def _full_record(new_record: RecordFactory) -> KeyRecord:
     return new_record(
         key_alias="full/别名-✓",
-        key_spec="RSA_2048",
-        key_usage="SIGN_VERIFY",
+        key_spec=KeySpec.RSA_2048,
+        key_usage=KeyUsage.SIGN_VERIFY,
         key_state=KeyState.PENDING_DELETION,
         origin=Origin.EXTERNAL,
         key_description="描述 with 'quotes' and \"double\" and \n newline",
@@ -135,8 +138,15 @@ def _full_record(new_record: RecordFactory) -> KeyRecord:
         scheduled_deletion_date=1_800_000_000_000,
         expiration_time=None,
         key_rotation_enabled=True,
-        current_version=3,
-        materials={1: b"\x00" * 32, 2: bytes(range(256)), 10: b""},
+        versions=KeyVersions(
+            10,
+            (
+                KeyVersion(1, 1_700_000_000_001, VersionState.ENABLED, b"\x00" * 32),
+                KeyVersion(2, 1_700_000_000_002, VersionState.ENABLED, bytes(range(256))),
+                KeyVersion(3, 1_700_000_000_003, VersionState.DESTROYED),
+                KeyVersion(10, 1_700_000_000_010, VersionState.ENABLED, b"\x01"),
+            ),
+        ),
         public_key_pem="-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
         revision=1,
     )
@@ -148,8 +158,7 @@ def _sparse_record(new_record: RecordFactory) -> KeyRecord:
         scheduled_deletion_date=None,
         expiration_time=1_900_000_000_000,
         public_key_pem=None,
-        materials={},
-        current_version=0,
+        versions=KeyVersions(),
         key_state=KeyState.PENDING_IMPORT,
     )
 
@@ -183,7 +192,7 @@ def test_get_of_unknown_key_or_alias_is_none(store: KeyStore, new_record: Record
 
 def test_stored_record_is_independent_of_callers_objects(store: KeyStore, new_record: RecordFactory) -> None:
     # Given a created record
-    record = new_record(materials={1: b"original"})
+    record = new_record(versions=KeyVersions.of_materials({1: b"original"}, primary=1))
     store.create_key(record)
     # When the caller mutates the materials dict of its own and of a returned record
     record.materials[1] = b"changed-by-caller"
@@ -268,13 +277,19 @@ def test_update_with_current_revision_bumps_revision_and_persists(
     record = new_record()
     store.create_key(record)
     # When it is updated twice, each time with the revision just read
-    first = store.update_key(record.replace(key_state=KeyState.DISABLED, materials={1: b"a", 2: b"b"}), 1)
+    first = store.update_key(
+        record.replace(key_state=KeyState.DISABLED, versions=KeyVersions.of_materials({1: b"a", 2: b"b"}, 2)),
+        1,
+    )
     second = store.update_key(first.replace(key_description="now described"), first.revision)
     # Then each update bumps the revision by one and the store returns what it now holds
     assert first.revision == 2
     assert second.revision == 3
     assert second == record.replace(
-        key_state=KeyState.DISABLED, materials={1: b"a", 2: b"b"}, key_description="now described", revision=3
+        key_state=KeyState.DISABLED,
+        versions=KeyVersions.of_materials({1: b"a", 2: b"b"}, 2),
+        key_description="now described",
+        revision=3,
     )
     assert store.get_key(record.project_id, record.key_id) == second
 
@@ -1540,7 +1555,12 @@ def test_dynamodb_group_counters_move_in_the_same_write_as_the_key(
     # counters are exact after each
     a = step(change(dynamo_store, a, key_state=KeyState.DISABLED), ["TransactWriteItems"])
     b = step(change(dynamo_store, b, enterprise_project_id="ep-2"), ["TransactWriteItems"])
-    c = step(change(dynamo_store, c, key_description="x", materials={1: b"k", 2: b"l"}), ["PutItem"])
+    c = step(
+        change(
+            dynamo_store, c, key_description="x", versions=KeyVersions.of_materials({1: b"k", 2: b"l"}, 2)
+        ),
+        ["PutItem"],
+    )
     c = step(change(dynamo_store, c, key_alias="c2"), ["TransactWriteItems"])
     c = step(
         change(dynamo_store, c, key_state=KeyState.PENDING_DELETION, scheduled_deletion_date=NOW),

@@ -26,7 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_der_private_key
 
 from skms.crypto.keypairs import SM2_PKCS8_PREFIX, sm2_from_pkcs8
-from skms.crypto.root_key import LocalRootKey, material_context
+from skms.crypto.root_key import LocalRootKey
+from skms.keyring import version_context
 from skms.storage.sqlite import SqliteKeyStore
 
 pytestmark = pytest.mark.e2e
@@ -223,7 +224,9 @@ def _read_materials(world: World) -> None:
             assert record is not None, spec
             assert record.key_spec == spec
             world.wrapped.append(Secret(f"{spec}/wrapped", record.materials[0]))
-            material = root.unwrap(record.materials[0], material_context(world.project_id, key_id, 0))
+            held = record.versions.live(0)
+            assert held is not None, spec
+            material = root.unwrap(held.wrapped, version_context(record, held))
             for part, (value, windowed) in private_components(spec, material).items():
                 world.materials.append(Secret(f"{spec}/{part}", value, windowed))
     finally:

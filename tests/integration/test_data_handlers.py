@@ -882,7 +882,9 @@ def test_a_deleted_key_leaves_the_counts_and_its_ciphertexts_no_longer_open(
     # the one write the deletion sweep makes (skms.logic.sweep)
     record = aws_services.store.get_key(PROJECT_ID, doomed)
     assert record is not None
-    aws_services.store.update_key(record.replace(deleted_at=now_ms(), materials={}), record.revision)
+    aws_services.store.update_key(
+        record.replace(deleted_at=now_ms(), versions=record.versions.erased()), record.revision
+    )
 
     # Then the project counts one key, in both documents
     assert kms.invoke("show_user_instances", kms.direct_event("show_user_instances")) == {"instance_num": 1}

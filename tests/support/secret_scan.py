@@ -309,7 +309,8 @@ def recover_at_rest(registry: SecretRegistry, data_dir: Path) -> list[str]:
     data dir, unwrapped as only a holder of the root key can. Returns what could not be read."""
     from skms.auth.principals import TOKEN_KEY_NAME, _secret_context, _service_secret_context
     from skms.crypto.errors import CryptoError
-    from skms.crypto.root_key import LocalRootKey, material_context
+    from skms.crypto.root_key import LocalRootKey
+    from skms.keyring import version_context
     from skms.storage import codec
 
     root_file, db_file = data_dir / "root.key", data_dir / "kms.sqlite3"
@@ -322,14 +323,16 @@ def recover_at_rest(registry: SecretRegistry, data_dir: Path) -> list[str]:
     try:
         for (text,) in conn.execute("SELECT record FROM keys"):
             record = codec.from_json(text)
-            for version, wrapped in record.materials.items():
-                context = material_context(record.project_id, record.key_id, version)
+            for held in record.versions.versions:
+                if not held.is_live:
+                    continue
                 try:
                     registry.add(
-                        f"material of {record.key_spec} key {record.key_id}", root.unwrap(wrapped, context)
+                        f"material of {record.key_spec} key {record.key_id}",
+                        root.unwrap(held.wrapped, version_context(record, held)),
                     )
                 except CryptoError:
-                    unreadable.append(f"{data_dir}: material {version} of key {record.key_id}")
+                    unreadable.append(f"{data_dir}: material {held.number} of key {record.key_id}")
         for kind, principal_id, body in conn.execute("SELECT kind, id, body FROM principals"):
             document = json.loads(body)
             if kind == "access_key":

@@ -69,3 +69,59 @@ def test_handler_import_stays_lean(function: str) -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[] 0"
+
+
+def _attributes_read(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+
+
+def _attributes_tested(path: Path) -> set[str]:
+    """Attributes of anything but the request ``body`` read inside a comparison or a condition
+    (``if``, ``and``/``or``, ``x if c else y``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tests: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare | ast.BoolOp):
+            tests.append(node)
+        elif isinstance(node, ast.If | ast.IfExp | ast.While | ast.Assert):
+            tests.append(node.test)
+    return {
+        n.attr
+        for test in tests
+        for n in ast.walk(test)
+        if isinstance(n, ast.Attribute) and not (isinstance(n.value, ast.Name) and n.value.id == "body")
+    }
+
+
+# The modules that may test a key's state or usage to decide what may be done with it: the gate
+# (every use of an existing key), the lifecycle state machine (which state changes are allowed) and
+# the deletion sweep (which keys are due). Models render them and storage stores them; others may
+# read them to answer, never to decide.
+STATE_AND_USAGE_READERS = {
+    "key_usage": {"logic/gate.py"},
+    "key_state": {"logic/gate.py", "logic/lifecycle.py", "logic/sweep.py"},
+}
+
+
+@pytest.mark.parametrize("module", sorted(LAYER.rglob("*.py")), ids=lambda p: str(p.relative_to(LAYER)))
+def test_only_the_gate_checks_key_state_and_usage(module: Path) -> None:
+    relative = module.relative_to(LAYER).as_posix()
+    if relative.startswith(("storage/", "models/")) or relative == "domain.py":
+        return
+    tested = _attributes_tested(module)
+    for attribute, allowed in STATE_AND_USAGE_READERS.items():
+        assert attribute not in tested or relative in allowed, f"{relative} tests .{attribute}"
+
+
+def test_every_use_of_an_existing_key_goes_through_the_gate() -> None:
+    # Only the gate reads a key for a caller; the others (sweep, storage) are not on a caller's behalf.
+    readers = {
+        module.relative_to(LAYER).as_posix()
+        for module in LAYER.rglob("*.py")
+        if "get_key" in _attributes_read(module)
+    }
+    assert {r for r in readers if r.startswith(("logic/", "api/", "auth/"))} <= {
+        "logic/gate.py",
+        "logic/sweep.py",
+    }

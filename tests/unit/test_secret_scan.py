@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from skms.crypto.root_key import material_context
+from skms.keyring import version_context
 from skms.logic.common import Caller
 from skms.logic.create_key import create_key
 from skms.models.keys import CreateKeyRequestBody
@@ -148,9 +148,9 @@ def test_key_material_is_recovered_from_a_data_dir(services: Services, caller: C
     created = create_key(CreateKeyRequestBody(key_alias=f"scan-{uuid.uuid4().hex[:8]}"), caller, services)
     record = services.store.get_key(caller.project_id, created.key_info.key_id)
     assert record is not None
-    version = record.current_version
-    context = material_context(caller.project_id, record.key_id, version)
-    material = services.keyring.root.unwrap(record.materials[version], context)
+    primary = record.versions.primary_version
+    assert primary is not None
+    material = services.keyring.root.unwrap(primary.wrapped, version_context(record, primary))
     # When the scan recovers what is at rest
     registry = SecretRegistry()
     assert recover_at_rest(registry, services.settings.data_dir) == []

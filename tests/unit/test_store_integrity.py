@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from skms.cli import main
-from skms.domain import AccessKeyRecord, KeyRecord, KeyState, Origin, UserRecord
+from skms.crypto.keyspec import KeySpec, KeyUsage
+from skms.domain import AccessKeyRecord, KeyRecord, KeyState, KeyVersions, Origin, UserRecord
 from skms.storage.sqlite import SqliteKeyStore
 
 PROJECT_ID = "0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e"
@@ -26,13 +27,12 @@ def _record(**changes: object) -> KeyRecord:
         key_id=key_id,
         domain_id="d" * 32,
         key_alias=f"alias-{key_id[:8]}",
-        key_spec="AES_256",
-        key_usage="ENCRYPT_DECRYPT",
+        key_spec=KeySpec.AES_256,
+        key_usage=KeyUsage.ENCRYPT_DECRYPT,
         key_state=KeyState.ENABLED,
         origin=Origin.KMS,
         creation_date=1_700_000_000_000,
-        current_version=0,
-        materials={0: uuid.uuid4().bytes},
+        versions=KeyVersions.first(uuid.uuid4().bytes, 1_700_000_000_000),
     )
     return record.replace(**changes) if changes else record
 
@@ -42,7 +42,7 @@ def data_dir(tmp_path: Path) -> Path:
     """A data dir whose store holds keys in several states, a tombstone, SM4 keys and principals."""
     store = SqliteKeyStore(tmp_path / "kms.sqlite3")
     for index, state in enumerate(STATES):
-        record = _record(key_spec="SM4" if index % 2 else "AES_256")
+        record = _record(key_spec=KeySpec.SM4 if index % 2 else KeySpec.AES_256)
         store.create_key(record)
         changed = record.replace(
             key_state=state,
@@ -51,7 +51,10 @@ def data_dir(tmp_path: Path) -> Path:
         store.update_key(changed, record.revision)
     tombstone = _record()
     store.create_key(tombstone)
-    store.update_key(tombstone.replace(deleted_at=1_750_000_000_000, materials={}), tombstone.revision)
+    store.update_key(
+        tombstone.replace(deleted_at=1_750_000_000_000, versions=tombstone.versions.erased()),
+        tombstone.revision,
+    )
     store.create_access_key(AccessKeyRecord("AKINTEGRITYTEST00001", b"wrapped", "d" * 32, (PROJECT_ID,)))
     store.create_user(UserRecord("u-1", "alice", "d" * 32, "example", "scrypt$hash", (PROJECT_ID,)))
     store.get_or_create_secret("token-key", b"wrapped token key")

@@ -1,15 +1,18 @@
 """The stored shape of a customer master key (CMK) and its states (spec §2, §F1).
 
 A :class:`KeyRecord` is what the storage port keeps. Key material appears only wrapped under
-the root key (``materials``: version -> wrapped bytes); the public half of an asymmetric key is
-kept in clear because it is public.
+the root key, in the record's :class:`KeyVersions`; the public half of an asymmetric key is kept in
+clear because it is public. Spec, usage, state and origin are enums, decoded once by the storage codec.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from skms.crypto.keyspec import KeySpec, KeyUsage
 
 
 class KeyState(enum.StrEnum):
@@ -31,14 +34,137 @@ class Origin(enum.StrEnum):
 DEFAULT_KEY_SUFFIX = "/default"
 
 
+class VersionState(enum.StrEnum):
+    """The state of one version of a key's material (in the manner of Vault's keysutil policy)."""
+
+    ENABLED = "enabled"  # its material is held (wrapped); it may decrypt, and encrypt if primary
+    DESTROYED = "destroyed"  # its material was erased (deleted key, deleted imported material)
+
+
+class InvalidVersions(ValueError):
+    """A :class:`KeyVersions` that breaks one of its invariants (a bug or a tampered row)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyVersion:
+    number: int
+    created_at: int  # epoch milliseconds
+    state: VersionState
+    wrapped: bytes = field(default=b"", repr=False)  # the material wrapped by the root key
+    # Wrapped under a context that binds the key's spec, usage and public key (skms.keyring); False
+    # only for material wrapped before that binding existed.
+    bound: bool = True
+
+    @property
+    def is_live(self) -> bool:
+        return self.state is VersionState.ENABLED
+
+
+@dataclass(frozen=True, slots=True)
+class KeyVersions:
+    """Every version of a key's material and which one is primary.
+
+    The primary version encrypts, signs and makes MACs; any live version decrypts and verifies what
+    it made (ciphertexts carry their version, spec §F4). Immutable: changes return a new value, and
+    every value is checked by :func:`check_versions` when it is made.
+    """
+
+    primary: int = 0
+    versions: tuple[KeyVersion, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_versions(self)
+
+    @classmethod
+    def first(cls, wrapped: bytes, created_at: int) -> KeyVersions:
+        """Version 0, primary, holding ``wrapped``."""
+        return cls(0, (KeyVersion(0, created_at, VersionState.ENABLED, wrapped),))
+
+    @classmethod
+    def of_materials(
+        cls, materials: Mapping[int, bytes], primary: int = 0, created_at: int = 0, *, bound: bool = True
+    ) -> KeyVersions:
+        """Live versions from ``{number: wrapped}`` (the stored shape of rows older than version metadata)."""
+        return cls(
+            primary,
+            tuple(
+                KeyVersion(n, created_at, VersionState.ENABLED, bytes(materials[n]), bound)
+                for n in sorted(materials)
+            ),
+        )
+
+    def get(self, number: int) -> KeyVersion | None:
+        for version in self.versions:
+            if version.number == number:
+                return version
+        return None
+
+    def live(self, number: int) -> KeyVersion | None:
+        """The version ``number`` if it exists and still holds its material."""
+        version = self.get(number)
+        return version if version is not None and version.is_live else None
+
+    @property
+    def primary_version(self) -> KeyVersion | None:
+        """The live primary version, or None for a key with no material (pending import, deleted)."""
+        return self.live(self.primary)
+
+    @property
+    def materials(self) -> dict[int, bytes]:
+        """``{number: wrapped}`` of the live versions (the storage shape)."""
+        return {v.number: v.wrapped for v in self.versions if v.is_live}
+
+    def rotated(self, wrapped: bytes, created_at: int) -> KeyVersions:
+        """A new live version after the newest one, which becomes primary."""
+        number = max((v.number for v in self.versions), default=-1) + 1
+        return KeyVersions(
+            number, (*self.versions, KeyVersion(number, created_at, VersionState.ENABLED, wrapped))
+        )
+
+    def erased(self) -> KeyVersions:
+        """Every version destroyed (material gone, metadata kept)."""
+        return KeyVersions(
+            self.primary,
+            tuple(
+                KeyVersion(v.number, v.created_at, VersionState.DESTROYED, bound=v.bound)
+                for v in self.versions
+            ),
+        )
+
+
+def check_versions(versions: KeyVersions) -> None:
+    """The invariants of :class:`KeyVersions`, in one place.
+
+    - version numbers are non-negative, unique and ascending;
+    - a live version holds wrapped material, a destroyed one holds none;
+    - the primary is one of the versions (or 0 when there are none), and it is live whenever any
+      version is live (so the key never encrypts under an old version while a newer one is held).
+    """
+    numbers = [v.number for v in versions.versions]
+    if any(n < 0 for n in numbers) or numbers != sorted(set(numbers)):
+        raise InvalidVersions("version numbers must be unique, ascending and non-negative")
+    for v in versions.versions:
+        if v.is_live != bool(v.wrapped):
+            raise InvalidVersions(f"version {v.number}: a live version holds material, a destroyed one none")
+    if not versions.versions:
+        if versions.primary != 0:
+            raise InvalidVersions("a key without versions has primary 0")
+        return
+    if versions.primary not in numbers:
+        raise InvalidVersions("the primary version does not exist")
+    primary = versions.get(versions.primary)
+    if any(v.is_live for v in versions.versions) and (primary is None or not primary.is_live):
+        raise InvalidVersions("the primary version must be live while any version is")
+
+
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
     project_id: str
     key_id: str
     domain_id: str
     key_alias: str
-    key_spec: str
-    key_usage: str
+    key_spec: KeySpec
+    key_usage: KeyUsage
     key_state: KeyState
     origin: Origin
     creation_date: int  # epoch milliseconds
@@ -51,8 +177,7 @@ class KeyRecord:
     scheduled_deletion_date: int | None = None
     expiration_time: int | None = None
     key_rotation_enabled: bool = False
-    current_version: int = 0
-    materials: dict[int, bytes] = field(default_factory=dict)
+    versions: KeyVersions = field(default_factory=KeyVersions)
     public_key_pem: str | None = None
     # Set when the scheduled deletion ran: the item is a tombstone that no operation can use and
     # whose id is never reused; its material is gone.
@@ -64,10 +189,20 @@ class KeyRecord:
     def is_default_key(self) -> bool:
         return self.default_key_flag == "1"
 
+    @property
+    def current_version(self) -> int:
+        """The primary version's number (what encrypts)."""
+        return self.versions.primary
+
+    @property
+    def materials(self) -> dict[int, bytes]:
+        """``{version: wrapped material}`` of the live versions."""
+        return self.versions.materials
+
     def __repr__(self) -> str:  # never show wrapped material, even if it is only wrapped
         return (
             f"KeyRecord(project_id={self.project_id!r}, key_id={self.key_id!r}, "
-            f"key_spec={self.key_spec!r}, key_state={self.key_state.value!r}, revision={self.revision})"
+            f"key_spec={self.key_spec.value!r}, key_state={self.key_state.value!r}, revision={self.revision})"
         )
 
     def replace(self, **changes: object) -> KeyRecord:

@@ -37,13 +37,18 @@ class RootKeyProvider(Protocol):
         ...
 
 
-def material_context(project_id: str, key_id: str, key_version: int) -> dict[str, str]:
-    """The context every CMK's material is wrapped under."""
+def material_context(
+    project_id: str, key_id: str, key_version: int, binding: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The context every CMK's material is wrapped under: where it belongs (project, key, version)
+    and, for material wrapped since metadata binding, ``binding``: what the key is (spec, usage,
+    public key digest), so a row whose metadata was changed fails to unwrap."""
     return {
         "purpose": "cmk-material",
         "project_id": project_id,
         "key_id": key_id,
         "key_version": str(key_version),
+        **(binding or {}),
     }
 
 

@@ -25,9 +25,8 @@ from pydantic import SecretStr
 
 from skms import errors
 from skms.crypto import agreement
-from skms.crypto.keyspec import KeySpec, KeyUsage
-from skms.domain import KeyRecord
-from skms.logic.common import Caller, find_key, key_material, require_enabled
+from skms.logic.common import Caller
+from skms.logic.gate import Use, open_key
 from skms.models.agreement import DeriveSharedSecretRequestBody, DeriveSharedSecretResponseBody
 from skms.runtime import Services
 
@@ -41,36 +40,18 @@ def derive_shared_secret(
             "recipient is not supported: this KMS cannot verify Qingtian enclave attestation documents. "
             "Omit recipient to receive shared_secret."
         )
-    record = find_key(services, caller, body.key_id)
-    spec = _agreement_key(record)
+    key = open_key(services, caller, body.key_id, Use.AGREE)
+    spec = key.spec
+    if not agreement.supports(spec):  # create-key never makes such a key
+        raise errors.InternalError("The key cannot do key agreement.")
     try:
         peer = agreement.load_peer_key(spec, body.public_key_der())
     except agreement.AgreementError as exc:
         raise errors.InvalidParameter(str(exc)) from None
-    material = key_material(services, record, record.current_version)
+    _, material = key.primary()
     secret = agreement.derive_shared_secret(spec, material, peer)
     return DeriveSharedSecretResponseBody(
-        key_id=record.key_id,
+        key_id=key.key_id,
         key_agreement_algorithm=agreement.KeyAgreementAlgorithm(body.key_agreement_algorithm).value,
         shared_secret=SecretStr(base64.b64encode(secret).decode("ascii")),
     )
-
-
-def _agreement_key(record: KeyRecord) -> KeySpec:
-    """The spec of an enabled KEY_AGREEMENT key, or the §F2 error (see the module docstring)."""
-    require_enabled(record)
-    try:
-        spec = KeySpec(record.key_spec)
-    except ValueError:
-        raise errors.InternalError("Unknown key spec.") from None
-    if spec.is_hmac:
-        raise errors.UnsupportedForHmac
-    if spec.is_symmetric:
-        raise errors.UnsupportedForSymmetric("Symmetric keys cannot derive shared secrets.")
-    if record.key_usage == KeyUsage.ENCRYPT_DECRYPT.value:
-        raise errors.KeyIsEncryptDecrypt("ENCRYPT_DECRYPT keys cannot derive shared secrets.")
-    if record.key_usage != KeyUsage.KEY_AGREEMENT.value:
-        raise errors.KeyIsSignVerify("SIGN_VERIFY keys cannot derive shared secrets.")
-    if not agreement.supports(spec):  # create-key never makes such a key
-        raise errors.InternalError("The key cannot do key agreement.")
-    return spec

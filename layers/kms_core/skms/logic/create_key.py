@@ -7,7 +7,8 @@ import uuid
 from skms import errors
 from skms.crypto import material
 from skms.crypto.keyspec import ALLOWED_USAGES, KeySpec, KeyUsage, default_usage
-from skms.domain import DEFAULT_KEY_SUFFIX, KeyRecord, KeyState, Origin
+from skms.domain import DEFAULT_KEY_SUFFIX, KeyRecord, KeyState, KeyVersions, Origin
+from skms.keyring import key_binding
 from skms.logic.common import Caller, now_ms
 from skms.models.keys import CreateKeyRequestBody, CreateKeyResponseBody, KeyInfo
 from skms.runtime import Services
@@ -42,27 +43,30 @@ def create_key(body: CreateKeyRequestBody, caller: Caller, services: Services) -
         raise errors.DuplicateAlias
 
     key_id = str(uuid.uuid4())
-    materials: dict[int, bytes] = {}
+    created = now_ms()
+    versions = KeyVersions()  # an external key has none until its material is imported
     public_key_pem: str | None = None
     if origin is Origin.KMS:
         key_material = material.generate(spec)
-        materials[0] = services.keyring.wrap(caller.project_id, key_id, 0, key_material)
         public_key_pem = material.public_key_pem(spec, key_material)
+        binding = key_binding(spec, usage, public_key_pem)
+        wrapped = services.keyring.wrap(caller.project_id, key_id, 0, key_material, binding)
+        versions = KeyVersions.first(wrapped, created)
     record = KeyRecord(
         project_id=caller.project_id,
         key_id=key_id,
         domain_id=caller.domain_id,
         key_alias=body.key_alias,
-        key_spec=spec.value,
-        key_usage=usage.value,
+        key_spec=spec,
+        key_usage=usage,
         key_state=KeyState.ENABLED if origin is Origin.KMS else KeyState.PENDING_IMPORT,
         origin=origin,
-        creation_date=now_ms(),
+        creation_date=created,
         key_description=body.key_description or "",
         realm=services.settings.region_id,
         enterprise_project_id=body.enterprise_project_id or "0",
         keystore_id=body.keystore_id or "0",
-        materials=materials,
+        versions=versions,
         public_key_pem=public_key_pem,
     )
     try:

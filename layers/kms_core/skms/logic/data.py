@@ -24,9 +24,8 @@ from pydantic import SecretStr
 from skms import errors
 from skms.crypto import aead, asymmetric, blob
 from skms.crypto.errors import CryptoError
-from skms.crypto.keyspec import KeySpec, KeyUsage
-from skms.domain import KeyRecord
-from skms.logic.common import Caller, find_key, key_material, require_enabled
+from skms.crypto.keyspec import KeySpec
+from skms.logic.common import Caller
 from skms.logic.datakeys import (
     DECIMAL,
     MAX_DATAKEY_BYTES,
@@ -35,6 +34,7 @@ from skms.logic.datakeys import (
     datakey_digest,
     symmetric_suite,
 )
+from skms.logic.gate import OpenKey, Use, open_key
 from skms.models.base import KEY_ID_PATTERN
 from skms.models.data import (
     CreateDatakeyWithoutPlaintextResponseBody,
@@ -61,35 +61,23 @@ MIN_RANDOM_BITS, MAX_RANDOM_BITS = 8, 8192
 Scheme = aead.Suite | asymmetric.Algorithm
 
 
-def encryption_scheme(record: KeyRecord, algorithm: str | None) -> Scheme:
-    """How an enabled ENCRYPT_DECRYPT CMK encrypts under ``algorithm``, or the §F2 error.
+def encryption_scheme(key: OpenKey, algorithm: str | None) -> Scheme:
+    """How a CMK opened for :data:`Use.ENCRYPT` encrypts under ``algorithm``, or the §F2 error.
 
+    The gate refused the keys that cannot encrypt (HMAC KMS.0341, EC KMS.1114, SIGN_VERIFY KMS.0335).
     Symmetric keys take only SYMMETRIC_DEFAULT (else KMS.2105); RSA keys RSAES_OAEP_* and SM2 keys
-    SM2_ENCRYPT (else KMS.2106); EC keys never encrypt (KMS.1114); SIGN_VERIFY keys KMS.0335.
+    SM2_ENCRYPT (else KMS.2106).
     """
-    require_enabled(record)
     name = algorithm or SYMMETRIC_DEFAULT
-    try:
-        spec = KeySpec(record.key_spec)
-    except ValueError:
-        if record.key_spec.startswith("HMAC"):
-            raise errors.UnsupportedForHmac from None
-        raise errors.InternalError("Unknown key spec.") from None
-    if spec.is_hmac:
-        raise errors.UnsupportedForHmac
-    if spec.is_ec:
-        raise errors.EcKeyCannotEncrypt
-    if record.key_usage != KeyUsage.ENCRYPT_DECRYPT.value:
-        raise errors.KeyIsSignVerify
-    if spec.is_symmetric:
+    if key.spec.is_symmetric:
         if name != SYMMETRIC_DEFAULT:
             raise errors.SymmetricAlgorithmUnsupported
-        return SUITES[spec.value]
+        return SUITES[key.spec]
     try:
         chosen = asymmetric.Algorithm(name)
     except ValueError:
         raise errors.AsymmetricAlgorithmUnsupported from None
-    if (chosen is asymmetric.Algorithm.SM2_ENCRYPT) != (spec is KeySpec.SM2):
+    if (chosen is asymmetric.Algorithm.SM2_ENCRYPT) != (key.spec is KeySpec.SM2):
         raise errors.AsymmetricAlgorithmUnsupported
     return chosen
 
@@ -116,14 +104,13 @@ def encrypt_datakey(
     if len(plain) - DIGEST_LEN != length:
         raise errors.PlainLengthMismatch
     data_key, digest = plain[:length], plain[length:]
-    record = find_key(services, caller, body.key_id)
-    suite = symmetric_suite(record)
-    if not hmac.compare_digest(datakey_digest(record, data_key), digest):
+    key = open_key(services, caller, body.key_id, Use.DATA_KEY)
+    suite = symmetric_suite(key)
+    if not hmac.compare_digest(datakey_digest(key.spec, data_key), digest):
         raise errors.DatakeyDigestMismatch
     cipher = _encrypt(
-        services,
         caller,
-        record,
+        key,
         suite,
         purpose=blob.Purpose.DATA_KEY,
         plaintext=data_key,
@@ -131,32 +118,30 @@ def encrypt_datakey(
         aad=body.additional_authenticated_data,
     )
     return EncryptDatakeyResponseBody(
-        key_id=record.key_id, cipher_text=cipher.hex().upper(), datakey_length=str(length)
+        key_id=key.key_id, cipher_text=cipher.hex().upper(), datakey_length=str(length)
     )
 
 
 def encrypt_data(body: EncryptDataRequestBody, caller: Caller, services: Services) -> EncryptDataResponseBody:
     """§4 op 14, §F5: UTF-8 plain_text in, Base64 ciphertext out."""
     plaintext = body.plain_text.get_secret_value().encode("utf-8")  # the model checked 1-4096 bytes
-    record = find_key(services, caller, body.key_id)
-    scheme = encryption_scheme(record, body.encryption_algorithm)
+    key = open_key(services, caller, body.key_id, Use.ENCRYPT)
+    scheme = encryption_scheme(key, body.encryption_algorithm)
     cipher = _encrypt(
-        services,
         caller,
-        record,
+        key,
         scheme,
         purpose=blob.Purpose.DATA,
         plaintext=plaintext,
         context=body.encryption_context,
         aad=body.additional_authenticated_data,
     )
-    return EncryptDataResponseBody(key_id=record.key_id, cipher_text=_to_base64(cipher))
+    return EncryptDataResponseBody(key_id=key.key_id, cipher_text=_to_base64(cipher))
 
 
 def seal_data(
-    services: Services,
     caller: Caller,
-    record: KeyRecord,
+    key: OpenKey,
     suite: aead.Suite,
     *,
     plaintext: bytes,
@@ -168,9 +153,8 @@ def seal_data(
     For services that hand out secrets decryptable later (data key pairs, §4 ops 17-18).
     """
     cipher = _encrypt(
-        services,
         caller,
-        record,
+        key,
         suite,
         purpose=blob.Purpose.DATA,
         plaintext=plaintext,
@@ -182,7 +166,7 @@ def seal_data(
 
 def decrypt_data(body: DecryptDataRequestBody, caller: Caller, services: Services) -> DecryptDataResponseBody:
     """§4 op 15, §F5. key_id is optional for symmetric blobs (it must then match the blob)."""
-    record, plaintext = _decrypt(
+    key, plaintext = _decrypt(
         services,
         caller,
         _from_base64(body.cipher_text),
@@ -193,7 +177,7 @@ def decrypt_data(body: DecryptDataRequestBody, caller: Caller, services: Service
         aad=body.additional_authenticated_data,
     )
     return DecryptDataResponseBody(
-        key_id=record.key_id,
+        key_id=key.key_id,
         # Asymmetric plaintexts may be arbitrary bytes: plain_text_base64 is the faithful copy.
         plain_text=SecretStr(plaintext.decode("utf-8", errors="replace")),
         plain_text_base64=SecretStr(_to_base64(plaintext)),
@@ -208,7 +192,7 @@ def re_encrypt(body: ReEncryptRequestBody, caller: Caller, services: Services) -
     """
     source_algorithm = body.source_encryption_algorithm or SYMMETRIC_DEFAULT
     destination_algorithm = body.destination_encryption_algorithm or SYMMETRIC_DEFAULT
-    destination = find_key(services, caller, body.destination_key_id)
+    destination = open_key(services, caller, body.destination_key_id, Use.ENCRYPT)
     destination_scheme = encryption_scheme(destination, destination_algorithm)
 
     # §F4 blobs begin 02 00, so their Base64 begins "Ag" and is never mistaken for hex.
@@ -241,7 +225,6 @@ def re_encrypt(body: ReEncryptRequestBody, caller: Caller, services: Services) -
     if is_datakey_blob and len(plaintext) != expected_len:
         raise errors.CipherLengthMismatch
     cipher = _encrypt(
-        services,
         caller,
         destination,
         destination_scheme,
@@ -300,9 +283,8 @@ def _binding(caller: Caller, context: Mapping[str, str] | None, aad: str | None)
 
 
 def _encrypt(
-    services: Services,
     caller: Caller,
-    record: KeyRecord,
+    key: OpenKey,
     scheme: Scheme,
     *,
     purpose: blob.Purpose,
@@ -310,20 +292,19 @@ def _encrypt(
     context: Mapping[str, str] | None,
     aad: str | None,
 ) -> bytes:
-    """Seal ``plaintext`` under the current version of ``record`` with a checked ``scheme``."""
-    version = record.current_version
+    """Seal ``plaintext`` under the primary version of ``key`` with a checked ``scheme``."""
+    version, material = key.primary()
     if isinstance(scheme, aead.Suite):
         return blob.seal(
             suite=scheme,
-            key=key_material(services, record, version),
-            key_id=record.key_id,
+            key=material,
+            key_id=key.key_id,
             key_version=version,
             purpose=purpose,
             plaintext=plaintext,
             bound=_binding(caller, context, aad),
         )
     _refuse_binding(context, aad)
-    material = key_material(services, record, version)
     if len(plaintext) > asymmetric.max_plaintext_len(scheme, material):
         raise errors.PlaintextTooLong
     try:
@@ -343,7 +324,7 @@ def _decrypt(
     context: Mapping[str, str] | None,
     aad: str | None,
     key_field: str = "key_id",
-) -> tuple[KeyRecord, bytes]:
+) -> tuple[OpenKey, bytes]:
     """Open a blob of ``purpose`` or an asymmetric ciphertext; every failure of the ciphertext is KMS.2201.
 
     Without ``key_id`` the ciphertext must be a blob, which names its key (§F4).
@@ -354,33 +335,24 @@ def _decrypt(
             raise errors.MissingParameter(f"{key_field} is required for asymmetric ciphertexts.")
         header = _read_header(raw)
         key_id = header.key_id
-    record = find_key(services, caller, key_id)
-    scheme = encryption_scheme(record, algorithm)
+    key = open_key(services, caller, key_id, Use.ENCRYPT)
+    scheme = encryption_scheme(key, algorithm)
     if isinstance(scheme, asymmetric.Algorithm):
         _refuse_binding(context, aad)
-        material = key_material(services, record, record.current_version)
+        _, material = key.primary()
         try:
-            return record, asymmetric.decrypt(scheme, material, raw)
+            return key, asymmetric.decrypt(scheme, material, raw)
         except CryptoError:
             raise errors.InvalidCipherText from None
     header = header or _read_header(raw)
-    if (
-        header.key_id != record.key_id
-        or header.purpose is not purpose
-        or header.suite is not scheme
-        or header.key_version not in record.materials
-    ):
+    if header.key_id != key.key_id or header.purpose is not purpose or header.suite is not scheme:
         raise errors.InvalidCipherText
+    material = key.material(header.key_version)  # KMS.2201 for a version the key does not hold
     try:
-        plaintext = blob.open_blob(
-            raw,
-            key=key_material(services, record, header.key_version),
-            expected=header,
-            bound=_binding(caller, context, aad),
-        )
+        plaintext = blob.open_blob(raw, key=material, expected=header, bound=_binding(caller, context, aad))
     except CryptoError:
         raise errors.InvalidCipherText from None
-    return record, plaintext
+    return key, plaintext
 
 
 def _read_header(raw: bytes) -> blob.BlobHeader:

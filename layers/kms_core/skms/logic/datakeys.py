@@ -11,9 +11,9 @@ from pydantic import SecretStr
 from skms import errors
 from skms.crypto import aead, blob
 from skms.crypto.errors import CryptoError
-from skms.crypto.keyspec import HMAC_SPECS, KeySpec
-from skms.domain import KeyRecord
-from skms.logic.common import Caller, find_key, key_material, require_enabled
+from skms.crypto.keyspec import KeySpec
+from skms.logic.common import Caller
+from skms.logic.gate import OpenKey, Use, open_key
 from skms.models.datakeys import (
     CreateDatakeyRequestBody,
     CreateDatakeyResponseBody,
@@ -27,7 +27,7 @@ DEFAULT_DATAKEY_BITS = 256
 DATAKEY_SPEC_BITS = {"AES_256": 256, "AES_128": 128}
 MIN_DATAKEY_BITS, MAX_DATAKEY_BITS = 8, 8192
 MAX_DATAKEY_BYTES = MAX_DATAKEY_BITS // 8
-SUITES = {KeySpec.AES_256.value: aead.Suite.AES_256_GCM, KeySpec.SM4.value: aead.Suite.SM4_GCM}
+SUITES = {KeySpec.AES_256: aead.Suite.AES_256_GCM, KeySpec.SM4: aead.Suite.SM4_GCM}
 
 
 def datakey_bits(body: CreateDatakeyRequestBody) -> int:
@@ -48,20 +48,14 @@ def datakey_bits(body: CreateDatakeyRequestBody) -> int:
     return DEFAULT_DATAKEY_BITS
 
 
-def symmetric_suite(record: KeyRecord) -> aead.Suite:
-    """The AEAD of an enabled symmetric ENCRYPT_DECRYPT CMK, or the §F2 error for this key."""
-    require_enabled(record)
-    suite = SUITES.get(record.key_spec)
-    if suite is None:
-        if record.key_spec in HMAC_SPECS:
-            raise errors.UnsupportedForHmac
-        raise errors.UnsupportedForAsymmetric
-    return suite
+def symmetric_suite(key: OpenKey) -> aead.Suite:
+    """The AEAD of a CMK opened for :data:`Use.DATA_KEY` (the gate let only AES_256 and SM4 through)."""
+    return SUITES[key.spec]
 
 
-def datakey_digest(record: KeyRecord, data_key: bytes) -> bytes:
+def datakey_digest(spec: KeySpec, data_key: bytes) -> bytes:
     """§F3: SHA-256 of the DEK, or SM3 for an SM4 CMK."""
-    digest = hashes.Hash(hashes.SM3() if record.key_spec == KeySpec.SM4.value else hashes.SHA256())
+    digest = hashes.Hash(hashes.SM3() if spec is KeySpec.SM4 else hashes.SHA256())
     digest.update(data_key)
     return digest.finalize()
 
@@ -70,21 +64,21 @@ def create_datakey(
     body: CreateDatakeyRequestBody, caller: Caller, services: Services
 ) -> CreateDatakeyResponseBody:
     bits = datakey_bits(body)
-    record = find_key(services, caller, body.key_id)
-    suite = symmetric_suite(record)
-    version = record.current_version
+    key = open_key(services, caller, body.key_id, Use.DATA_KEY)
+    suite = symmetric_suite(key)
+    version, material = key.primary()
     data_key = os.urandom(bits // 8)
     cipher = blob.seal(
         suite=suite,
-        key=key_material(services, record, version),
-        key_id=record.key_id,
+        key=material,
+        key_id=key.key_id,
         key_version=version,
         purpose=blob.Purpose.DATA_KEY,
         plaintext=data_key,
         bound=blob.binding(caller.project_id, body.encryption_context, body.aad_bytes()),
     )
     return CreateDatakeyResponseBody(
-        key_id=record.key_id, plain_text=SecretStr(data_key.hex().upper()), cipher_text=cipher.hex().upper()
+        key_id=key.key_id, plain_text=SecretStr(data_key.hex().upper()), cipher_text=cipher.hex().upper()
     )
 
 
@@ -101,14 +95,14 @@ def decrypt_datakey(
         raise errors.InvalidCipherText from None
     if header.key_id != body.key_id or header.purpose is not blob.Purpose.DATA_KEY:
         raise errors.InvalidCipherText
-    record = find_key(services, caller, body.key_id)
-    suite = symmetric_suite(record)
-    if header.suite is not suite or header.key_version not in record.materials:
+    key = open_key(services, caller, body.key_id, Use.DATA_KEY)
+    if header.suite is not symmetric_suite(key):
         raise errors.InvalidCipherText
+    material = key.material(header.key_version)  # KMS.2201 for a version the key does not hold
     try:
         data_key = blob.open_blob(
             cipher,
-            key=key_material(services, record, header.key_version),
+            key=material,
             expected=header,
             bound=blob.binding(caller.project_id, body.encryption_context, body.aad_bytes()),
         )
@@ -119,5 +113,5 @@ def decrypt_datakey(
     return DecryptDatakeyResponseBody(
         data_key=SecretStr(data_key.hex().upper()),
         datakey_length=str(len(data_key)),
-        datakey_dgst=datakey_digest(record, data_key).hex().upper(),
+        datakey_dgst=datakey_digest(key.spec, data_key).hex().upper(),
     )

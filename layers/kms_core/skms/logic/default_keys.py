@@ -15,7 +15,8 @@ import uuid
 
 from skms import errors
 from skms.crypto.keyspec import KeySpec, KeyUsage
-from skms.domain import DEFAULT_KEY_SUFFIX, KeyRecord, KeyState, Origin
+from skms.domain import DEFAULT_KEY_SUFFIX, KeyRecord, KeyState, KeyVersions, Origin
+from skms.keyring import key_binding
 from skms.logic.common import Caller, now_ms
 from skms.runtime import Services
 from skms.storage.port import AliasExists
@@ -37,22 +38,23 @@ def resolve_default_key(services: Services, caller: Caller, alias: str) -> str:
     from skms.crypto import material  # only on first use: keeps every handler's cold start lean
 
     key_id = str(uuid.uuid4())
+    created = now_ms()
+    binding = key_binding(KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT, None)
+    wrapped = services.keyring.wrap(caller.project_id, key_id, 0, material.generate(KeySpec.AES_256), binding)
     record = KeyRecord(
         project_id=caller.project_id,
         key_id=key_id,
         domain_id=caller.domain_id,
         key_alias=alias,
-        key_spec=KeySpec.AES_256.value,
-        key_usage=KeyUsage.ENCRYPT_DECRYPT.value,
+        key_spec=KeySpec.AES_256,
+        key_usage=KeyUsage.ENCRYPT_DECRYPT,
         key_state=KeyState.ENABLED,
         origin=Origin.KMS,
-        creation_date=now_ms(),
+        creation_date=created,
         key_description=f"Default key of {alias.removesuffix(DEFAULT_KEY_SUFFIX)}",
         realm=services.settings.region_id,
         default_key_flag="1",
-        materials={
-            0: services.keyring.wrap(caller.project_id, key_id, 0, material.generate(KeySpec.AES_256))
-        },
+        versions=KeyVersions.first(wrapped, created),
     )
     try:
         services.store.create_key(record)

@@ -22,9 +22,10 @@ from typing import TypeVar
 from pydantic import SecretStr
 
 from skms.crypto import keypairs
-from skms.logic.common import Caller, find_key
+from skms.logic.common import Caller
 from skms.logic.data import seal_data
 from skms.logic.datakeys import symmetric_suite
+from skms.logic.gate import Use, open_key
 from skms.models.keypairs import (
     CreateEcDatakeyPairRequestBody,
     CreateEcDatakeyPairResponseBody,
@@ -57,21 +58,20 @@ def _create_pair(
     services: Services,
     reply: type[Reply],
 ) -> Reply:
-    record = find_key(services, caller, body.key_id)
-    suite = symmetric_suite(record)
+    key = open_key(services, caller, body.key_id, Use.DATA_KEY)
+    suite = symmetric_suite(key)
     pair = keypairs.generate(keypairs.PairSpec(body.key_spec))
     private_der = pair.private_der.reveal()
     cipher_text = seal_data(
-        services,
         caller,
-        record,
+        key,
         suite,
         plaintext=private_der,
         context=body.encryption_context,
         aad=body.additional_authenticated_data,
     )
     return reply(
-        key_id=record.key_id,
+        key_id=key.key_id,
         key_spec=pair.spec.value,
         public_key=_to_base64(pair.public_der),
         private_key_cipher_text=cipher_text,

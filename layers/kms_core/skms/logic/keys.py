@@ -6,7 +6,8 @@ from __future__ import annotations
 from skms import errors
 from skms.domain import DEFAULT_KEY_SUFFIX, KeyRecord
 from skms.logic import lifecycle
-from skms.logic.common import Caller, find_key
+from skms.logic.common import Caller
+from skms.logic.gate import Use, open_key
 from skms.logic.lifecycle import Op
 from skms.models.keys import KEY_SPECS
 from skms.models.lifecycle import (
@@ -34,7 +35,9 @@ DEFAULT_LIST_LIMIT = 1000
 
 
 def describe_key(body: OperateKeyRequestBody, caller: Caller, services: Services) -> DescribeKeyResponseBody:
-    return DescribeKeyResponseBody(key_info=KeyDetails.of(find_key(services, caller, body.key_id)))
+    return DescribeKeyResponseBody(
+        key_info=KeyDetails.of(open_key(services, caller, body.key_id, Use.DESCRIBE).record)
+    )
 
 
 def _status(record: KeyRecord) -> KeyStatusResponseBody:

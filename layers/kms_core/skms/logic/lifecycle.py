@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 from skms import errors
 from skms.domain import KeyRecord, KeyState
-from skms.logic.common import Caller, find_key, now_ms
+from skms.logic.common import Caller, now_ms
+from skms.logic.gate import Use, open_key
 from skms.runtime import Services
 
 MAX_ATTEMPTS = 8
@@ -81,7 +82,7 @@ def next_state(record: KeyRecord, op: Op) -> KeyState:
     if outcome is None:
         return record.key_state
     if isinstance(outcome, KeyState):
-        if outcome is S.DISABLED and op is Op.CANCEL_DELETION and not record.materials:
+        if outcome is S.DISABLED and op is Op.CANCEL_DELETION and record.versions.primary_version is None:
             # An external key that never had material goes back to waiting for it, not to
             # "disabled" (which could then be enabled with nothing to encrypt with).
             return S.PENDING_IMPORT
@@ -100,7 +101,7 @@ def apply(
 ) -> KeyRecord:
     """Read, check and conditionally write, retrying lost races from a fresh read."""
     for _ in range(MAX_ATTEMPTS):
-        record = find_key(services, caller, key_id)
+        record = open_key(services, caller, key_id, Use.MANAGE).record
         updated = change(record, next_state(record, op))
         try:
             return services.store.update_key(updated, record.revision)

@@ -19,9 +19,8 @@ import base64
 
 from skms import errors
 from skms.crypto import mac
-from skms.crypto.keyspec import KeySpec, KeyUsage
-from skms.domain import KeyRecord
-from skms.logic.common import Caller, find_key, key_material, require_enabled
+from skms.logic.common import Caller
+from skms.logic.gate import OpenKey, Use, open_key
 from skms.models.mac import (
     GenerateMacRequestBody,
     GenerateMacResponseBody,
@@ -33,13 +32,13 @@ from skms.runtime import Services
 
 def generate_mac(body: GenerateMacRequestBody, caller: Caller, services: Services) -> GenerateMacResponseBody:
     """§6 op 26: the Base64 HMAC of the message under an enabled HMAC key's current material."""
-    record = find_key(services, caller, body.key_id)
-    algorithm = _mac_key(record, body.mac_algorithm)
+    key = open_key(services, caller, body.key_id, Use.MAC)
+    algorithm = _algorithm(key, body.mac_algorithm)
     message = body.message_bytes()
-    key = key_material(services, record, record.current_version)
-    tag = mac.generate(algorithm, key, message)
+    _, material = key.primary()
+    tag = mac.generate(algorithm, material, message)
     return GenerateMacResponseBody(
-        key_id=record.key_id,
+        key_id=key.key_id,
         mac_algorithm=algorithm.value,
         mac=base64.b64encode(tag).decode("ascii"),
     )
@@ -47,32 +46,21 @@ def generate_mac(body: GenerateMacRequestBody, caller: Caller, services: Service
 
 def verify_mac(body: VerifyMacRequestBody, caller: Caller, services: Services) -> VerifyMacResponseBody:
     """§6 op 27: ``mac_valid`` is a JSON boolean; a wrong MAC is ``false``, never an error."""
-    record = find_key(services, caller, body.key_id)
-    algorithm = _mac_key(record, body.mac_algorithm)
+    key = open_key(services, caller, body.key_id, Use.MAC)
+    algorithm = _algorithm(key, body.mac_algorithm)
     message = body.message_bytes()
     tag = body.mac_bytes()
-    key = key_material(services, record, record.current_version)
-    valid = mac.verify(algorithm, key, message, tag)
-    return VerifyMacResponseBody(key_id=record.key_id, mac_algorithm=algorithm.value, mac_valid=valid)
+    _, material = key.primary()
+    valid = mac.verify(algorithm, material, message, tag)
+    return VerifyMacResponseBody(key_id=key.key_id, mac_algorithm=algorithm.value, mac_valid=valid)
 
 
-def _mac_key(record: KeyRecord, algorithm_name: str) -> mac.MacAlgorithm:
-    """The algorithm of an enabled HMAC key, or the §F2 error (see the module docstring)."""
-    require_enabled(record)
-    try:
-        spec = KeySpec(record.key_spec)
-    except ValueError:
-        raise errors.InternalError("Unknown key spec.") from None
-    if not spec.is_hmac:
-        if record.key_usage == KeyUsage.SIGN_VERIFY.value:
-            raise errors.KeyIsSignVerify("SIGN_VERIFY keys cannot make or check MACs.")
-        if record.key_usage == KeyUsage.KEY_AGREEMENT.value:
-            raise errors.SigningAlgorithmUnsupported("KEY_AGREEMENT keys cannot make or check MACs.")
-        raise errors.KeyIsEncryptDecrypt("ENCRYPT_DECRYPT keys cannot make or check MACs.")
+def _algorithm(key: OpenKey, algorithm_name: str) -> mac.MacAlgorithm:
+    """The algorithm of a key opened for :data:`Use.MAC`, if its spec takes it (see the module docstring)."""
     try:
         algorithm = mac.MacAlgorithm(algorithm_name)
     except ValueError:
         raise errors.InvalidParameter("Unsupported mac_algorithm.") from None
-    if algorithm not in mac.supported_algorithms(spec):
-        raise errors.SigningAlgorithmUnsupported(f"{spec.value} keys do not support {algorithm.value}.")
+    if algorithm not in mac.supported_algorithms(key.spec):
+        raise errors.SigningAlgorithmUnsupported(f"{key.spec.value} keys do not support {algorithm.value}.")
     return algorithm

@@ -8,8 +8,9 @@ Checks, in order, after the key is found (KMS.0207) and enabled (§F1: 0209, 021
   (:data:`skms.crypto.signing.SUPPORTED`); DIGEST with ED25519_SHA_512 (pure Ed25519 signs only RAW
   messages) KMS.0308; a DIGEST whose length is not the hash size KMS.0329 (for ED25519_PH_SHA_512 the
   64-byte SHA-512 of the message, Ed25519ph's prehash). Bad Base64 was already KMS.0308 in the model.
-- verify checks against the public key kept in clear on the record, so it needs no unwrap; a wrong or
-  malformed signature is the normal answer ``"false"``, never an error.
+- verify checks against the public key kept in clear on the record, once the keyring has proven it is
+  the key's own (its material, wrapped under a context binding spec, usage and public key, unwraps:
+  a tampered row fails closed); a wrong or malformed signature is the normal answer ``"false"``.
 - get-publickey: a symmetric key is KMS.0331 (HMAC KMS.0341). Keys of every usage answer, since an
   ENCRYPT_DECRYPT key's public half is what clients encrypt to, and a KEY_AGREEMENT key's is what the
   peer of derive-shared-secret needs. The PEM goes out with CRLF line breaks,
@@ -22,9 +23,9 @@ import base64
 
 from skms import errors
 from skms.crypto import signing
-from skms.crypto.keyspec import KeySpec, KeyUsage
-from skms.domain import KeyRecord
-from skms.logic.common import Caller, find_key, key_material, require_enabled
+from skms.crypto.keyspec import KeySpec
+from skms.logic.common import Caller
+from skms.logic.gate import OpenKey, Use, open_key
 from skms.models.lifecycle import OperateKeyRequestBody
 from skms.models.signing import (
     ShowPublicKeyResponseBody,
@@ -38,36 +39,32 @@ from skms.runtime import Services
 
 def sign(body: SignRequestBody, caller: Caller, services: Services) -> SignResponseBody:
     """§5 op 22: Base64 signature by the private half of an enabled SIGN_VERIFY key."""
-    record = find_key(services, caller, body.key_id)
-    spec, algorithm = _signing_key(record, body.signing_algorithm)
+    key = open_key(services, caller, body.key_id, Use.SIGN)
+    algorithm = _algorithm(key, body.signing_algorithm)
     message = body.message_bytes()
-    _check(spec, algorithm, message, body.message_type)  # before the material is unwrapped
-    material = key_material(services, record, record.current_version)
-    signature = signing.sign(spec, material, algorithm, message, body.message_type)
-    return SignResponseBody(key_id=record.key_id, signature=base64.b64encode(signature).decode("ascii"))
+    _check(key.spec, algorithm, message, body.message_type)  # before the material is unwrapped
+    _, material = key.primary()
+    signature = signing.sign(key.spec, material, algorithm, message, body.message_type)
+    return SignResponseBody(key_id=key.key_id, signature=base64.b64encode(signature).decode("ascii"))
 
 
 def verify(body: VerifyRequestBody, caller: Caller, services: Services) -> VerifyResponseBody:
     """§5 op 23: ``signature_valid`` is the string "true" or "false"."""
-    record = find_key(services, caller, body.key_id)
-    spec, algorithm = _signing_key(record, body.signing_algorithm)
+    key = open_key(services, caller, body.key_id, Use.SIGN)
+    algorithm = _algorithm(key, body.signing_algorithm)
     message = body.message_bytes()
-    _check(spec, algorithm, message, body.message_type)
+    _check(key.spec, algorithm, message, body.message_type)
     signature = body.signature_bytes()
-    valid = signing.verify(spec, _stored_pem(record), algorithm, message, body.message_type, signature)
-    return VerifyResponseBody(key_id=record.key_id, signature_valid="true" if valid else "false")
+    valid = signing.verify(key.spec, key.public_key_pem(), algorithm, message, body.message_type, signature)
+    return VerifyResponseBody(key_id=key.key_id, signature_valid="true" if valid else "false")
 
 
 def show_public_key(
     body: OperateKeyRequestBody, caller: Caller, services: Services
 ) -> ShowPublicKeyResponseBody:
     """§5 op 24: the PEM SubjectPublicKeyInfo of an enabled asymmetric key, CRLF line breaks."""
-    record = find_key(services, caller, body.key_id)
-    require_enabled(record)
-    spec = _spec(record)
-    if spec.is_symmetric:
-        raise errors.UnsupportedForSymmetric("Symmetric keys have no public key.")
-    return ShowPublicKeyResponseBody(key_id=record.key_id, public_key=crlf_pem(_stored_pem(record)))
+    key = open_key(services, caller, body.key_id, Use.PUBLIC_KEY)
+    return ShowPublicKeyResponseBody(key_id=key.key_id, public_key=crlf_pem(key.public_key_pem()))
 
 
 def crlf_pem(pem: str) -> str:
@@ -78,35 +75,15 @@ def crlf_pem(pem: str) -> str:
 # --- shared by the operations above
 
 
-def _spec(record: KeyRecord) -> KeySpec:
-    try:
-        spec = KeySpec(record.key_spec)
-    except ValueError:
-        if record.key_spec.startswith("HMAC"):
-            raise errors.UnsupportedForHmac from None
-        raise errors.InternalError("Unknown key spec.") from None
-    if spec.is_hmac:
-        raise errors.UnsupportedForHmac
-    return spec
-
-
-def _signing_key(record: KeyRecord, algorithm_name: str) -> tuple[KeySpec, signing.SigningAlgorithm]:
-    """The spec and algorithm of an enabled SIGN_VERIFY key, or the §F2 error."""
-    require_enabled(record)
-    spec = _spec(record)
-    if spec.is_symmetric:
-        raise errors.SymmetricKeyCannotSign
-    if record.key_usage == KeyUsage.KEY_AGREEMENT.value:
-        raise errors.SigningAlgorithmUnsupported("KEY_AGREEMENT keys cannot sign or verify.")
-    if record.key_usage != KeyUsage.SIGN_VERIFY.value:
-        raise errors.KeyIsEncryptDecrypt
+def _algorithm(key: OpenKey, algorithm_name: str) -> signing.SigningAlgorithm:
+    """The algorithm of a key opened for :data:`Use.SIGN`, if its spec takes it, or KMS.0332."""
     try:
         algorithm = signing.SigningAlgorithm(algorithm_name)
     except ValueError:  # the model admits only documented names; this is a safety net
         raise errors.SigningAlgorithmUnsupported from None
-    if algorithm not in signing.supported_algorithms(spec):
-        raise errors.SigningAlgorithmUnsupported(f"{spec.value} keys do not support {algorithm.value}.")
-    return spec, algorithm
+    if algorithm not in signing.supported_algorithms(key.spec):
+        raise errors.SigningAlgorithmUnsupported(f"{key.spec.value} keys do not support {algorithm.value}.")
+    return algorithm
 
 
 def _check(spec: KeySpec, algorithm: signing.SigningAlgorithm, message: bytes, message_type: str) -> None:
@@ -118,9 +95,3 @@ def _check(spec: KeySpec, algorithm: signing.SigningAlgorithm, message: bytes, m
         raise errors.SigningAlgorithmUnsupported(str(exc)) from None
     except signing.SigningError as exc:
         raise errors.InvalidParameter(str(exc)) from None
-
-
-def _stored_pem(record: KeyRecord) -> str:
-    if record.public_key_pem is None:
-        raise errors.InternalError("The public key is unavailable.")
-    return record.public_key_pem

@@ -43,7 +43,9 @@ def _tombstone(services: Services, record: KeyRecord, now: int) -> bool:
         if not _is_due(record, now):
             return False
         try:
-            services.store.update_key(record.replace(deleted_at=now, materials={}), record.revision)
+            services.store.update_key(
+                record.replace(deleted_at=now, versions=record.versions.erased()), record.revision
+            )
         except errors.ConcurrentUpdate:
             fresh = services.store.get_key(record.project_id, record.key_id)
             if fresh is None:

@@ -91,8 +91,8 @@ class KeyDetails(BaseModel):
             domain_id=record.domain_id,
             key_alias=record.key_alias,
             realm=record.realm,
-            key_spec=record.key_spec,
-            key_usage=record.key_usage,
+            key_spec=record.key_spec.value,
+            key_usage=record.key_usage.value,
             key_description=record.key_description,
             creation_date=str(record.creation_date),
             scheduled_deletion_date=""

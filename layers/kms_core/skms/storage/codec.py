@@ -1,11 +1,13 @@
 """KeyRecord and principal records <-> primitive fields, shared by the storage adapters.
 
-``to_fields`` gives every field except ``materials`` as ``str``/``int``/``bool``/``None`` (enums by
-value) so each adapter maps them onto its own types; materials stay ``bytes`` with string version
-keys (JSON and DynamoDB map keys must be strings). ``to_json``/``from_json`` add base64 for the
-adapters that store one JSON document. Decoding ignores unknown fields (e.g. DynamoDB's PK/SK) and
-uses the dataclass defaults for missing ones, so adding a field needs no migration (unless a
-listing filters on it: see :func:`filter_fields`).
+``to_fields`` gives every field except the versions' material as ``str``/``int``/``bool``/``None``
+(enums by value; the :class:`~skms.domain.KeyVersions` as ``current_version`` and a ``versions``
+JSON text of their metadata) so each adapter maps them onto its own types; materials stay ``bytes``
+with string version keys (JSON and DynamoDB map keys must be strings). ``to_json``/``from_json``
+add base64 for the adapters that store one JSON document. Decoding ignores unknown fields (e.g.
+DynamoDB's PK/SK) and uses the dataclass defaults for missing ones, so adding a field needs no
+migration (unless a listing filters on it: see :func:`filter_fields`); a row without version
+metadata decodes its materials as live versions created with the key.
 
 ``filter_fields`` turns a :class:`~skms.storage.port.KeyFilter` into ``{field name: stored value}``
 for the filters that are set, named and valued exactly as ``to_fields`` stores them, so an adapter
@@ -23,26 +25,71 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import enum
 import json
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from skms.domain import AccessKeyRecord, KeyRecord, KeyState, Origin, UserRecord
+from skms.crypto.keyspec import KeySpec, KeyUsage
+from skms.domain import (
+    AccessKeyRecord,
+    KeyRecord,
+    KeyState,
+    KeyVersion,
+    KeyVersions,
+    Origin,
+    UserRecord,
+    VersionState,
+)
 from skms.storage.port import KeyFilter
 
 Primitive = str | int | bool | None
 
 MATERIALS = "materials"
-_FIELDS = tuple(f.name for f in dataclasses.fields(KeyRecord) if f.name != MATERIALS)
+CURRENT_VERSION = "current_version"
+VERSIONS = "versions"
+_ENUMS: dict[str, type[enum.StrEnum]] = {
+    "key_spec": KeySpec,
+    "key_usage": KeyUsage,
+    "key_state": KeyState,
+    "origin": Origin,
+}
+_FIELDS = tuple(f.name for f in dataclasses.fields(KeyRecord) if f.name != VERSIONS)
+
+
+def _versions_text(versions: KeyVersions) -> str:
+    """Every version's metadata (not its material) as compact JSON:
+    ``[[number, created_at, state, bound (1/0)], ...]``."""
+    return json.dumps(
+        [[v.number, v.created_at, v.state.value, int(v.bound)] for v in versions.versions],
+        separators=(",", ":"),
+    )
+
+
+def _versions_of(fields: Mapping[str, Any], materials: Mapping[int, bytes]) -> KeyVersions:
+    primary = int(fields.get(CURRENT_VERSION) or 0)
+    text = fields.get(VERSIONS)
+    if not text:  # a row written before version metadata: every held material is a live, unbound version
+        created = int(fields.get("creation_date") or 0)
+        return KeyVersions.of_materials(materials, primary, created, bound=False)
+    versions = []
+    for number, created_at, state, *bound in json.loads(text):
+        wrapped = bytes(materials.get(int(number), b""))
+        flag = bool(bound[0]) if bound else False
+        versions.append(KeyVersion(int(number), int(created_at), VersionState(state), wrapped, flag))
+    return KeyVersions(primary, tuple(versions))
 
 
 def to_fields(record: KeyRecord) -> dict[str, Primitive]:
-    """Every field but ``materials``, as primitives."""
+    """Every field but the versions' material, as primitives (enums by value); the versions as
+    ``current_version`` (the primary) and ``versions`` (their metadata as JSON text)."""
     out: dict[str, Primitive] = {}
     for name in _FIELDS:
         value = getattr(record, name)
-        out[name] = value.value if isinstance(value, KeyState | Origin) else value
+        out[name] = value.value if isinstance(value, enum.Enum) else value
+    out[CURRENT_VERSION] = record.versions.primary
+    out[VERSIONS] = _versions_text(record.versions)
     return out
 
 
@@ -55,11 +102,12 @@ def materials_from_map(materials: Mapping[str, bytes]) -> dict[int, bytes]:
 
 
 def from_fields(fields: Mapping[str, Any], materials: Mapping[str, bytes]) -> KeyRecord:
-    """Inverse of :func:`to_fields` + :func:`materials_to_map`."""
+    """Inverse of :func:`to_fields` + :func:`materials_to_map`. Enums are decoded here, once;
+    an unknown value or broken version invariants raise ValueError (fail closed)."""
     kwargs: dict[str, Any] = {name: fields[name] for name in _FIELDS if name in fields}
-    kwargs["key_state"] = KeyState(kwargs["key_state"])
-    kwargs["origin"] = Origin(kwargs["origin"])
-    kwargs[MATERIALS] = materials_from_map(materials)
+    for name, kind in _ENUMS.items():
+        kwargs[name] = kind(kwargs[name])
+    kwargs[VERSIONS] = _versions_of(fields, materials_from_map(materials))
     return KeyRecord(**kwargs)
 
 

@@ -32,7 +32,7 @@ from skms.storage.port import (
 
 
 def _copy(record: KeyRecord) -> KeyRecord:
-    return record.replace(materials=dict(record.materials))
+    return record  # records are immutable through and through (KeyVersions is a tuple of frozen values)
 
 
 def _frozen_access_key(record: AccessKeyRecord) -> AccessKeyRecord:

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
 import functools
 import json
 import pathlib
@@ -161,17 +160,10 @@ def _decode_record(document: str) -> KeyRecord:
     return codec.from_json(document)
 
 
-_RECORD_SLOTS = tuple(field.name for field in dataclasses.fields(KeyRecord))
-
-
 def _own_copy(record: KeyRecord) -> KeyRecord:
-    """A copy for the caller, with its own ``materials`` dict (the port's contract: what a caller
-    does to a returned record never reaches the store); a shallow slot copy, without __init__."""
-    copy = object.__new__(KeyRecord)
-    for name in _RECORD_SLOTS:
-        object.__setattr__(copy, name, getattr(record, name))
-    object.__setattr__(copy, "materials", dict(record.materials))
-    return copy
+    """What a caller gets: the cached record itself, which is immutable through and through (frozen,
+    its versions a tuple of frozen values), so nothing a caller does can reach the store or the cache."""
+    return record
 
 
 _IS_DEFAULT_ALIAS = "substr(key_alias, -8) = '/default'"

@@ -1,0 +1,241 @@
+"""The one gate for using a key: resolve the reference, check the state, check the capability.
+
+Every logic function that acts on an existing key opens it here, naming what it wants to do with it
+(:class:`Use`). In order:
+
+1. **Resolve** the reference within the caller's project. Keys of other projects, unknown ids and
+   deleted keys (tombstones) are all KMS.0207, never 403: nothing about them is revealed.
+2. **Authorize**: the place where the caller's permission for this use of this key is decided
+   (IAM policies, then grants) is :func:`open_key`, right after resolution, so that no operation
+   can reach a key without passing it.
+3. **State**: :data:`USABLE_STATES` says in which states a key may be used for each purpose; a key in
+   another state gets the error :data:`STATE_ERRORS` names for that state (spec §F1, §F2). Lifecycle
+   changes (:data:`Use.MANAGE`) pass every live state here: their outcome per state is the state
+   machine's (:data:`skms.logic.lifecycle.TRANSITIONS`).
+4. **Capability**: :data:`REFUSALS` lists, per purpose, which keys cannot serve it and the §F2 error
+   for each, first match wins (e.g. an HMAC key asked to encrypt is KMS.0341, an EC key KMS.1114).
+
+What passes is an :class:`OpenKey`: the record, its decoded spec and usage, and the material of its
+versions through the keyring (the primary encrypts, any live version decrypts).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from skms import errors
+from skms.crypto.keyspec import KeySpec, KeyUsage
+from skms.domain import KeyRecord, KeyState
+from skms.keyring import MaterialUnavailable, UnknownVersion
+from skms.logic.common import Caller
+from skms.observability import logger
+from skms.runtime import Services
+
+
+class Use(enum.Enum):
+    """What an operation wants to do with a key."""
+
+    DESCRIBE = "describe"  # read its metadata (describe-key)
+    MANAGE = "manage"  # change its state or names (the lifecycle operations)
+    ENCRYPT = "encrypt"  # encrypt-data / decrypt-data / re-encrypt: ENCRYPT_DECRYPT keys, symmetric or not
+    DATA_KEY = "data-key"  # data keys and key pairs' sealed private keys: symmetric keys only
+    SIGN = "sign"  # sign and verify
+    PUBLIC_KEY = "public-key"  # get-publickey
+    MAC = "mac"  # generate-mac and verify-mac
+    AGREE = "agree"  # derive-shared-secret
+
+
+_LIVE_STATES = frozenset(KeyState)
+_ENABLED_ONLY = frozenset({KeyState.ENABLED})
+
+# Use -> the states in which a key may be used for it.
+USABLE_STATES: dict[Use, frozenset[KeyState]] = {
+    Use.DESCRIBE: _LIVE_STATES,
+    Use.MANAGE: _LIVE_STATES,
+    **{use: _ENABLED_ONLY for use in Use if use not in (Use.DESCRIBE, Use.MANAGE)},
+}
+
+# §F1: a key in state 3 gives KMS.0209, in state 4 KMS.0210, frozen KMS.0320; other states KMS.1301.
+STATE_ERRORS: dict[KeyState, type[errors.KmsError]] = {
+    KeyState.DISABLED: errors.KeyDisabled,
+    KeyState.PENDING_DELETION: errors.KeyPendingDeletion,
+    KeyState.FROZEN: errors.KeyFrozen,
+    KeyState.PENDING_ACTIVATION: errors.KeyNotEnabled,
+    KeyState.PENDING_IMPORT: errors.KeyNotEnabled,
+}
+
+Test = Callable[[KeySpec, KeyUsage], bool]
+Refusal = tuple[Test, Callable[[], errors.KmsError]]
+
+
+def _hmac(spec: KeySpec, usage: KeyUsage) -> bool:
+    return spec.is_hmac
+
+
+def _symmetric(spec: KeySpec, usage: KeyUsage) -> bool:
+    return spec.is_symmetric
+
+
+def _not_symmetric(spec: KeySpec, usage: KeyUsage) -> bool:
+    return not spec.is_symmetric
+
+
+def _ec(spec: KeySpec, usage: KeyUsage) -> bool:
+    return spec.is_ec
+
+
+def _usage_is(wanted: KeyUsage) -> Test:
+    return lambda spec, usage: usage is wanted
+
+
+def _usage_is_not(wanted: KeyUsage) -> Test:
+    return lambda spec, usage: usage is not wanted
+
+
+def _say(kind: type[errors.KmsError], message: str | None = None) -> Callable[[], errors.KmsError]:
+    return lambda: kind(message)
+
+
+# Use -> (which keys cannot serve it, the §F2 error), first match wins. The codes follow the
+# operations' modules: skms.logic.data, datakeys, signing, mac and agreement explain each choice.
+REFUSALS: dict[Use, tuple[Refusal, ...]] = {
+    Use.DESCRIBE: (),
+    Use.MANAGE: (),
+    Use.ENCRYPT: (
+        (_hmac, _say(errors.UnsupportedForHmac)),
+        (_ec, _say(errors.EcKeyCannotEncrypt)),
+        (_usage_is_not(KeyUsage.ENCRYPT_DECRYPT), _say(errors.KeyIsSignVerify)),
+    ),
+    Use.DATA_KEY: (
+        (_hmac, _say(errors.UnsupportedForHmac)),
+        (_not_symmetric, _say(errors.UnsupportedForAsymmetric)),
+    ),
+    Use.SIGN: (
+        (_hmac, _say(errors.UnsupportedForHmac)),
+        (_symmetric, _say(errors.SymmetricKeyCannotSign)),
+        (
+            _usage_is(KeyUsage.KEY_AGREEMENT),
+            _say(errors.SigningAlgorithmUnsupported, "KEY_AGREEMENT keys cannot sign or verify."),
+        ),
+        (_usage_is_not(KeyUsage.SIGN_VERIFY), _say(errors.KeyIsEncryptDecrypt)),
+    ),
+    Use.PUBLIC_KEY: (
+        (_hmac, _say(errors.UnsupportedForHmac)),
+        (_symmetric, _say(errors.UnsupportedForSymmetric, "Symmetric keys have no public key.")),
+    ),
+    Use.MAC: (
+        (
+            _usage_is(KeyUsage.SIGN_VERIFY),
+            _say(errors.KeyIsSignVerify, "SIGN_VERIFY keys cannot make or check MACs."),
+        ),
+        (
+            _usage_is(KeyUsage.KEY_AGREEMENT),
+            _say(errors.SigningAlgorithmUnsupported, "KEY_AGREEMENT keys cannot make or check MACs."),
+        ),
+        (
+            _usage_is_not(KeyUsage.GENERATE_VERIFY_MAC),
+            _say(errors.KeyIsEncryptDecrypt, "ENCRYPT_DECRYPT keys cannot make or check MACs."),
+        ),
+    ),
+    Use.AGREE: (
+        (_hmac, _say(errors.UnsupportedForHmac)),
+        (
+            _symmetric,
+            _say(errors.UnsupportedForSymmetric, "Symmetric keys cannot derive shared secrets."),
+        ),
+        (
+            _usage_is(KeyUsage.ENCRYPT_DECRYPT),
+            _say(errors.KeyIsEncryptDecrypt, "ENCRYPT_DECRYPT keys cannot derive shared secrets."),
+        ),
+        (
+            _usage_is_not(KeyUsage.KEY_AGREEMENT),
+            _say(errors.KeyIsSignVerify, "SIGN_VERIFY keys cannot derive shared secrets."),
+        ),
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OpenKey:
+    """A key that passed the gate for one use, and the way to its material."""
+
+    record: KeyRecord
+    use: Use
+    _services: Services
+
+    @property
+    def key_id(self) -> str:
+        return self.record.key_id
+
+    @property
+    def spec(self) -> KeySpec:
+        return self.record.key_spec
+
+    @property
+    def usage(self) -> KeyUsage:
+        return self.record.key_usage
+
+    def primary(self) -> tuple[int, bytes]:
+        """The primary version's number and material: what encrypts, signs and makes MACs."""
+        try:
+            return self._services.keyring.primary(self.record)
+        except (MaterialUnavailable, UnknownVersion) as exc:
+            raise self._unavailable() from exc
+
+    def material(self, version: int) -> bytes:
+        """The material of a live version named by a ciphertext; KMS.2201 if the key holds no such
+        version (never made, or destroyed)."""
+        try:
+            return self._services.keyring.material(self.record, version)
+        except UnknownVersion:
+            raise errors.InvalidCipherText from None
+        except MaterialUnavailable as exc:
+            raise self._unavailable() from exc
+
+    def public_key_pem(self) -> str:
+        """The key's public key, proven to belong to its material (see :mod:`skms.keyring`)."""
+        try:
+            return self._services.keyring.public_key_pem(self.record)
+        except (MaterialUnavailable, UnknownVersion) as exc:
+            raise self._unavailable() from exc
+
+    def _unavailable(self) -> errors.KmsError:
+        # Fail closed: a wrong root key, or metadata (spec, usage, public key) changed in the table.
+        logger.error(
+            "key material could not be unwrapped or does not match the key's metadata",
+            extra={"key_id": self.record.key_id, "project_id": self.record.project_id},
+        )
+        return errors.InternalError("The key material is unavailable.")
+
+
+def check_state(record: KeyRecord, use: Use) -> None:
+    """Raise the §F1/§F2 error if ``record``'s state does not allow ``use``."""
+    if record.key_state not in USABLE_STATES[use]:
+        raise STATE_ERRORS.get(record.key_state, errors.KeyNotEnabled)()
+
+
+def check_capability(record: KeyRecord, use: Use) -> None:
+    """Raise the §F2 error if ``record`` (its spec and usage) cannot serve ``use``."""
+    for refuses, error in REFUSALS[use]:
+        if refuses(record.key_spec, record.key_usage):
+            raise error()
+
+
+def resolve(services: Services, caller: Caller, key_ref: str) -> KeyRecord:
+    """The caller's key named by ``key_ref``, or KMS.0207 (other projects' keys are invisible)."""
+    record = services.store.get_key(caller.project_id, key_ref)
+    if record is None or record.deleted_at is not None:  # a deleted key's tombstone is invisible
+        raise errors.KeyNotFound
+    return record
+
+
+def open_key(services: Services, caller: Caller, key_ref: str, use: Use) -> OpenKey:
+    """Resolve, authorize, and check state and capability for ``use``; see the module docstring."""
+    record = resolve(services, caller, key_ref)
+    # Authorization of the caller's principal for this use of this key is decided here, between
+    # resolution (so a refusal can name the key's URN) and the state checks.
+    check_state(record, use)
+    check_capability(record, use)
+    return OpenKey(record, use, services)
