@@ -34,8 +34,8 @@ from moto import mock_aws
 from skms.auth import signing
 from skms.auth.principals import create_access_key, create_user
 from skms.config import Settings
-from skms.local.template import gateway_responses, load_handler, routes_from_template
 from skms.runtime import Services, build_services, set_services
+from skms.sam_template import gateway_responses, load_handler, routes_from_template
 from tests.support.template import create_table_from_template, load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

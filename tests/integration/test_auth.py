@@ -24,8 +24,8 @@ import pytest
 
 from skms.auth import passwords, tokens
 from skms.auth.principals import create_access_key, create_user, new_access_key, secret_of, token_key
-from skms.local.template import gateway_responses, routes_from_template
 from skms.runtime import Services
+from skms.sam_template import gateway_responses, routes_from_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = REPO_ROOT / "events"

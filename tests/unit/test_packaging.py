@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from skms.local.template import load_template, routes_from_template
+from skms.sam_template import load_template, routes_from_template
 from tests.conftest import REPO_ROOT, TEMPLATE
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from skms import errors
@@ -18,10 +17,6 @@ class Caller:
     project_id: str
     domain_id: str
     request_id: str
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def find_key(services: Services, caller: Caller, key_id: str) -> KeyRecord:
