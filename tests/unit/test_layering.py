@@ -30,6 +30,28 @@ def test_crypto_core_imports_no_aws_powertools_or_pydantic(module: Path) -> None
     assert _imports(module).isdisjoint(FORBIDDEN_IN_CORE)
 
 
+TEST_HOOK_PARAMETERS = {"nonce", "iv", "salt", "rng", "random", "randomness", "entropy"}
+
+
+@pytest.mark.parametrize("module", sorted((LAYER / "crypto").glob("*.py")), ids=lambda p: p.name)
+def test_crypto_public_functions_take_no_nonce_or_randomness(module: Path) -> None:
+    """Pinning the nonce or randomness is for known-answer tests only, through private functions
+    (``aead._seal_with_nonce``), so no public API invites a caller to reuse a nonce."""
+    tree = ast.parse(module.read_text(encoding="utf-8"))
+    public = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not node.name.startswith("_")
+    ]
+    offending = {
+        f"{function.name}({argument.arg})"
+        for function in public
+        for argument in [*function.args.args, *function.args.posonlyargs, *function.args.kwonlyargs]
+        if argument.arg in TEST_HOOK_PARAMETERS
+    }
+    assert not offending
+
+
 @pytest.mark.parametrize("module", sorted(LAYER.rglob("*.py")), ids=lambda p: str(p.relative_to(LAYER)))
 def test_only_storage_and_root_key_adapters_touch_boto3_or_sqlite(module: Path) -> None:
     relative = module.relative_to(LAYER).as_posix()
