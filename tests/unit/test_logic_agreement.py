@@ -277,7 +277,10 @@ def test_wire_validation_maps_to_f2_codes(raw: dict[str, Any], code: str) -> Non
 
 
 def _sample(kind: str) -> dict[str, Any]:
-    return json.loads((REPO_ROOT / "events" / "derive_shared_secret" / f"{kind}.json").read_text())
+    sample: dict[str, Any] = json.loads(
+        (REPO_ROOT / "events" / "derive_shared_secret" / f"{kind}.json").read_text()
+    )
+    return sample
 
 
 def test_sample_events_match_the_route_and_each_other() -> None:

@@ -17,7 +17,7 @@ VECTORS = Path(__file__).parent / "vectors"
 
 
 def _load(name: str) -> list[dict[str, Any]]:
-    vectors = json.loads((VECTORS / name).read_text(encoding="utf-8"))
+    vectors: list[dict[str, Any]] = json.loads((VECTORS / name).read_text(encoding="utf-8"))
     assert vectors, f"{name} holds no vectors"
     return vectors
 
