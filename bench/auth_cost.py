@@ -37,8 +37,8 @@ def run() -> float:
     from skms.auth.authorizer import verify_request
     from skms.auth.principals import create_access_key
     from skms.config import Settings
-    from skms.local.template import load_handler, routes_from_template
     from skms.runtime import build_services, set_services
+    from skms.sam_template import load_handler, routes_from_template
     from tests.support.signer import sign_headers
 
     with tempfile.TemporaryDirectory() as data_dir:

@@ -74,7 +74,7 @@ def lambda_handler(event, context):
 def floor_template(directory: Path) -> Path:
     """template.yaml with absolute CodeUris and one no-op POST route right after create-datakey's
     (routes are matched in template order, so both pay the same routing)."""
-    from skms.local.template import load_template
+    from skms.sam_template import load_template
 
     document = load_template(ROOT / "template.yaml")
     resources: dict[str, Any] = {}

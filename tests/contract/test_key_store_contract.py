@@ -864,7 +864,7 @@ THREADS = 16
 INCREMENTS_PER_THREAD = 5
 
 
-def _run_threads(count: int, target: Callable[[int], None]) -> list[BaseException]:
+def _run_threads(count: int, target: Callable[[int], object]) -> list[BaseException]:
     errors: list[BaseException] = []
     barrier = threading.Barrier(count)
 

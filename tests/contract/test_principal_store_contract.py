@@ -294,7 +294,7 @@ def test_principals_are_not_keys_and_key_operations_leave_them_alone(
 THREADS = 16
 
 
-def _run_threads(count: int, target: Callable[[int], None]) -> list[BaseException]:
+def _run_threads(count: int, target: Callable[[int], object]) -> list[BaseException]:
     errors: list[BaseException] = []
     barrier = threading.Barrier(count)
 

@@ -11,6 +11,7 @@ round trips are checked through the service only.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import re
@@ -243,7 +244,7 @@ def test_encrypt_data_round_trip_with_unicode_and_aad(
     # But a wrong or missing AAD is KMS.2201
     for aad in ("aad-✓-2", None):
         expect_client_error(
-            lambda aad=aad: decrypt_data(client, encrypted.cipher_text, additional_authenticated_data=aad),
+            functools.partial(decrypt_data, client, encrypted.cipher_text, additional_authenticated_data=aad),
             400,
             "KMS.2201",
         )

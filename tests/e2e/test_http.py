@@ -40,7 +40,7 @@ def check_error(reply: Any, status: int | tuple[int, ...], codes: str | tuple[st
     check_reply(reply)
     statuses = (status,) if isinstance(status, int) else status
     assert reply.status in statuses, (reply.status, reply.body)
-    code = reply.error_code()
+    code: str = reply.error_code()
     if codes is not None:
         assert code in ((codes,) if isinstance(codes, str) else codes), reply.body
     return code

@@ -7,6 +7,7 @@ prove that an unmodified SDK user can talk to the service (spec §F6, §F7).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import re
 import uuid
@@ -179,7 +180,7 @@ def test_datakey_with_aad_needs_the_same_aad(module_client: KmsClient, keys: dic
     # Different AAD, or none: the ciphertext does not open
     for other in ("order-43", None):
         expect_client_error(
-            lambda other=other: decrypt_datakey(module_client, key_id, created.cipher_text, "64", aad=other),
+            functools.partial(decrypt_datakey, module_client, key_id, created.cipher_text, "64", aad=other),
             400,
             "KMS.2201",
         )

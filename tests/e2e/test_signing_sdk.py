@@ -80,7 +80,9 @@ def _independently_verify(pem: str, algorithm: str, message: bytes, signature: b
         public.verify(signature, message)  # pure Ed25519 over the message itself
     elif isinstance(public, rsa.RSAPublicKey):
         if "PSS" in algorithm:
-            scheme = padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+            scheme: padding.AsymmetricPadding = padding.PSS(
+                mgf=padding.MGF1(digest), salt_length=digest.digest_size
+            )
         else:
             scheme = padding.PKCS1v15()
         public.verify(signature, message, scheme, digest)

@@ -160,7 +160,8 @@ def _seed(api: RawApi, server: SkmsServer) -> None:
         return result
 
     def new_key(alias: str, **fields: str) -> str:
-        return api.post_ok("create-key", {"key_alias": alias, **fields})["key_info"]["key_id"]
+        key_id: str = api.post_ok("create-key", {"key_alias": alias, **fields})["key_info"]["key_id"]
+        return key_id
 
     keys: dict[tuple[str, str], str] = {}
     for index, (spec, usage) in enumerate(CRYPTO_KEYS):
@@ -175,12 +176,14 @@ def _seed(api: RawApi, server: SkmsServer) -> None:
     enabled, disabled, pending = (new_key(f"fuzz-lifecycle-{n}") for n in range(3))
     api.post_ok("disable-key", {"key_id": disabled})
     api.post_ok("schedule-key-deletion", {"key_id": pending, "pending_days": "7"})
-    for key_id in (enabled, disabled, pending):
+    for lifecycle_key in (enabled, disabled, pending):
         for operation in ("describe-key", "enable-key", "disable-key", "cancel-key-deletion"):
-            Seed.add(operation, {"key_id": key_id})
-        Seed.add("schedule-key-deletion", {"key_id": key_id, "pending_days": "1096"})
-        Seed.add("update-key-alias", {"key_id": key_id, "key_alias": f"fuzz-renamed-{key_id[:8]}"})
-        Seed.add("update-key-description", {"key_id": key_id, "key_description": "fuzzed"})
+            Seed.add(operation, {"key_id": lifecycle_key})
+        Seed.add("schedule-key-deletion", {"key_id": lifecycle_key, "pending_days": "1096"})
+        Seed.add(
+            "update-key-alias", {"key_id": lifecycle_key, "key_alias": f"fuzz-renamed-{lifecycle_key[:8]}"}
+        )
+        Seed.add("update-key-description", {"key_id": lifecycle_key, "key_description": "fuzzed"})
     call("get-publickey", {"key_id": keys.get(("EC_P256", "SIGN_VERIFY"), "")})
 
     aes, sm4 = keys[("AES_256", "ENCRYPT_DECRYPT")], keys.get(("SM4", "ENCRYPT_DECRYPT"), "")
@@ -245,7 +248,9 @@ def _seed(api: RawApi, server: SkmsServer) -> None:
         "methods": ["password"],
         "password": {"user": {"name": name, "password": password, "domain": {"name": domain}}},
     }
-    token_request = {"auth": {"identity": identity, "scope": {"project": {"id": CREDENTIALS.project_id}}}}
+    token_request: dict[str, Any] = {
+        "auth": {"identity": identity, "scope": {"project": {"id": CREDENTIALS.project_id}}}
+    }
     Seed.add("create-token", token_request)
     issued = requests.post(f"{server.base_url}/v3/auth/tokens", json=token_request, timeout=30)
     assert issued.status_code == 201, issued.text
@@ -267,7 +272,7 @@ def _mix(valid: dict[str, Any], generated: dict[str, Any]) -> st.SearchStrategy[
 
 
 @schema.hook
-def flatmap_case(context: Any, case: schemathesis.Case) -> st.SearchStrategy[schemathesis.Case]:
+def flatmap_case(context: Any, case: schemathesis.Case[Any]) -> st.SearchStrategy[schemathesis.Case[Any]]:
     """Mix a valid (positive) generated request with a real one of its operation, field by field,
     so that fuzzed values meet real keys, ciphertexts and signatures. Negative requests are left
     alone: a real value could repair the very field that was made invalid."""
@@ -284,7 +289,7 @@ def flatmap_case(context: Any, case: schemathesis.Case) -> st.SearchStrategy[sch
     else:
         return st.just(case)
 
-    def mixed(values: dict[str, Any]) -> schemathesis.Case:
+    def mixed(values: dict[str, Any]) -> schemathesis.Case[Any]:
         if location == "path_parameters":
             case.path_parameters = {**case.path_parameters, **values}
         else:
@@ -295,6 +300,11 @@ def flatmap_case(context: Any, case: schemathesis.Case) -> st.SearchStrategy[sch
 
 
 # -- signing, as the SDK does (§F6) --------------------------------------------------------------
+
+
+def _text(header: str | bytes) -> str:
+    """A header value as sent: requests writes bytes values to the wire as they are (latin-1)."""
+    return header.decode("latin-1") if isinstance(header, bytes) else header
 
 
 class ClientAuth(requests.auth.AuthBase):
@@ -318,11 +328,12 @@ class ClientAuth(requests.auth.AuthBase):
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
+        assert isinstance(body, bytes), type(body)  # JSON bodies only; never a stream
         request.headers.setdefault("Content-Type", "application/json;charset=UTF-8")
         request.headers["Host"] = split.netloc
         request.headers["X-Project-Id"] = self.credentials.project_id
         request.headers["X-Sdk-Date"] = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        signed = {name: request.headers[name] for name in SIGNED_HEADERS if name in request.headers}
+        signed = {name: _text(request.headers[name]) for name in SIGNED_HEADERS if name in request.headers}
         request.headers["Authorization"] = sign_request(
             request.method or "GET",
             split.path,
@@ -380,7 +391,7 @@ def session(fuzz_server: SkmsServer) -> Iterator[requests.Session]:
 
 
 @schema.parametrize()
-def test_api(case: schemathesis.Case, fuzz_server: SkmsServer, session: requests.Session) -> None:
+def test_api(case: schemathesis.Case[Any], fuzz_server: SkmsServer, session: requests.Session) -> None:
     # Given a generated request, signed like the SDK signs it / When it is sent / Then it passes CHECKS
     case.call_and_validate(base_url=fuzz_server.base_url, session=session, auth=CLIENT_AUTH, checks=CHECKS)
 

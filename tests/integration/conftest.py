@@ -31,11 +31,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from skms.auth import signing
+from skms.auth import request_signing
 from skms.auth.principals import create_access_key, create_user
 from skms.config import Settings
-from skms.local.template import gateway_responses, load_handler, routes_from_template
 from skms.runtime import Services, build_services, set_services
+from skms.sam_template import gateway_responses, load_handler, routes_from_template
 from tests.support.template import create_table_from_template, load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -229,7 +229,7 @@ def raw_body_of(event: dict[str, Any]) -> bytes:
 
 
 def sdk_date(when: datetime | None = None) -> str:
-    return (when or datetime.now(UTC)).strftime(signing.DATE_FORMAT)
+    return (when or datetime.now(UTC)).strftime(request_signing.DATE_FORMAT)
 
 
 def sdk_authorization(
@@ -243,10 +243,10 @@ def sdk_authorization(
     secret_key: str,
     signed_headers: tuple[str, ...] = SDK_SIGNED_HEADERS,
 ) -> str:
-    """The ``Authorization`` header the Huawei SDK computes (spec §F6), from skms.auth.signing's
+    """The ``Authorization`` header the Huawei SDK computes (spec §F6), from skms.auth.request_signing's
     canonical request, string to sign and HMAC (test_auth checks the spec's test vector)."""
     lower = {name.lower(): value for name, value in headers.items()}
-    canonical = signing.canonical_request(
+    canonical = request_signing.canonical_request(
         method=method,
         raw_path=path,
         query_pairs=query,
@@ -254,10 +254,10 @@ def sdk_authorization(
         signed_headers=signed_headers,
         body=body,
     )
-    to_sign = signing.string_to_sign(canonical, lower["x-sdk-date"])
-    signature = signing.sign(secret_key.encode("utf-8"), to_sign)
+    to_sign = request_signing.string_to_sign(canonical, lower["x-sdk-date"])
+    signature = request_signing.sign(secret_key.encode("utf-8"), to_sign)
     return (
-        f"{signing.ALGORITHM} Access={access_key}, SignedHeaders={';'.join(signed_headers)}, "
+        f"{request_signing.ALGORITHM} Access={access_key}, SignedHeaders={';'.join(signed_headers)}, "
         f"Signature={signature}"
     )
 

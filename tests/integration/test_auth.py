@@ -17,15 +17,16 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
 
 from skms.auth import passwords, tokens
 from skms.auth.principals import create_access_key, create_user, new_access_key, secret_of, token_key
-from skms.local.template import gateway_responses, routes_from_template
 from skms.runtime import Services
+from skms.sam_template import gateway_responses, routes_from_template
+from skms.storage.port import KeyStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = REPO_ROOT / "events"
@@ -116,7 +117,9 @@ def table_haystacks(services: Services) -> list[bytes]:
             return [leaf for item in value for leaf in leaves(item)]
         return [str(value).encode("utf-8")]
 
-    pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=services.settings.table_name)
+    table = services.settings.table_name
+    assert table is not None
+    pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=table)
     return [b"\x00".join(leaves(item)) for page in pages for item in page["Items"]]
 
 
@@ -430,7 +433,8 @@ def test_authorizer_refuses_a_request_without_credentials(kms, principals) -> No
 
 
 class _DiscardingStore:
-    """Accepts a new principal and keeps nothing: to get a validly made record to store changed."""
+    """Accepts a new principal and keeps nothing: to get a validly made record to store changed.
+    Only what create_access_key / create_user call is here, hence the cast where it is used."""
 
     def create_access_key(self, record: Any) -> None:
         pass
@@ -443,7 +447,7 @@ def test_a_disabled_access_key_is_refused(kms, aws_services: Services, principal
     # Given an access key stored disabled (its secret wrapped as for any other key)
     access_key, secret_key = new_access_key()
     record = create_access_key(
-        dataclasses.replace(aws_services, store=_DiscardingStore()),
+        dataclasses.replace(aws_services, store=cast("KeyStore", _DiscardingStore())),
         domain_id=EXAMPLE_DOMAIN_ID,
         project_ids=(PROJECT_ID,),
         access_key=access_key,
@@ -619,7 +623,7 @@ def test_create_token_failures_below_the_limit_do_not_lock(kms, aws_services: Se
 def test_create_token_refuses_a_disabled_user(kms, aws_services: Services) -> None:
     # Given a user stored disabled, with the right password
     record = create_user(
-        dataclasses.replace(aws_services, store=_DiscardingStore()),
+        dataclasses.replace(aws_services, store=cast("KeyStore", _DiscardingStore())),
         name="carol",
         password="Carol-Passw0rd!",
         domain_id=EXAMPLE_DOMAIN_ID,

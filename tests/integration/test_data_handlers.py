@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes
 
-from skms.local.template import routes_from_template
-from skms.logic.common import now_ms
+from skms.clock import now_ms
 from skms.runtime import Services
+from skms.sam_template import routes_from_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = REPO_ROOT / "events"

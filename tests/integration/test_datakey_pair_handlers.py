@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from skms.crypto import keypairs, sm2
-from skms.local.template import load_template, routes_from_template
+from skms.sam_template import load_template, routes_from_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = REPO_ROOT / "events"

@@ -883,10 +883,10 @@ def test_dynamodb_never_holds_key_material_in_clear(kms, aws_services: Services)
 
     # When the table is read back raw, and each key's material is unwrapped through AWS KMS
     dynamodb = boto3.client("dynamodb")
+    table = aws_services.settings.table_name
+    assert table is not None
     items = [
-        item
-        for page in dynamodb.get_paginator("scan").paginate(TableName=aws_services.settings.table_name)
-        for item in page["Items"]
+        item for page in dynamodb.get_paginator("scan").paginate(TableName=table) for item in page["Items"]
     ]
     haystacks = [b"\x00".join(_leaves(item)) for item in items]
     materials = {}

@@ -19,6 +19,7 @@ def test_a_retried_create_is_answered_from_the_idempotency_record(kms, aws_servi
     assert aws_services.store.count_keys("0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e") == 1
     # And the record lives in the keys table's IDEMPOTENCY partition, with a TTL and no secret
     table = aws_services.settings.table_name
+    assert table is not None
     items = boto3.client("dynamodb").query(
         TableName=table,
         KeyConditionExpression="PK = :p",

@@ -164,7 +164,7 @@ def with_key_id(event: dict[str, Any], key_id: str) -> dict[str, Any]:
 def make_default_key(kms: Any, services: Services) -> str:
     """A service default key (alias ``.../default``, default_key_flag "1"). The API cannot create
     one (the suffix is reserved), so a created key is turned into one in the store."""
-    key_id = kms.create_key()
+    key_id: str = kms.create_key()
     record = services.store.get_key(PROJECT_ID, key_id)
     assert record is not None
     services.store.update_key(record.replace(key_alias="obs/default", default_key_flag="1"), record.revision)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from skms.auth import signing
+from skms.auth import request_signing
 
 SIGNED_HEADERS = ("content-type", "host", "user-agent", "x-project-id", "x-sdk-date")
 
@@ -27,10 +27,10 @@ def sign_headers(
         "Host": host,
         "User-Agent": "huaweicloud-usdk-python/3.0",
         "X-Project-Id": project_id,
-        "X-Sdk-Date": (when or datetime.now(UTC)).strftime(signing.DATE_FORMAT),
+        "X-Sdk-Date": (when or datetime.now(UTC)).strftime(request_signing.DATE_FORMAT),
     }
     lower = {k.lower(): v for k, v in headers.items()}
-    canonical = signing.canonical_request(
+    canonical = request_signing.canonical_request(
         method=method,
         raw_path=path,
         query_pairs=query or [],
@@ -38,8 +38,10 @@ def sign_headers(
         signed_headers=SIGNED_HEADERS,
         body=body,
     )
-    signature = signing.sign(secret_key.encode(), signing.string_to_sign(canonical, lower["x-sdk-date"]))
+    signature = request_signing.sign(
+        secret_key.encode(), request_signing.string_to_sign(canonical, lower["x-sdk-date"])
+    )
     signed = ";".join(SIGNED_HEADERS)
     parts = f"Access={access_key}, SignedHeaders={signed}, Signature={signature}"
-    headers["Authorization"] = f"{signing.ALGORITHM} {parts}"
+    headers["Authorization"] = f"{request_signing.ALGORITHM} {parts}"
     return headers

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from skms.local.template import load_handler, routes_from_template
 from skms.runtime import Services
+from skms.sam_template import load_handler, routes_from_template
 from tests.conftest import PROJECT_ID, TEMPLATE
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from skms.local.template import load_handler, routes_from_template
 from skms.runtime import Services
+from skms.sam_template import load_handler, routes_from_template
 from tests.conftest import OTHER_PROJECT_ID, PROJECT_ID, TEMPLATE
 
 SEQ = "919c82d4-8046-4722-9094-35c3c6524cff"

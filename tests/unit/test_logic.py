@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -37,17 +38,15 @@ def _new_key(services: Services, caller: Caller, alias: str = "k1", **fields: st
     return reply.key_info.key_id
 
 
-def _datakey(services: Services, caller: Caller, key_id: str, **fields: object) -> tuple[str, str]:
-    reply = create_datakey(CreateDatakeyRequestBody(key_id=key_id, **fields), caller, services)  # type: ignore[arg-type]
+def _datakey(services: Services, caller: Caller, key_id: str, **fields: Any) -> tuple[str, str]:
+    reply = create_datakey(CreateDatakeyRequestBody(key_id=key_id, **fields), caller, services)
     return reply.plain_text.get_secret_value(), reply.cipher_text
 
 
-def _decrypt(
-    services: Services, caller: Caller, key_id: str, cipher: str, length: int, **fields: object
-) -> str:
+def _decrypt(services: Services, caller: Caller, key_id: str, cipher: str, length: int, **fields: Any) -> str:
     body = DecryptDatakeyRequestBody(
         key_id=key_id, cipher_text=cipher, datakey_cipher_length=str(length), **fields
-    )  # type: ignore[arg-type]
+    )
     return decrypt_datakey(body, caller, services).data_key.get_secret_value()
 
 
@@ -101,7 +100,7 @@ def test_create_key_rejects(
     memory_services: Services, caller: Caller, fields: dict[str, str], code: str
 ) -> None:
     with pytest.raises(errors.KmsError) as caught:
-        create_key(CreateKeyRequestBody(**fields), caller, memory_services)  # type: ignore[arg-type]
+        create_key(CreateKeyRequestBody(**fields), caller, memory_services)
     assert caught.value.code == code
 
 

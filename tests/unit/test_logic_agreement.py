@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from skms import errors
 from skms.crypto import sm2
 from skms.domain import KeyState
-from skms.local.template import load_handler, routes_from_template
 from skms.logic.agreement import derive_shared_secret
 from skms.logic.common import Caller
 from skms.logic.create_key import create_key
@@ -29,6 +28,7 @@ from skms.models.base import parse_body
 from skms.models.keys import CreateKeyRequestBody
 from skms.models.lifecycle import OperateKeyRequestBody
 from skms.runtime import Services
+from skms.sam_template import load_handler, routes_from_template
 from tests.conftest import OTHER_PROJECT_ID, PROJECT_ID, REPO_ROOT, TEMPLATE
 
 CURVES = {"EC_P256": ec.SECP256R1(), "EC_P384": ec.SECP384R1(), "SECP256K1": ec.SECP256K1()}
@@ -277,7 +277,10 @@ def test_wire_validation_maps_to_f2_codes(raw: dict[str, Any], code: str) -> Non
 
 
 def _sample(kind: str) -> dict[str, Any]:
-    return json.loads((REPO_ROOT / "events" / "derive_shared_secret" / f"{kind}.json").read_text())
+    sample: dict[str, Any] = json.loads(
+        (REPO_ROOT / "events" / "derive_shared_secret" / f"{kind}.json").read_text()
+    )
+    return sample
 
 
 def test_sample_events_match_the_route_and_each_other() -> None:

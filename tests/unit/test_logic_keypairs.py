@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from skms import errors
 from skms.crypto import keypairs, sm2
 from skms.domain import KeyState
-from skms.logic import keypairs as keypair_logic
 from skms.logic.common import Caller
 from skms.logic.create_key import create_key
 from skms.logic.data import decrypt_data, re_encrypt
@@ -313,7 +312,7 @@ def test_only_symmetric_cmks_wrap_pairs(
 ) -> None:
     # Given a CMK that is not a symmetric encryption key, and generation that must not happen
     key_id = _key(memory_services, caller, spec, usage)
-    monkeypatch.setattr(keypair_logic.keypairs, "generate", _must_not_generate)
+    monkeypatch.setattr(keypairs, "generate", _must_not_generate)
     # Then both ops refuse it with the code the other data-key ops give
     for key_spec in ("RSA_4096", "SM2"):
         assert _code(_pair, memory_services, caller, key_id, key_spec) == code
@@ -332,7 +331,7 @@ def test_a_cmk_that_is_not_enabled_is_refused(
 ) -> None:
     key_id = _key(memory_services, caller)
     _set_state(memory_services, caller, key_id, state)
-    monkeypatch.setattr(keypair_logic.keypairs, "generate", _must_not_generate)
+    monkeypatch.setattr(keypairs, "generate", _must_not_generate)
     assert _code(_pair, memory_services, caller, key_id, "RSA_2048") == code
     assert _code(_pair, memory_services, caller, key_id, "ECC_NIST_P521") == code
 

@@ -78,7 +78,7 @@ def test_error_messages_do_not_echo_the_input() -> None:
 
 
 def test_plain_text_is_redacted_in_repr_and_revealed_on_the_wire() -> None:
-    reply = CreateDatakeyResponseBody(key_id=KEY_ID, plain_text="ABCDEF0123", cipher_text="02")  # type: ignore[arg-type]
+    reply = CreateDatakeyResponseBody(key_id=KEY_ID, plain_text="ABCDEF0123", cipher_text="02")
     assert "ABCDEF0123" not in repr(reply)
     assert "ABCDEF0123" not in str(reply)
     assert reply.model_dump(mode="json")["plain_text"] == "ABCDEF0123"

@@ -12,8 +12,8 @@ import pytest
 import schemathesis
 
 from skms.local.server import ApiGatewayEmulator, LocalServer
-from skms.local.template import routes_from_template
 from skms.openapi import DOCUMENT_PATH, build_document, render
+from skms.sam_template import routes_from_template
 from tests.conftest import REPO_ROOT, TEMPLATE
 
 COMMITTED = REPO_ROOT / "openapi.json"

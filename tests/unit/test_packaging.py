@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from skms.local.template import load_template, routes_from_template
+from skms.sam_template import load_template, routes_from_template
 from tests.conftest import REPO_ROOT, TEMPLATE
 
 
@@ -56,3 +56,12 @@ def test_every_function_uses_the_layer_and_has_least_privilege_policies() -> Non
 def test_powertools_never_logs_events() -> None:
     variables = load_template(TEMPLATE)["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+
+
+def test_dev_tools_are_pinned_and_runtime_dependencies_are_ranges() -> None:
+    # Given pyproject's dependencies
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    # Then every dev tool has one exact version (a fresh clone lints, types and tests the same way)
+    assert [d for d in project["optional-dependencies"]["dev"] if "==" not in d] == []
+    # And the runtime keeps ranges, so the layer takes security releases
+    assert [d for d in project["dependencies"] if "==" in d] == []

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -202,6 +203,7 @@ from tests.e2e.conftest import pytest_sessionfinish, pytest_terminal_summary  # 
 INNER_TEST = """
 import os
 from pathlib import Path
+from typing import Any
 
 from tests.support.secret_scan import REGISTRY
 
@@ -246,12 +248,15 @@ def test_a_leak_makes_the_pytest_run_fail(tmp_path: Path, plant: str, exit_code:
 
 
 def test_bodies_nested_deeper_than_any_real_one_are_not_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
-    import tests.support.secret_scan as scan
-
     registry = SecretRegistry()
     parsed: list[str] = []
     real_loads = json.loads
-    monkeypatch.setattr(scan.json, "loads", lambda text: parsed.append(text) or real_loads(text))
+
+    def spy(text: str) -> Any:
+        parsed.append(text)
+        return real_loads(text)
+
+    monkeypatch.setattr("tests.support.secret_scan.json.loads", spy)
     # When a hostile body nested 5,000 deep is recorded, Then it is not parsed (no deep recursion)
     registry.add_body("hostile", "[" * 5000 + "]" * 5000)
     assert parsed == []

@@ -26,7 +26,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from skms.api.events import PROJECT_ID_PATTERN
 from skms.api.handler import endpoint_of
-from skms.local.template import Route, load_module, routes_from_template
+from skms.sam_template import Route, load_module, routes_from_template
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0"  # the Huawei Cloud KMS API version this service speaks (spec §15 op 72)

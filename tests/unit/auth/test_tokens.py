@@ -13,7 +13,7 @@ NOW = 1_800_000_000
 
 
 def _issue(**kwargs: object) -> str:
-    token, _ = tokens.issue(KEY, domain_id="dom", project_id="proj", user="alice", now=NOW, **kwargs)  # type: ignore[arg-type]
+    token, _ = tokens.issue(KEY, domain_id="dom", project_id="proj", user="alice", now=NOW, **kwargs)
     return token
 
 

@@ -8,7 +8,6 @@ import pickle
 
 import pytest
 
-import skms.crypto.secret_bytes as secret_bytes_module
 from skms.crypto.secret_bytes import SecretBytes
 
 SECRET = b"hunter2-\x00\xff-very-secret"
@@ -99,7 +98,7 @@ def test_equality_uses_constant_time_compare(monkeypatch: pytest.MonkeyPatch) ->
         calls.append((a, b))
         return real_compare(a, b)
 
-    monkeypatch.setattr(secret_bytes_module.hmac, "compare_digest", spy)
+    monkeypatch.setattr("skms.crypto.secret_bytes.hmac.compare_digest", spy)
     # When two secrets are compared (equal and unequal)
     assert SecretBytes(b"abc") == SecretBytes(b"abc")
     assert SecretBytes(b"abc") != SecretBytes(b"abd")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from skms import errors
-from skms.auth import signing, tokens
+from skms.auth import request_signing, tokens
 from skms.auth.principals import cached_secret, token_key
 from skms.domain import AccessKeyRecord
 from skms.runtime import Services
@@ -131,11 +131,11 @@ def authorize(event: Mapping[str, Any], services: Services) -> Decision:
     if not authorization:
         raise Unauthorized("no credentials")
     try:
-        parsed = signing.parse_authorization(authorization)
-        if not set(parsed.signed_headers) >= signing.REQUIRED_SIGNED_HEADERS:
-            raise signing.SignatureError("host and x-sdk-date must be signed")
-        signing.check_date(headers.get("x-sdk-date", ""))
-    except signing.SignatureError as exc:
+        parsed = request_signing.parse_authorization(authorization)
+        if not set(parsed.signed_headers) >= request_signing.REQUIRED_SIGNED_HEADERS:
+            raise request_signing.SignatureError("host and x-sdk-date must be signed")
+        request_signing.check_date(headers.get("x-sdk-date", ""))
+    except request_signing.SignatureError as exc:
         raise Unauthorized(str(exc)) from None
     record = _access_key(services, parsed.access_key)
     if record is None or not record.enabled:
@@ -186,10 +186,10 @@ def verify_request(event: Mapping[str, Any], body: bytes, services: Services) ->
         for v in values
     ]
     try:
-        parsed = signing.parse_authorization(headers.get("authorization", ""))
+        parsed = request_signing.parse_authorization(headers.get("authorization", ""))
         if parsed.access_key != principal.principal_id:
-            raise signing.SignatureError("The access key changed after authorization.")
-        signing.verify(
+            raise request_signing.SignatureError("The access key changed after authorization.")
+        request_signing.verify(
             authorization=parsed,
             secret_key=secret,
             method=str(event.get("httpMethod", "")),
@@ -198,7 +198,7 @@ def verify_request(event: Mapping[str, Any], body: bytes, services: Services) ->
             headers=headers,
             body=body,
         )
-    except signing.SignatureError as exc:
+    except request_signing.SignatureError as exc:
         raise errors.Unauthenticated(str(exc)) from None
     if principal.project_allowed != "true":
         raise errors.AccessDenied("The credentials may not access this project.")

@@ -10,9 +10,9 @@ import string
 import uuid
 
 from skms.auth import passwords
+from skms.clock import now_ms
 from skms.crypto.errors import CryptoError
 from skms.domain import AccessKeyRecord, UserRecord
-from skms.logic.common import now_ms
 from skms.runtime import Services
 from skms.storage.port import PrincipalExists
 

@@ -32,11 +32,16 @@ class Suite(enum.IntEnum):
         return 32 if self is Suite.AES_256_GCM else 16
 
 
-def seal(suite: Suite, key: bytes, plaintext: bytes, aad: bytes, *, nonce: bytes | None = None) -> bytes:
-    """Encrypt and authenticate. ``nonce`` is only for known-answer tests."""
+def seal(suite: Suite, key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """Encrypt and authenticate under a fresh random nonce."""
+    return _seal_with_nonce(suite, key, plaintext, aad, os.urandom(NONCE_LEN))
+
+
+def _seal_with_nonce(suite: Suite, key: bytes, plaintext: bytes, aad: bytes, nonce: bytes) -> bytes:
+    """:func:`seal` with a chosen nonce, for known-answer tests only (as pyca's Fernet keeps
+    ``_encrypt_from_parts`` private): a nonce used twice under one key breaks GCM."""
     if len(key) != suite.key_len:
         raise ValueError(f"{suite.name} needs a {suite.key_len}-byte key")
-    nonce = os.urandom(NONCE_LEN) if nonce is None else nonce
     if len(nonce) != NONCE_LEN:
         raise ValueError("nonce must be 12 bytes")
     if suite is Suite.AES_256_GCM:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import os
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -87,9 +88,32 @@ def seal(
     purpose: Purpose,
     plaintext: bytes,
     bound: bytes,
-    nonce: bytes | None = None,
 ) -> bytes:
-    """Build a blob. ``bound`` comes from :func:`binding`; ``nonce`` only for known-answer tests."""
+    """Build a blob under a fresh random nonce. ``bound`` comes from :func:`binding`."""
+    return _seal_with_nonce(
+        suite=suite,
+        key=key,
+        key_id=key_id,
+        key_version=key_version,
+        purpose=purpose,
+        plaintext=plaintext,
+        bound=bound,
+        nonce=os.urandom(aead.NONCE_LEN),
+    )
+
+
+def _seal_with_nonce(
+    *,
+    suite: aead.Suite,
+    key: bytes,
+    key_id: str,
+    key_version: int,
+    purpose: Purpose,
+    plaintext: bytes,
+    bound: bytes,
+    nonce: bytes,
+) -> bytes:
+    """:func:`seal` with a chosen nonce, for the known-answer vectors only."""
     key_id_bytes = key_id.encode("ascii")
     if len(key_id_bytes) != KEY_ID_LEN:
         raise ValueError("key_id must be 36 ASCII characters")
@@ -101,7 +125,7 @@ def seal(
     header = FRAME_MARKER + _U16.pack(body_len + KEY_ID_LEN + KEY_VERSION_LEN)
     body_header = bytes((BODY_VERSION, suite, purpose))
     tail = key_id_bytes + _U32.pack(key_version)
-    sealed = aead.seal(suite, key, plaintext, header + body_header + tail + bound, nonce=nonce)
+    sealed = aead._seal_with_nonce(suite, key, plaintext, header + body_header + tail + bound, nonce)
     framed = header + body_header + sealed + tail
     return framed + hashlib.sha256(framed).digest()
 

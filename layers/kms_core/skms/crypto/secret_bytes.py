@@ -11,8 +11,8 @@ class SecretBytes:
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: bytes) -> None:
-        self._value = bytes(value)
+    def __init__(self, value: bytes | bytearray) -> None:
+        self._value = bytes(value)  # a copy: a mutable source changed later does not change the secret
 
     def reveal(self) -> bytes:
         return self._value

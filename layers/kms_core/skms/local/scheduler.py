@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from skms.local.template import load_handler, scheduled_functions
 from skms.observability import logger
+from skms.sam_template import load_handler, scheduled_functions
 
 
 class Scheduler:

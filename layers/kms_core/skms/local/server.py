@@ -25,9 +25,9 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from skms.errors import error_body
-from skms.local.template import Route, gateway_responses, load_handler, routes_from_template
 from skms.observability import logger
 from skms.openapi import DOCUMENT_PATH, build_document, render
+from skms.sam_template import Route, gateway_responses, load_handler, routes_from_template
 
 MAX_REQUEST_BYTES = 1024 * 1024
 Handler = Callable[[Any, Any], Any]

@@ -1,8 +1,7 @@
-"""What every operation shares: who is calling, and the clock."""
+"""What every operation shares: who is calling."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 
@@ -13,7 +12,3 @@ class Caller:
     project_id: str
     domain_id: str
     request_id: str
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000

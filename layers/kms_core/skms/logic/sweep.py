@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from skms import errors
+from skms.clock import now_ms
 from skms.domain import KeyRecord, KeyState
-from skms.logic.common import now_ms
 from skms.observability import logger
 from skms.runtime import Services
 

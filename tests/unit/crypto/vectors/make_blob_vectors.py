@@ -86,7 +86,7 @@ def build() -> list[dict[str, object]]:
     vectors: list[dict[str, object]] = []
     for name, suite, purpose, key, nonce, key_id, version, project, context, aad, plaintext in CASES:
         bound = blob.binding(project, context, aad)
-        sealed = blob.seal(
+        sealed = blob._seal_with_nonce(
             suite=suite,
             key=key,
             key_id=key_id,
