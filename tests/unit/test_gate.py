@@ -12,6 +12,7 @@ import os
 import uuid
 
 import pytest
+from pydantic import SecretStr
 
 from skms import errors
 from skms.crypto import aead, blob
@@ -324,7 +325,7 @@ def test_encrypt_data_uses_the_primary_and_decrypt_data_any_live_version(
     record, materials = _versioned_key(memory_services, caller)
     # When data is encrypted / Then the ciphertext names the primary version
     reply = encrypt_data(
-        EncryptDataRequestBody(key_id=record.key_id, plain_text="new"),  # type: ignore[arg-type]
+        EncryptDataRequestBody(key_id=record.key_id, plain_text=SecretStr("new")),
         caller,
         memory_services,
     )
@@ -332,9 +333,9 @@ def test_encrypt_data_uses_the_primary_and_decrypt_data_any_live_version(
     # And a ciphertext of each version: version 1 (live) opens, version 0 (destroyed) does not
     for version, expected in ((1, "old"), (2, "new")):
         cipher = _sealed(caller, record.key_id, version, materials[version], expected.encode())
-        body = DecryptDataRequestBody(cipher_text=cipher)  # type: ignore[call-arg]
+        body = DecryptDataRequestBody(cipher_text=cipher)
         assert decrypt_data(body, caller, memory_services).plain_text.get_secret_value() == expected
     destroyed = _sealed(caller, record.key_id, 0, materials[0], b"gone")
     with pytest.raises(errors.KmsError) as refused:
-        decrypt_data(DecryptDataRequestBody(cipher_text=destroyed), caller, memory_services)  # type: ignore[call-arg]
+        decrypt_data(DecryptDataRequestBody(cipher_text=destroyed), caller, memory_services)
     assert refused.value.code == "KMS.2201"

@@ -9,6 +9,7 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import SecretStr
 
 from skms import errors
 from skms.crypto import material
@@ -31,7 +32,7 @@ MESSAGE = base64.b64encode(b"pay 100 to alice").decode("ascii")
 
 def _key(services: Services, caller: Caller, spec: str, usage: str) -> KeyRecord:
     created = create_key(
-        CreateKeyRequestBody(key_alias=f"bound-{spec}-{usage}", key_spec=spec, key_usage=usage),  # type: ignore[call-arg]
+        CreateKeyRequestBody(key_alias=f"bound-{spec}-{usage}", key_spec=spec, key_usage=usage),
         caller,
         services,
     )
@@ -52,7 +53,7 @@ def _verify(services: Services, caller: Caller, key_id: str, signature: str) -> 
         signature=signature,
         signing_algorithm="ECDSA_SHA_256",
         message_type="RAW",
-    )  # type: ignore[call-arg]
+    )
     return verify(body, caller, services).signature_valid
 
 
@@ -79,7 +80,7 @@ def test_a_tampered_public_key_makes_verify_fail_closed(memory_services: Service
     with pytest.raises(errors.InternalError):
         _verify(memory_services, caller, record.key_id, forged)
     with pytest.raises(errors.InternalError):
-        show_public_key(OperateKeyRequestBody(key_id=record.key_id), caller, memory_services)  # type: ignore[call-arg]
+        show_public_key(OperateKeyRequestBody(key_id=record.key_id), caller, memory_services)
 
 
 def test_a_tampered_usage_or_spec_fails_closed(memory_services: Services, caller: Caller) -> None:
@@ -88,15 +89,17 @@ def test_a_tampered_usage_or_spec_fails_closed(memory_services: Services, caller
     _tamper(memory_services, record, key_usage=KeyUsage.ENCRYPT_DECRYPT)
     # When it is used for what the row now says / Then its material refuses to unwrap
     body = EncryptDataRequestBody(
-        key_id=record.key_id, plain_text="x", encryption_algorithm="RSAES_OAEP_SHA_256"
-    )  # type: ignore[call-arg]
+        key_id=record.key_id, plain_text=SecretStr("x"), encryption_algorithm="RSAES_OAEP_SHA_256"
+    )
     with pytest.raises(errors.InternalError):
         encrypt_data(body, caller, memory_services)
     # And an AES key relabelled SM4 cannot encrypt either
     aes = _key(memory_services, caller, "AES_256", "ENCRYPT_DECRYPT")
     _tamper(memory_services, aes, key_spec=KeySpec.SM4)
     with pytest.raises(errors.InternalError):
-        encrypt_data(EncryptDataRequestBody(key_id=aes.key_id, plain_text="x"), caller, memory_services)  # type: ignore[call-arg]
+        encrypt_data(
+            EncryptDataRequestBody(key_id=aes.key_id, plain_text=SecretStr("x")), caller, memory_services
+        )
 
 
 def test_an_untampered_key_signs_and_verifies(memory_services: Services, caller: Caller) -> None:
@@ -104,7 +107,7 @@ def test_an_untampered_key_signs_and_verifies(memory_services: Services, caller:
     memory_services.keyring.cache.clear()
     body = SignRequestBody(
         key_id=record.key_id, message=MESSAGE, signing_algorithm="ECDSA_SHA_256", message_type="RAW"
-    )  # type: ignore[call-arg]
+    )
     signature = sign(body, caller, memory_services).signature
     assert _verify(memory_services, caller, record.key_id, signature) == "true"
 
