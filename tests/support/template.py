@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from skms.local.template import FunctionRef
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
@@ -105,3 +107,16 @@ def create_table_from_template(
     arguments = {name: properties[name] for name in _TABLE_ARGS if name in properties}
     client.create_table(TableName=table_name, **arguments)
     client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 5})
+
+
+def template_functions(path: pathlib.Path = TEMPLATE_PATH) -> dict[str, FunctionRef]:
+    """Every ``AWS::Serverless::Function`` of the template, by the name of its CodeUri directory
+    (``functions/<name>/``, whose sample events are ``events/<name>/``)."""
+    resources = load_template(path)["Resources"]
+    found = {}
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            props = resource["Properties"]
+            code_uri = (path.parent / props["CodeUri"]).resolve()
+            found[code_uri.name] = FunctionRef(logical_id, code_uri, props["Handler"])
+    return found
