@@ -178,3 +178,10 @@ def test_token_concurrency_and_point_in_time_recovery_are_parameters() -> None:
 def test_no_powertools_setting_that_nothing_reads() -> None:
     variables = TEMPLATE_DOC["Globals"]["Function"]["Environment"]["Variables"]
     assert not [name for name in variables if name.startswith(("POWERTOOLS_METRICS", "POWERTOOLS_TRACER"))]
+
+
+def test_every_role_stays_within_the_default_managed_policy_quota() -> None:
+    # IAM attaches at most 10 managed policies to a role by default; SAM adds two to each function's
+    # role (AWSLambdaBasicExecutionRole and, with Tracing: Active, AWSXrayWriteOnlyAccess).
+    counts = {f: len(RESOURCES[f]["Properties"].get("Policies", [])) for f in FUNCTIONS}
+    assert max(counts.values()) <= 10 - 2, counts
