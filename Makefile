@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format types template-lint pytest unit integration e2e fuzz openapi bench install clean sam-build
+.PHONY: run test lint format types template-lint pytest unit integration e2e fuzz openapi events bench install clean sam-build
 
 $(STAMP): pyproject.toml layers/kms_core/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ fuzz: $(STAMP)
 # Regenerate openapi.json from template.yaml and the models (tests/unit/test_openapi.py checks it).
 openapi: $(STAMP)
 	$(BIN)/skms openapi --output openapi.json
+
+# Regenerate events/*/api.json from each direct.json and its route (tests/unit/test_sample_events.py checks them).
+events: $(STAMP)
+	$(BIN)/skms events --write
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -35,41 +35,14 @@ from skms.auth import request_signing
 from skms.auth.principals import create_access_key, create_user
 from skms.config import Settings
 from skms.runtime import Services, build_services, set_services
-from skms.sam_template import gateway_responses, load_handler, routes_from_template
-from tests.support.template import create_table_from_template, load_template
+from skms.sam_template import gateway_responses, load_handler
+from tests.support.template import create_table_from_template, load_template, template_functions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
 EVENTS = REPO_ROOT / "events"
 PROJECT_ID = "0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e"
 
-_LOGICAL_IDS = {
-    "create_key": "CreateKeyFunction",
-    "create_datakey": "CreateDatakeyFunction",
-    "decrypt_datakey": "DecryptDatakeyFunction",
-    "describe_key": "DescribeKeyFunction",
-    "list_keys": "ListKeysFunction",
-    "enable_key": "EnableKeyFunction",
-    "disable_key": "DisableKeyFunction",
-    "schedule_key_deletion": "ScheduleKeyDeletionFunction",
-    "cancel_key_deletion": "CancelKeyDeletionFunction",
-    "update_key_alias": "UpdateKeyAliasFunction",
-    "update_key_description": "UpdateKeyDescriptionFunction",
-    "create_datakey_without_plaintext": "CreateDatakeyWithoutPlaintextFunction",
-    "encrypt_datakey": "EncryptDatakeyFunction",
-    "encrypt_data": "EncryptDataFunction",
-    "decrypt_data": "DecryptDataFunction",
-    "re_encrypt": "ReEncryptFunction",
-    "create_random": "CreateRandomFunction",
-    "create_rsa_datakey_pair": "CreateRsaDatakeyPairFunction",
-    "create_ec_datakey_pair": "CreateEcDatakeyPairFunction",
-    "show_user_quotas": "ShowUserQuotasFunction",
-    "show_user_instances": "ShowUserInstancesFunction",
-    "show_versions": "ShowVersionsFunction",
-    "show_version": "ShowVersionFunction",
-    "create_token": "CreateTokenFunction",
-    "authorizer": "AuthorizerFunction",
-}
 # KMS.xxxx (§F2), and the gateway's APIGW.0301 for a request that failed authentication.
 ERROR_CODE = re.compile(r"^(?:KMS|APIGW)\.\d{4}$")
 
@@ -174,13 +147,9 @@ class FakeLambdaContext:
 
 @pytest.fixture(scope="session")
 def handlers() -> dict[str, Handler]:
-    """Each function's ``lambda_handler``, imported from its CodeUri as Lambda imports it.
-
-    The authorizer has no route of its own: it is found as the authorizer guarding the routes."""
-    routes = routes_from_template(TEMPLATE)
-    functions: dict[str, Any] = {route.function: route for route in routes}
-    functions.update({route.authorizer.logical_id: route.authorizer for route in routes if route.authorizer})
-    return {name: load_handler(functions[logical_id]) for name, logical_id in _LOGICAL_IDS.items()}
+    """Each function of template.yaml (routed, authorizer, scheduled), by the name of its CodeUri
+    directory (that of its events too), its ``lambda_handler`` imported as Lambda imports it."""
+    return {name: load_handler(function) for name, function in template_functions(TEMPLATE).items()}
 
 
 # -- the sample events ----------------------------------------------------------------------

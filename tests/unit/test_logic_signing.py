@@ -27,6 +27,7 @@ from skms import errors
 from skms.config import Settings
 from skms.crypto import sm2
 from skms.domain import KeyState
+from skms.keyring import MaterialUnavailable
 from skms.logic.common import Caller
 from skms.logic.create_key import create_key
 from skms.logic.signing import show_public_key, sign, verify
@@ -811,21 +812,26 @@ def test_unknown_keys_and_keys_of_other_projects_are_kms_0207(
         assert _code(_show, memory_services, who, which) == "KMS.0207"
 
 
-def test_verify_and_get_publickey_need_no_unwrap(
+def test_verify_and_get_publickey_trust_the_public_key_only_once_the_material_unwraps(
     memory_services: Services, caller: Caller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The stored public key is proven by unwrapping the material bound to it (skms.keyring): when
+    # the material cannot be unwrapped, verify and get-publickey fail closed instead of trusting it.
     key_id = _create(memory_services, caller, "SM2", "SIGN_VERIFY")
     signature = _sign(memory_services, caller, key_id, MESSAGE, "SM2DSA_SM3", message_type="RAW")
-
-    def unavailable(*_: object) -> bytes:
-        raise AssertionError("the key material was unwrapped")
-
-    monkeypatch.setattr(memory_services.keyring, "material", unavailable)
     assert (
         _verify(memory_services, caller, key_id, MESSAGE, "SM2DSA_SM3", signature, message_type="RAW")
         == "true"
     )
-    assert _show(memory_services, caller, key_id).key_id == key_id
+
+    def unavailable(*_: object) -> bytes:
+        raise MaterialUnavailable
+
+    monkeypatch.setattr(memory_services.keyring, "material", unavailable)
+    with pytest.raises(errors.InternalError):
+        _verify(memory_services, caller, key_id, MESSAGE, "SM2DSA_SM3", signature, message_type="RAW")
+    with pytest.raises(errors.InternalError):
+        _show(memory_services, caller, key_id)
 
 
 def test_refusals_happen_before_the_material_is_unwrapped(

@@ -43,9 +43,16 @@ def test_every_function_uses_the_layer_and_has_least_privilege_policies() -> Non
     assert functions
     globals_layers = load_template(TEMPLATE)["Globals"]["Function"]["Layers"]
     assert {"Ref": "KmsCoreLayer"} in globals_layers
+    managed = {
+        k: v["Properties"]["PolicyDocument"]
+        for k, v in resources.items()
+        if v["Type"] == "AWS::IAM::ManagedPolicy"
+    }
     for name, function in functions.items():
         for policy in function["Properties"].get("Policies", []):
-            for statement in policy["Statement"]:
+            # A policy is a shared managed policy of the template (!Ref) or an inline document.
+            document = managed[policy["Ref"]] if "Ref" in policy else policy
+            for statement in document["Statement"]:
                 actions = (
                     statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 )

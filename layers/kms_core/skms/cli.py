@@ -2,6 +2,7 @@
 
 - ``skms serve``: the local API server (API Gateway emulated from template.yaml).
 - ``skms openapi [--output openapi.json] [--check]``: the OpenAPI document, generated from the models.
+- ``skms events --write | --check``: events/*/api.json, generated from direct.json and the routes.
 - ``skms access-key create --project-id P [--domain-id D]``: prints access, secret, project_id, domain_id.
 - ``skms user create --name N --project-id P [--domain-id D]``: reads the password from stdin.
 - ``skms check [--data-dir DIR]``: checks the local store's integrity; exits 1 on any problem.
@@ -127,6 +128,26 @@ def _openapi(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     else:
         Path(args.output).write_text(text, encoding="utf-8")
+    return 0
+
+
+def _events(args: argparse.Namespace) -> int:
+    from skms.local.sample_events import SampleEventError, sample_events, stale
+
+    try:
+        events = sample_events(Path(args.template), Path(args.events_dir))
+    except SampleEventError as exc:
+        print(f"skms: {exc}", file=sys.stderr)
+        return 2
+    outdated = stale(events)
+    if args.check:
+        for path in outdated:
+            print(f"skms: {path} is out of date: run `make events`", file=sys.stderr)
+        return 1 if outdated else 0
+    for event in events:
+        if event.path in outdated:
+            event.path.write_text(event.text, encoding="utf-8")
+            print(f"wrote {event.path}")
     return 0
 
 
@@ -269,6 +290,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     openapi.add_argument("--output", default="openapi.json", help="where to write it; - for stdout")
     openapi.add_argument("--check", action="store_true", help="fail if --output differs from it")
     openapi.set_defaults(run=_openapi)
+
+    events = commands.add_parser("events", help="generate events/*/api.json from direct.json and the routes")
+    events.add_argument("--template", default=str(_default_template()), help="the SAM template of the routes")
+    events.add_argument("--events-dir", default="events", help="the sample events directory")
+    events_mode = events.add_mutually_exclusive_group(required=True)
+    events_mode.add_argument("--write", action="store_true", help="write the api.json files that differ")
+    events_mode.add_argument("--check", action="store_true", help="fail if an api.json is out of date")
+    events.set_defaults(run=_events)
 
     access_key = commands.add_parser("access-key", help="manage AK/SK credentials").add_subparsers(
         dest="action", required=True

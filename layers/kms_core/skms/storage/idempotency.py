@@ -20,6 +20,10 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from skms.config import Settings
 
 STATIC_PARTITION = "IDEMPOTENCY"
+# Switching a database to WAL takes an exclusive lock that SQLite's busy handler does not always wait
+# for: two first requests racing to set it up saw "database is locked". WAL mode is a property of the
+# file, so it is set once, by one thread of the process, when the store is opened.
+_SETUP = threading.Lock()
 
 
 class SqliteIdempotencyStore(BasePersistenceLayer):
@@ -29,7 +33,8 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
         super().__init__()  # type: ignore[no-untyped-call]
         self._path = path
         self._local = threading.local()
-        with self._conn() as conn:
+        with _SETUP, self._conn() as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS idempotency (id TEXT PRIMARY KEY, expiration INTEGER NOT NULL,"
                 " in_progress_expiration INTEGER, status TEXT NOT NULL, data TEXT, validation TEXT)"
@@ -39,7 +44,6 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self._path, timeout=10, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             self._local.conn = conn
         return conn

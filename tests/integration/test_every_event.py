@@ -1,0 +1,236 @@
+"""Every function of template.yaml with each of its sample events (``events/<function>/*.json``),
+on DynamoDB and KMS under moto: each answers the success its event stands for, and every AWS call
+it makes is one that its IAM policies in template.yaml allow (moto does not evaluate IAM).
+
+The events name the placeholder key (events/README.md, Placeholders): each test first makes what
+they stand for through the API (a key of the right spec, usage and state; a ciphertext, a
+signature, a MAC of it), puts the real values in the event's body, then runs the function as a
+cold Lambda would (fresh services: nothing cached from making them), recording its AWS calls.
+``api.json`` events run as they are (the token context of the authorizer) and, for authenticated
+routes, signed with AK/SK as well, which adds the access-key read and secret unwrap to their calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from botocore.client import BaseClient
+
+from skms.api.handler import endpoint_of
+from skms.clock import now_ms
+from skms.config import Settings
+from skms.runtime import Services, build_services, set_services
+from tests.integration.conftest import (
+    EVENTS,
+    PROJECT_ID,
+    TEMPLATE,
+    Handler,
+    KmsClient,
+    Principals,
+    load_event,
+    sdk_json,
+)
+from tests.support.template import AwsCall, calls_of, denied_calls, template_functions
+
+PLACEHOLDER_KEY_ID = "00000000-0000-0000-0000-000000000000"
+FUNCTIONS = template_functions(TEMPLATE)
+PUBLIC = {"create_token", "show_version", "show_versions"}
+
+
+def _cases() -> list[tuple[str, str]]:
+    cases = []
+    for function in sorted(FUNCTIONS):
+        for path in sorted((EVENTS / function).glob("*.json")):
+            cases.append((function, path.stem))
+            if path.stem == "api" and function not in PUBLIC:
+                cases.append((function, "api-aksk"))
+    return cases
+
+
+CASES = _cases()
+
+
+def test_every_function_has_sample_events() -> None:
+    assert {function for function, _ in CASES} == set(FUNCTIONS)
+
+
+# -- what the placeholders stand for --------------------------------------------------------
+
+Fill = dict[str, Any]  # body fields to replace
+Seed = Callable[[KmsClient, Services], Fill]
+
+
+def _ok(kms: KmsClient, function: str, body: dict[str, Any]) -> dict[str, Any]:
+    reply = kms.call(function, body)
+    assert reply.status == 200, reply.raw_body
+    answer: dict[str, Any] = reply.body
+    return answer
+
+
+def _key(**fields: str) -> Seed:
+    return lambda kms, _: {"key_id": kms.create_key(**fields)}
+
+
+def _key_in_state(operation: str, **extra: str) -> Seed:
+    def seed(kms: KmsClient, _: Services) -> Fill:
+        key_id = kms.create_key()
+        _ok(kms, operation, {"key_id": key_id, **extra})
+        return {"key_id": key_id}
+
+    return seed
+
+
+def _datakey(kms: KmsClient, _: Services) -> Fill:
+    key_id = kms.create_key()
+    datakey = kms.create_datakey(key_id, datakey_length="512")
+    return {"key_id": key_id, "cipher_text": datakey["cipher_text"], "datakey_cipher_length": "64"}
+
+
+def _ciphertext(kms: KmsClient, _: Services) -> Fill:
+    plain = kms.sample_body("encrypt_data")["plain_text"]
+    return {
+        "cipher_text": _ok(kms, "encrypt_data", {"key_id": kms.create_key(), "plain_text": plain})[
+            "cipher_text"
+        ]
+    }
+
+
+def _re_encryption(kms: KmsClient, services: Services) -> Fill:
+    return {**_ciphertext(kms, services), "destination_key_id": kms.create_key()}
+
+
+def _signature(kms: KmsClient, _: Services) -> Fill:
+    key_id = kms.create_key(key_spec="EC_P256", key_usage="SIGN_VERIFY")
+    signed = _ok(kms, "sign", kms.sample_body("sign", key_id=key_id))
+    return {"key_id": key_id, "signature": signed["signature"]}
+
+
+def _mac(kms: KmsClient, _: Services) -> Fill:
+    key_id = kms.create_key(key_spec="HMAC_256", key_usage="GENERATE_VERIFY_MAC")
+    generated = _ok(kms, "generate_mac", kms.sample_body("generate_mac", key_id=key_id))
+    return {"key_id": key_id, "mac": generated["mac"]}
+
+
+def _listed_key(kms: KmsClient, _: Services) -> Fill:
+    kms.create_key()
+    return {}
+
+
+def _due_key(kms: KmsClient, services: Services) -> Fill:
+    """A key pending deletion whose date has passed (the API allows 7 days at least)."""
+    key_id = kms.create_key()
+    _ok(kms, "schedule_key_deletion", {"key_id": key_id, "pending_days": "7"})
+    record = services.store.get_key(PROJECT_ID, key_id)
+    assert record is not None
+    services.store.update_key(record.replace(scheduled_deletion_date=now_ms() - 1000), record.revision)
+    return {}
+
+
+SEEDS: dict[str, Seed] = {
+    "create_datakey": _key(),
+    "create_datakey_without_plaintext": _key(),
+    "create_ec_datakey_pair": _key(),
+    "create_rsa_datakey_pair": _key(),
+    "encrypt_datakey": _key(),
+    "encrypt_data": _key(),
+    "decrypt_datakey": _datakey,
+    "decrypt_data": _ciphertext,
+    "re_encrypt": _re_encryption,
+    "describe_key": _key(),
+    "list_keys": _listed_key,
+    "disable_key": _key(),
+    "enable_key": _key_in_state("disable_key"),
+    "schedule_key_deletion": _key(),
+    "cancel_key_deletion": _key_in_state("schedule_key_deletion", pending_days="7"),
+    "update_key_alias": _key(),
+    "update_key_description": _key(),
+    "sign": _key(key_spec="EC_P256", key_usage="SIGN_VERIFY"),
+    "show_public_key": _key(key_spec="EC_P256", key_usage="SIGN_VERIFY"),
+    "validate_signature": _signature,
+    "derive_shared_secret": _key(key_spec="EC_P256", key_usage="KEY_AGREEMENT"),
+    "generate_mac": _key(key_spec="HMAC_256", key_usage="GENERATE_VERIFY_MAC"),
+    "verify_mac": _mac,
+    "delete_expired_keys": _due_key,
+}
+
+
+def _filled(body: dict[str, Any], fill: Fill) -> dict[str, Any]:
+    placeholders = {name for name, value in body.items() if value == PLACEHOLDER_KEY_ID}
+    assert placeholders <= set(fill), f"no value for the placeholders {placeholders - set(fill)}"
+    return {**body, **fill}
+
+
+def _event(function: str, kind: str, fill: Fill, kms: KmsClient, principals: Principals) -> dict[str, Any]:
+    if kind == "request_token":
+        return kms.token_authorizer_event(kms.issue_token(principals))
+    if kind == "request_aksk":
+        return kms.signed_authorizer_event(principals)
+    event = load_event(function, "api" if kind == "api-aksk" else kind)
+    if kind == "direct":
+        event["body"] = _filled(event["body"], fill)
+    elif kind in {"api", "api-aksk"} and event["body"] is not None:
+        event["body"] = sdk_json(_filled(json.loads(event["body"]), fill))
+    if kind == "api-aksk":
+        kms.sign(event, principals)
+    return event
+
+
+# -- running it -----------------------------------------------------------------------------
+
+
+@contextmanager
+def recorded_aws_calls() -> Iterator[list[AwsCall]]:
+    """The permissions of every AWS API call made meanwhile, by any client."""
+    calls: list[AwsCall] = []
+    original: Callable[[BaseClient, str, dict[str, Any]], Any] = getattr(BaseClient, "_make_api_call")  # noqa: B009 - private, so not in the stubs
+
+    def record(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        calls.extend(calls_of(client.meta.service_model.service_name, operation, params))
+        return original(client, operation, params)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseClient, "_make_api_call", record)
+        yield calls
+
+
+def _assert_success(function: str, kind: str, event: dict[str, Any], answer: Any, handler: Handler) -> None:
+    if function == "authorizer":
+        statements = answer["policyDocument"]["Statement"]
+        assert [s["Effect"] for s in statements if s["Resource"] == event["methodArn"]] == ["Allow"], answer
+    elif function == "delete_expired_keys":
+        assert answer == {"deleted": 1, "skipped": 0}
+    elif kind == "direct":
+        assert isinstance(answer, dict)
+        assert "error" not in answer, answer
+    else:
+        spec = endpoint_of(handler)
+        assert spec is not None
+        assert answer["statusCode"] == spec.success_status, answer["body"]
+
+
+@pytest.mark.parametrize(("function", "kind"), CASES)
+def test_each_event_of_each_function_succeeds_within_its_iam_grants(
+    function: str,
+    kind: str,
+    kms: KmsClient,
+    principals: Principals,
+    aws_services: Services,
+    aws_settings: Settings,
+    handlers: dict[str, Handler],
+) -> None:
+    # Given what the event's placeholders stand for, made through the API
+    seed = SEEDS.get(function)
+    fill = seed(kms, aws_services) if seed is not None else {}
+    event = _event(function, kind, fill, kms, principals)
+    # When the function runs it, cold (nothing cached), its AWS calls recorded
+    set_services(build_services(aws_settings))
+    with recorded_aws_calls() as calls:
+        answer = handlers[function](event, None)
+    # Then it answers the success the event stands for
+    _assert_success(function, kind, event, answer, handlers[function])
+    # And its policies in template.yaml allow every call it made
+    assert denied_calls(FUNCTIONS[function].logical_id, calls) == []
