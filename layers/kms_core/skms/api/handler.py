@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -39,7 +40,14 @@ JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 def _api_response(
     status: int, body: dict[str, Any] | None, request_id: str, extra_headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    headers = {"Content-Type": JSON_CONTENT_TYPE, "X-Request-Id": request_id, **(extra_headers or {})}
+    """The proxy response. An answer without a body (logic returned None, or a 204) has no
+    Content-Type and an empty body: the SDK reads any status below 400 with an empty body as an
+    empty model (spec §F7)."""
+    if status == HTTPStatus.NO_CONTENT:
+        body = None
+    headers = {"X-Request-Id": request_id, **(extra_headers or {})}
+    if body is not None:
+        headers["Content-Type"] = JSON_CONTENT_TYPE
     return {
         "statusCode": status,
         "headers": headers,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from skms.errors import error_body
 from skms.local.template import Route, gateway_responses, load_handler, routes_from_template
@@ -30,6 +30,7 @@ from skms.observability import logger
 from skms.openapi import DOCUMENT_PATH, build_document, render
 
 MAX_REQUEST_BYTES = 1024 * 1024
+_NO_BODY_STATUSES = frozenset({204, 304})
 Handler = Callable[[Any, Any], Any]
 
 
@@ -151,15 +152,19 @@ class ApiGatewayEmulator:
             return None, self.gateway_response("ACCESS_DENIED", authorizer_context)
         return authorizer_context, (200, b"")
 
-    def resolve(self, method: str, path: str) -> tuple[LoadedRoute | None, dict[str, str], bool]:
-        """(route, path parameters, whether the path exists under another method)."""
+    def resolve(self, method: str, raw_path: str) -> tuple[LoadedRoute | None, dict[str, str], bool]:
+        """(route, path parameters, whether the path exists under another method).
+
+        Matched on the path as received, and the parameters left percent-encoded, as API Gateway
+        REST does (its ``pathParameters`` and ``path`` are not decoded: an encoded "/" in a tag key
+        stays inside its segment); the function decodes them, once (:mod:`skms.api.events`)."""
         path_exists = False
         for loaded in self.routes:
-            params = loaded.route.match(path)
+            params = loaded.route.match(raw_path)
             if params is None:
                 continue
             if loaded.route.method in (method, "ANY"):
-                return loaded, {k: unquote(v) for k, v in params.items()}, True
+                return loaded, params, True
             path_exists = True
         return None, {}, path_exists
 
@@ -265,9 +270,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             if name.lower() not in ("content-length", "connection"):
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
+        if status in _NO_BODY_STATUSES:
+            body = b""  # and no Content-Length either (RFC 9110 §8.6)
+        else:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command != "HEAD" and body:
             self.wfile.write(body)
 
     def _send_error(self, status: int, code: str, message: str, request_id: str) -> None:
@@ -330,7 +338,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             headers = {"Content-Type": "application/json;charset=UTF-8", "X-Request-Id": request_id}
             self._send(200, headers, self.server.emulator.openapi_document())
             return
-        route, params, path_exists = self.server.emulator.resolve(self.command, unquote(raw_path))
+        route, params, path_exists = self.server.emulator.resolve(self.command, raw_path)
         if route is None:
             if path_exists:
                 self._send_error(405, "KMS.0215", "The request method is not supported.", request_id)
