@@ -12,7 +12,26 @@ Routes (the shapes of the tags and aliases APIs, spec §8 and §9):
 
 from __future__ import annotations
 
+import http.client
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkkms.v2 import KmsClient
+
+from skms.auth.principals import create_access_key
+from skms.config import Settings
+from skms.local.connections import ServerLimits
+from skms.local.server import ApiGatewayEmulator, LocalServer
+from skms.runtime import Services, set_services
+from tests.conftest import PROJECT_ID, make_services
+from tests.support.signer import sign_headers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,3 +137,117 @@ Resources:
     path = directory / "template.yaml"
     path.write_text(template, encoding="utf-8")
     return path
+
+
+ACCESS_KEY = "EDGETESTACCESSKEY000"
+SECRET_KEY = "edge-test-secret-key-0123456789abcdef"
+DOMAIN_ID = "e" * 32
+KEY_ID = "0d0466b0-e727-4d9c-b35d-f84bb474a37f"
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class EdgeServer:
+    server: LocalServer
+    emulator: ApiGatewayEmulator
+    services: Services
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def connect(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", int(self.server.server_address[1]), timeout=10)
+
+    def signed_headers(
+        self, method: str, path: str, body: bytes, *, query: list[tuple[str, str]] | None = None
+    ) -> dict[str, str]:
+        return sign_headers(
+            access_key=ACCESS_KEY,
+            secret_key=SECRET_KEY,
+            method=method,
+            path=path,
+            body=body,
+            project_id=PROJECT_ID,
+            host=self.host,
+            query=query,
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        secret_key: str = SECRET_KEY,
+        conn: http.client.HTTPConnection | None = None,
+    ) -> Answer:
+        """A request signed as the SDK signs it (spec §F6), over a fresh connection unless given."""
+        headers = sign_headers(
+            access_key=ACCESS_KEY,
+            secret_key=secret_key,
+            method=method,
+            path=path,
+            body=body,
+            project_id=PROJECT_ID,
+            host=self.host,
+            query=query,
+        )
+        target = path + ("?" + urlencode(query, quote_via=quote) if query else "")
+        own = conn is None
+        conn = conn or self.connect()
+        try:
+            conn.request(method, target, body=body or None, headers=headers)
+            response = conn.getresponse()
+            return Answer(response.status, response.headers, response.read())
+        finally:
+            if own:
+                conn.close()
+
+    def received(self, function: str) -> list[Any]:
+        """What the test function's logic was called with: [(request model, caller), ...]."""
+        module = sys.modules[f"skms_function_{function}"]
+        return module.RECEIVED  # type: ignore[no-any-return]
+
+    def sdk(self) -> KmsClient:
+        return (
+            KmsClient.new_builder()
+            .with_credentials(BasicCredentials(ACCESS_KEY, SECRET_KEY, PROJECT_ID))
+            .with_endpoint(f"http://{self.host}")
+            .build()
+        )
+
+
+@contextmanager
+def serve_edge_app(directory: Path, limits: ServerLimits | None = None) -> Iterator[EdgeServer]:
+    """The test-only API served by ``skms serve``'s server on a loopback port, with an access key."""
+    settings = Settings(data_dir=directory / "kms-data")
+    settings.data_dir.mkdir(parents=True)
+    services = make_services(settings)
+    set_services(services)
+    create_access_key(
+        services, domain_id=DOMAIN_ID, project_ids=(PROJECT_ID,), access_key=ACCESS_KEY, secret_key=SECRET_KEY
+    )
+    emulator = ApiGatewayEmulator(write_edge_app(directory / "app"))
+    server = LocalServer(("127.0.0.1", 0), emulator, limits)
+    thread = server.start_background()
+    edge = EdgeServer(server, emulator, services)
+    for function in ("TestListAliases", "TestDeleteAlias", "TestDeleteTag", "TestCreateTag"):
+        edge.received(function).clear()
+    try:
+        yield edge
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        set_services(None)

@@ -2,34 +2,35 @@
 
 Routes and handlers come from template.yaml. For each request it builds the proxy event that
 API Gateway would send, calls the very same ``lambda_handler`` in-process and writes its proxy
-response back. Real HTTP/1.1 with keep-alive, one thread per connection. ``GET /_skms/openapi.json``
-answers the API's OpenAPI document (:mod:`skms.openapi`), without authentication.
+response back. Real HTTP/1.1 with keep-alive; connections, their timeouts and limits are
+:mod:`skms.local.connections`' (a request reaches a handler only once it has been read whole).
+``GET /_skms/openapi.json`` answers the API's OpenAPI document (:mod:`skms.openapi`), without
+authentication.
 """
 
 from __future__ import annotations
 
 import base64
 import fnmatch
+import io
 import json
-import random
 import re
 import socket
-import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from skms.errors import error_body
+from skms.local.connections import MAX_REQUEST_BYTES, ConnectionLoop, ServerLimits
+from skms.local.connections import new_request_id as _request_id
 from skms.local.template import Route, gateway_responses, load_handler, routes_from_template
 from skms.observability import logger
 from skms.openapi import DOCUMENT_PATH, build_document, render
 
-MAX_REQUEST_BYTES = 1024 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
 Handler = Callable[[Any, Any], Any]
 
@@ -226,31 +227,34 @@ class ApiGatewayEmulator:
         }
 
 
-def _request_id() -> str:
-    """A UUID4-shaped id, like API Gateway's; from the process's PRNG, not os.urandom (a syscall
-    per request): request ids need to be unique, not unpredictable."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
-
-
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: LocalServer
+    server: LocalServer  # type: ignore[assignment]  # a ConnectionLoop, not a socketserver
     # A buffered wfile: headers and body leave in one send when handle_one_request() flushes,
     # instead of two sends (and two TCP segments) per answer; larger answers are written through.
     wbufsize = 64 * 1024
     _date: tuple[int, str] = (0, "")  # (second, Date header): formatting it costs ~10 us
 
-    def setup(self) -> None:
-        super().setup()
-        # Without TCP_NODELAY, Nagle's algorithm can hold a small answer until the client's
-        # delayed ACK (~40 ms per request on keep-alive connections).
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    @classmethod
+    def answer(cls, sock: socket.socket, address: Any, server: LocalServer, request: bytes) -> bool:
+        """Answer one request read whole by the connection loop; whether to keep the connection."""
+        handler = cls.__new__(cls)
+        handler.request = handler.connection = sock
+        handler.client_address = address
+        handler.server = server
+        handler.rfile = io.BytesIO(request)
+        handler.wfile = cast(io.BufferedWriter, sock.makefile("wb", cls.wbufsize))
+        handler.close_connection = True
+        try:
+            handler.handle_one_request()
+            handler.wfile.flush()
+        finally:
+            handler.wfile.close()
+        return not handler.close_connection
 
     def handle_expect_100(self) -> bool:
-        # The interim "100 Continue" must reach the client now: it waits for it to send the body.
-        proceed = super().handle_expect_100()
-        self.wfile.flush()
-        return proceed
+        # The connection loop sent "100 Continue" when the client waited for it: the body is here.
+        return True
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         if timestamp is not None:
@@ -393,16 +397,15 @@ class _BodyTooLarge(Exception):
     """The request body exceeds what the emulated gateway accepts."""
 
 
-class LocalServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+class LocalServer(ConnectionLoop):
+    """``skms serve``: the emulator behind the connection loop (``limits``: from the environment
+    unless given, see :class:`skms.local.connections.ServerLimits`)."""
 
-    def __init__(self, address: tuple[str, int], emulator: ApiGatewayEmulator) -> None:
+    def __init__(
+        self, address: tuple[str, int], emulator: ApiGatewayEmulator, limits: ServerLimits | None = None
+    ) -> None:
         self.emulator = emulator
-        super().__init__(address, _RequestHandler)
+        super().__init__(address, limits)
 
-    def start_background(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="skms-http", daemon=True)
-        thread.start()
-        return thread
+    def serve_request(self, sock: socket.socket, address: Any, request: bytes) -> bool:
+        return _RequestHandler.answer(sock, address, self, request)
