@@ -398,6 +398,34 @@ def test_wrong_secret_key_is_401(
     check_alias_was_not_created(api_a, alias)
 
 
+def test_wrong_secret_key_with_malformed_json_is_401(
+    server: Any, raw_api_factory: Any, creds_a: Any, api_a: Any, track: Callable[..., None]
+) -> None:
+    # Given a request whose body is not JSON, signed with a wrong secret key
+    impostor = raw_api_factory(server.base_url, dataclasses.replace(creds_a, sk=creds_a.sk[::-1]))
+    path = impostor.path("create-key")
+    body = b'{"key_alias": "half'
+    headers = impostor.signed_headers("POST", path, body)
+    track(headers)
+    # When it is sent; Then 401 (authentication comes before the body is parsed), not 400 KMS.0202
+    check_unauthenticated(send(impostor, "POST", path, body, headers), by_gateway=True)
+
+
+def test_unknown_access_key_and_wrong_secret_key_give_byte_identical_bodies(
+    server: Any, raw_api_factory: Any, creds_a: Any, alias: str
+) -> None:
+    # Given a request by an access key that does not exist, and one by a real key with a wrong SK
+    stranger = raw_api_factory(server.base_url, dataclasses.replace(creds_a, ak="UNKNOWNACCESSKEY0000"))
+    impostor = raw_api_factory(server.base_url, dataclasses.replace(creds_a, sk=creds_a.sk[::-1]))
+    # When each tries the same request
+    by_stranger = stranger.post("create-key", {"key_alias": alias})
+    by_impostor = impostor.post("create-key", {"key_alias": alias})
+    # Then the answers cannot be told apart by their status or body
+    assert by_stranger.status == by_impostor.status == 401
+    assert by_stranger.body == by_impostor.body
+    check_unauthenticated(by_impostor, by_gateway=True)
+
+
 @pytest.mark.parametrize(
     "extra",
     [

@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
 import struct
+import time
 import uuid
 from typing import Any
 
@@ -416,3 +418,37 @@ def test_chunked_request_body_does_not_desync_the_connection(raw_api: Any) -> No
             assert follow.status == 200, follow.body
     finally:
         conn.close()
+
+
+# -- slow and hostile clients (issue 15 item 3) --------------------------------------------------
+
+
+def test_skms_serve_closes_stalled_connections_at_its_configured_timeouts(
+    start_server: Any, raw_api_factory: Any
+) -> None:
+    # Given `skms serve` with 1-second header and body timeouts (KMS_SERVE_*)
+    server = start_server(
+        name="timeouts", env={"KMS_SERVE_HEADER_TIMEOUT_SECONDS": "1", "KMS_SERVE_BODY_TIMEOUT_SECONDS": "1"}
+    )
+    api = raw_api_factory(server.base_url)
+    address = ("127.0.0.1", int(server.base_url.rsplit(":", 1)[1]))
+    started = time.monotonic()
+    # When 20 connections send nothing, and one announces a longer body than it sends
+    idle = [socket.create_connection(address, timeout=10) for _ in range(20)]
+    short = socket.create_connection(address, timeout=10)
+    try:
+        path = api.path("create-key")
+        head = f"POST {path} HTTP/1.1\r\nHost: {address[0]}\r\nContent-Length: 64\r\n\r\n"
+        short.sendall(head.encode() + b'{"key_alias": ')
+        # Then a normal request is answered meanwhile
+        assert api.post("create-key", {"key_alias": f"stall-{uuid.uuid4().hex[:8]}"}).status == 200
+        # And the short body is answered 400 KMS.0202, the idle connections closed, in time
+        answer = b"".join(iter(lambda: short.recv(65536), b""))
+        assert answer.startswith(b"HTTP/1.1 400 ")
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["error_code"] == "KMS.0202"
+        for sock in idle:
+            assert sock.recv(1) == b""
+        assert time.monotonic() - started < 1 + 8  # the timeout, and a generous margin
+    finally:
+        for sock in [*idle, short]:
+            sock.close()

@@ -1193,3 +1193,56 @@ def test_the_token_key_is_stored_only_wrapped(kms, aws_services: Services, princ
     assert len(key) == 32
     for form in encodings(key):
         assert not any(form in haystack for haystack in haystacks), form[:6]
+
+
+# -- issue 15 item 4: authenticate before the body is parsed; one 401 for every failure -------------
+
+
+@pytest.mark.parametrize("raw_body", ["{not json", "[" * 30_000, '{"key_alias": "\\ud800"}', "x" * 70_000])
+def test_wrong_secret_with_a_malformed_body_is_401_not_400(kms, principals, raw_body: str) -> None:
+    # Given a body that is not valid JSON (or too long), signed with a wrong secret
+    event = kms.sign(kms.api_event("create_key", raw_body=raw_body), principals, secret_key="SKEXAMPLF")
+
+    # When API Gateway and the function handle it
+    reply = kms.gateway("create_key", event)
+
+    # Then 401: the signature is checked over the raw body before the body is decoded
+    assert error_code(reply) == (401, "APIGW.0301")
+
+
+def test_right_secret_with_a_malformed_body_is_still_400(kms, principals) -> None:
+    # The control of the test above: authenticated, the same body is refused as invalid JSON
+    event = kms.sign(kms.api_event("create_key", raw_body="{not json"), principals)
+    assert error_code(kms.gateway("create_key", event)) == (400, "KMS.0202")
+
+
+def test_unknown_access_key_and_wrong_secret_answer_byte_identical_bodies(kms, principals) -> None:
+    # Given one request by an access key that does not exist, one by a real key with a wrong secret
+    unknown = dataclasses.replace(principals, access_key="AKUNKNOWN0000000000X")
+    by_unknown = kms.sign(kms.api_event("create_key", {"key_alias": "a"}), unknown, context=False)
+    by_impostor = kms.sign(
+        kms.api_event("create_key", {"key_alias": "a"}), principals, secret_key="SKEXAMPLF"
+    )
+
+    # When API Gateway (authorizer, then function) handles each
+    refused_by_gateway = kms.gateway("create_key", by_unknown)
+    refused_by_function = kms.gateway("create_key", by_impostor)
+
+    # Then the first is refused by the authorizer, the second by the function's signature check...
+    assert refused_by_gateway.headers.get("X-Request-Id") is None
+    assert refused_by_function.headers.get("X-Request-Id")
+    # ...and an outsider cannot tell them apart: same status, byte for byte the same body
+    assert refused_by_gateway.status == refused_by_function.status == 401
+    assert refused_by_gateway.raw_body == refused_by_function.raw_body
+
+
+def test_every_function_side_401_is_the_gateway_401_byte_for_byte() -> None:
+    # template.yaml's UNAUTHORIZED gateway response and the function's 401 are one body
+    from skms.api.handler import _api_response
+    from skms.auth.authorizer import NotAuthenticated
+
+    template_body = gateway_responses(TEMPLATE)["UNAUTHORIZED"]["ResponseTemplates"]["application/json"]
+    for reason in ("unknown access key", "no authorizer context", "Malformed X-Sdk-Date."):
+        error = NotAuthenticated(reason)
+        assert _api_response(error.status, error.body(), "rid")["body"] == template_body
+        assert reason not in template_body

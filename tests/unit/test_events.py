@@ -24,12 +24,12 @@ def _api_event(body: str | None, project: str = "p1", **extra: object) -> dict[s
 def test_api_event_carries_project_request_id_and_body() -> None:
     invocation = parse_invocation(_api_event('{"a": "b"}'))
     assert (invocation.via_api, invocation.project_id, invocation.request_id) == (True, "p1", "rid-1")
-    assert invocation.body == {"a": "b"}
+    assert invocation.body() == {"a": "b"}
 
 
 def test_base64_body_is_decoded() -> None:
     event = _api_event(base64.b64encode(b'{"x":"y"}').decode(), isBase64Encoded=True)
-    assert parse_invocation(event).body == {"x": "y"}
+    assert parse_invocation(event).body() == {"x": "y"}
 
 
 def test_domain_comes_only_from_the_authorizer_context() -> None:
@@ -41,7 +41,7 @@ def test_domain_comes_only_from_the_authorizer_context() -> None:
 def test_direct_invocation_accepts_an_object_body() -> None:
     invocation = parse_invocation({"project_id": "p2", "body": {"key_alias": "k"}, "domain_id": "d"})
     assert (invocation.via_api, invocation.project_id, invocation.domain_id) == (False, "p2", "d")
-    assert invocation.body == {"key_alias": "k"}
+    assert invocation.body() == {"key_alias": "k"}
 
 
 @pytest.mark.parametrize(
@@ -58,8 +58,82 @@ def test_direct_invocation_accepts_an_object_body() -> None:
 )
 def test_malformed_events_are_rejected_with_a_kms_error(event: object, code: str) -> None:
     with pytest.raises(errors.KmsError) as caught:
-        parse_invocation(event)
+        parse_invocation(event).request_fields()
     assert caught.value.code == code
+
+
+def test_parsing_does_not_decode_the_body() -> None:
+    # Given an API event whose body is not JSON
+    invocation = parse_invocation(_api_event("{not json"))
+    # Then parsing keeps the raw bytes (the signature is checked over them first)
+    assert invocation.raw_body == b"{not json"
+    # And only decoding refuses it
+    with pytest.raises(errors.KmsError) as caught:
+        invocation.body()
+    assert caught.value.code == "KMS.0202"
+
+
+def test_query_parameters_single_and_repeated() -> None:
+    event = _api_event(
+        None,
+        queryStringParameters={"key_id": "k", "tag": "b"},
+        multiValueQueryStringParameters={"key_id": ["k"], "tag": ["a", "b"]},
+    )
+    assert parse_invocation(event).query == {"key_id": "k", "tag": ["a", "b"]}
+
+
+def test_query_parameters_from_the_single_valued_map_alone() -> None:
+    event = _api_event(None, queryStringParameters={"limit": "10"})
+    assert parse_invocation(event).query == {"limit": "10"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "decoded"),
+    [
+        ("plain", "plain"),
+        ("a%20b", "a b"),
+        ("a%2Fb", "a/b"),
+        ("%E6%A0%87%E7%AD%BE", "\u6807\u7b7e"),
+        ("100%2525", "100%25"),  # decoded exactly once
+        ("a+b", "a+b"),  # '+' is a space only in a query string
+    ],
+)
+def test_path_parameters_are_percent_decoded_once(raw: str, decoded: str) -> None:
+    event = _api_event(None)
+    event["pathParameters"] = {"project_id": "p1", "key": raw}
+    invocation = parse_invocation(event)
+    assert invocation.path_params == {"key": decoded}
+    assert invocation.project_id == "p1"
+
+
+def test_a_path_parameter_that_is_not_utf8_is_an_invalid_url() -> None:
+    event = _api_event(None)
+    event["pathParameters"] = {"project_id": "p1", "key": "%FF"}
+    with pytest.raises(errors.KmsError) as caught:
+        parse_invocation(event)
+    assert caught.value.code == "KMS.0201"
+
+
+def test_request_fields_precedence_path_over_query_over_body() -> None:
+    # Given the same names in the body, the query and the path
+    event = _api_event(
+        json.dumps({"key_id": "from-body", "limit": "1", "marker": "m", "only_body": "b"}),
+        queryStringParameters={"key_id": "from-query", "limit": "2"},
+        multiValueQueryStringParameters={"key_id": ["from-query"], "limit": ["2"]},
+    )
+    event["pathParameters"] = {"project_id": "p1", "key_id": "from-path"}
+    # Then the path wins over the query, which wins over the body
+    assert parse_invocation(event).request_fields() == {
+        "key_id": "from-path",
+        "limit": "2",
+        "marker": "m",
+        "only_body": "b",
+    }
+
+
+def test_request_fields_of_a_non_object_body_are_left_for_the_model_to_refuse() -> None:
+    event = _api_event("[1]", queryStringParameters={"limit": "2"})
+    assert parse_invocation(event).request_fields() == [1]
 
 
 @pytest.mark.parametrize(

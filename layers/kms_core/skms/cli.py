@@ -76,7 +76,11 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"skms: {exc}", file=sys.stderr)
         return 2
     emulator = ApiGatewayEmulator(Path(args.template))
-    server = LocalServer((args.host, args.port), emulator)
+    try:
+        server = LocalServer((args.host, args.port), emulator)
+    except ConfigError as exc:  # a KMS_SERVE_* limit that is not a valid number
+        print(f"skms: {exc}", file=sys.stderr)
+        return 2
     scheduler = Scheduler(Path(args.template), float(os.environ.get("KMS_SCHEDULE_INTERVAL_SECONDS", "60")))
     scheduler.start()
 

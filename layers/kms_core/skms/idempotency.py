@@ -28,11 +28,18 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 from skms import errors
+from skms.logic.common import Caller
 from skms.storage.idempotency import build_persistence
 
 WINDOW_SECONDS = 3600
 
-__all__ = ["WINDOW_SECONDS", "Idempotency", "build_persistence"]
+__all__ = ["WINDOW_SECONDS", "Idempotency", "build_persistence", "scope_of"]
+
+
+def scope_of(caller: Caller) -> str:
+    """Whose sequences these are: the project and the authenticated principal (an access key, a
+    user, or "direct" for direct invocations), so no caller can claim another's sequence."""
+    return f"{caller.project_id}#{caller.principal.id}"
 
 
 Runner = Callable[[], dict[str, Any]]
@@ -71,15 +78,18 @@ class Idempotency:
         self._run = run
 
     def run(
-        self, *, scope: str, sequence: str, body: dict[str, Any], context: Any, work: Runner
+        self, *, caller: Caller, sequence: str, body: dict[str, Any], context: Any, work: Runner
     ) -> dict[str, Any]:
-        """``scope`` names the project and the principal, so no caller can claim another's sequence."""
+        """Run ``work`` once per (:func:`scope_of` the caller, operation, sequence)."""
         # The in-progress lock expires when the invocation would time out, so a crashed request
         # does not block its retries for the whole window.
         if context is None or not hasattr(context, "get_remaining_time_in_millis"):
             context = _NoLambdaContext()
         self._config.register_lambda_context(context)
-        request = {"scope": f"{scope}#{sequence}", "body": json.loads(json.dumps(body, sort_keys=True))}
+        request = {
+            "scope": f"{scope_of(caller)}#{sequence}",
+            "body": json.loads(json.dumps(body, sort_keys=True)),
+        }
         try:
             result: dict[str, Any] = self._run(request=request, work=work)
         except IdempotencyValidationError:

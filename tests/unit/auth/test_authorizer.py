@@ -10,8 +10,9 @@ import pytest
 
 from skms import errors
 from skms.auth import tokens
-from skms.auth.authorizer import Unauthorized, authorize, verify_request
+from skms.auth.authorizer import AUTH_AKSK, AUTH_TOKEN, Principal, Unauthorized, authorize, verify_request
 from skms.auth.principals import create_access_key, token_key
+from skms.logic.common import AuthMethod, Caller, Identity, PrincipalKind
 from skms.runtime import Services
 from tests.conftest import OTHER_PROJECT_ID, PROJECT_ID
 from tests.support.signer import sign_headers
@@ -259,3 +260,31 @@ def test_a_warm_authorizer_reads_an_access_key_again_once_its_cache_time_is_over
     for _ in range(2):
         authorize(_signed(), principal_services)
     assert len(reads) == 4
+
+
+@pytest.mark.parametrize(
+    ("method", "kind"),
+    [(AUTH_AKSK, PrincipalKind.ACCOUNT), (AUTH_TOKEN, PrincipalKind.USER)],
+)
+def test_the_principal_reaches_logic_as_an_identity(method: str, kind: PrincipalKind) -> None:
+    principal = Principal(method, "AKOR-USER", "d" * 32, "p" * 32)
+    identity = principal.identity()
+    assert (identity.id, identity.kind, identity.domain_id, identity.auth_method) == (
+        "AKOR-USER",
+        kind,
+        "d" * 32,
+        AuthMethod(method),
+    )
+
+
+def test_a_caller_built_without_a_principal_is_a_direct_invocation_in_its_domain() -> None:
+    caller = Caller(project_id="p" * 32, domain_id="d" * 32, request_id="r")
+    assert caller.principal == Identity("direct", PrincipalKind.DIRECT, "d" * 32, AuthMethod.DIRECT)
+
+
+def test_idempotency_is_scoped_by_project_and_principal() -> None:
+    from skms.idempotency import scope_of
+
+    user = Identity("alice", PrincipalKind.USER, "d" * 32, AuthMethod.TOKEN)
+    assert scope_of(Caller("p1", "d" * 32, "r", user)) == "p1#alice"
+    assert scope_of(Caller("p1", "d" * 32, "r")) == "p1#direct"  # as before the principal was a field

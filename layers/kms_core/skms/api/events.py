@@ -7,6 +7,9 @@
        {"project_id": "...", "body": {...}, "domain_id": "... (optional)", "request_id": "... (optional)"}
 
    Access to a direct invocation is governed by IAM (lambda:InvokeFunction), so it is trusted.
+
+Parsing never decodes the body: an API request's signature is verified over its raw bytes first
+(an unauthenticated caller gets 401 whatever it sent), then :meth:`Invocation.request_fields`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from skms import errors
 
@@ -28,13 +32,37 @@ PROJECT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 @dataclass(frozen=True, slots=True)
 class Invocation:
+    """One request, as the function sees it before authentication: nothing here is decoded from
+    the body (the AK/SK signature is verified over ``raw_body`` first, then :meth:`body` decodes).
+
+    ``path_params`` (other than project_id) are percent-decoded once here: API Gateway REST passes
+    them as they appear in the URL. ``query`` holds API Gateway's already-decoded query parameters:
+    a name given once maps to its string, a name given more than once to the list of its values.
+    """
+
     via_api: bool
     request_id: str
     project_id: str
     domain_id: str | None
-    body: Any
-    raw_body: bytes = b""  # exactly as received, for signature verification
-    path_params: dict[str, str] = field(default_factory=dict)  # other than project_id
+    raw_body: bytes = b""  # API: exactly as received, for signature verification
+    path_params: Mapping[str, str] = field(default_factory=dict)  # other than project_id
+    query: Mapping[str, str | list[str]] = field(default_factory=dict)
+    direct_body: Any = None  # a direct invocation's body: an object, or JSON text
+
+    def body(self) -> Any:
+        """The decoded JSON body (KMS.0202 / KMS.0203 when it is not one); for API requests, call it
+        only once the request is authenticated."""
+        return _decode_json(self.raw_body if self.via_api else self.direct_body)
+
+    def request_fields(self) -> Any:
+        """What the request model validates: the body's fields, then the query parameters, then the
+        path parameters, each overriding the one before (a path or query parameter names what the
+        URL addresses, and the URL is what the signature and the authorizer saw). A body that is not
+        a JSON object is returned as it is, for the model to refuse."""
+        body = self.body()
+        if not (self.query or self.path_params) or not isinstance(body, dict):
+            return body
+        return {**body, **self.query, **self.path_params}
 
 
 def _request_id(event: Mapping[str, Any]) -> str:
@@ -57,7 +85,7 @@ def _surrogate_free(raw: str | bytes) -> bool:
 
 
 def _decode_json(raw: Any) -> Any:
-    if raw is None or raw == "":
+    if raw is None or (isinstance(raw, str | bytes) and not raw):
         return {}
     if isinstance(raw, dict):
         decoded: Any = raw
@@ -94,37 +122,63 @@ def request_id_of(event: Any) -> str:
     return _request_id(event) if isinstance(event, Mapping) else str(uuid.uuid4())
 
 
+def _decode_path_param(name: str, value: Any) -> str:
+    """A path parameter as API Gateway REST passes it (still percent-encoded), decoded once."""
+    try:
+        return unquote(str(value), errors="strict")
+    except UnicodeDecodeError:
+        raise errors.InvalidRequestUrl(f"Invalid {name} in the request URL.") from None
+
+
+def _query_of(event: Mapping[str, Any]) -> dict[str, str | list[str]]:
+    multi = event.get("multiValueQueryStringParameters")
+    if isinstance(multi, Mapping) and multi:
+        return {
+            str(name): (str(values[0]) if len(values) == 1 else [str(v) for v in values])
+            for name, values in multi.items()
+            if isinstance(values, list) and values
+        }
+    single = event.get("queryStringParameters")
+    return {str(k): str(v) for k, v in single.items()} if isinstance(single, Mapping) else {}
+
+
+def _raw_bytes(event: Mapping[str, Any]) -> bytes:
+    raw = event.get("body")
+    if event.get("isBase64Encoded") and isinstance(raw, str):
+        try:
+            return base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise errors.InvalidJsonBody from None
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogatepass")
+    return raw if isinstance(raw, bytes) else b""
+
+
 def parse_invocation(event: Any, *, project_scoped: bool = True) -> Invocation:
+    """The request, without decoding its body (see :class:`Invocation`)."""
     if not isinstance(event, Mapping):
         raise errors.InvalidRequestFormat("The event must be a JSON object.")
     rid = _request_id(event)
     if "requestContext" in event and "httpMethod" in event:
         path_params = event.get("pathParameters") or {}
         project_id = _check_project(path_params.get("project_id")) if project_scoped else ""
-        raw = event.get("body")
-        if event.get("isBase64Encoded") and isinstance(raw, str):
-            try:
-                raw = base64.b64decode(raw, validate=True)
-            except (binascii.Error, ValueError):
-                raise errors.InvalidJsonBody from None
-        raw_bytes = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else (raw or b"")
         authorizer = event["requestContext"].get("authorizer") or {}
         domain = authorizer.get("domain_id") if isinstance(authorizer, Mapping) else None
-        others = {str(k): str(v) for k, v in path_params.items() if k != "project_id"}
+        others = {str(k): _decode_path_param(str(k), v) for k, v in path_params.items() if k != "project_id"}
         return Invocation(
-            True,
-            rid,
-            project_id,
-            domain if isinstance(domain, str) else None,
-            _decode_json(raw),
-            raw_bytes,
-            others,
+            via_api=True,
+            request_id=rid,
+            project_id=project_id,
+            domain_id=domain if isinstance(domain, str) else None,
+            raw_body=_raw_bytes(event),
+            path_params=others,
+            query=_query_of(event),
         )
     domain = event.get("domain_id")
     return Invocation(
-        False,
-        rid,
-        _check_project(event.get("project_id")) if project_scoped else "",
-        domain if isinstance(domain, str) else None,
-        _decode_json(event.get("body")),
+        via_api=False,
+        request_id=rid,
+        project_id=_check_project(event.get("project_id")) if project_scoped else "",
+        domain_id=domain if isinstance(domain, str) else None,
+        direct_body=event.get("body"),
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -21,7 +22,7 @@ from pydantic import BaseModel
 from skms import errors
 from skms.api.events import Invocation, parse_invocation, request_id_of
 from skms.auth.authorizer import verify_request
-from skms.logic.common import Caller
+from skms.logic.common import Caller, Identity
 from skms.logic.default_keys import is_default_alias, resolve_default_key
 from skms.models.base import WireModel, parse_body
 from skms.observability import log_request, logger
@@ -39,7 +40,14 @@ JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 def _api_response(
     status: int, body: dict[str, Any] | None, request_id: str, extra_headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    headers = {"Content-Type": JSON_CONTENT_TYPE, "X-Request-Id": request_id, **(extra_headers or {})}
+    """The proxy response. An answer without a body (logic returned None, or a 204) has no
+    Content-Type and an empty body: the SDK reads any status below 400 with an empty body as an
+    empty model (spec §F7)."""
+    if status == HTTPStatus.NO_CONTENT:
+        body = None
+    headers = {"X-Request-Id": request_id, **(extra_headers or {})}
+    if body is not None:
+        headers["Content-Type"] = JSON_CONTENT_TYPE
     return {
         "statusCode": status,
         "headers": headers,
@@ -89,24 +97,35 @@ class _Endpoint:
             self._idempotency = (services, Idempotency(self.operation, build_persistence(services.settings)))
         return self._idempotency[1]
 
+    def _caller(self, event: Any, invocation: Invocation, services: Services, log: dict[str, Any]) -> Caller:
+        """Who calls: an API request is authenticated here, over its raw body (§F6), before
+        anything is decoded from it; a direct invocation was authorised by IAM."""
+        if invocation.via_api and not self.public:
+            principal = verify_request(event, invocation.raw_body, services)
+            log["principal_id"] = principal.principal_id
+            log["auth_method"] = principal.method
+            return Caller(
+                project_id=invocation.project_id,
+                domain_id=principal.domain_id,
+                request_id=invocation.request_id,
+                principal=principal.identity(),
+            )
+        domain_id = invocation.domain_id or services.settings.domain_id
+        return Caller(
+            project_id=invocation.project_id,
+            domain_id=domain_id,
+            request_id=invocation.request_id,
+            principal=Identity.direct(domain_id),
+        )
+
     def run(self, event: Any, context: Any, log: dict[str, Any]) -> tuple[Invocation, Rendered]:
         """Errors propagate to the handler, which renders them."""
         invocation = parse_invocation(event, project_scoped=not self.public)
         log["project_id"] = invocation.project_id
         services = get_services()
-        domain_id = invocation.domain_id or services.settings.domain_id
-        if invocation.via_api and not self.public:
-            principal = verify_request(event, invocation.raw_body, services)
-            domain_id = principal.domain_id
-            log["principal_id"] = principal.principal_id
-            log["auth_method"] = principal.method
-        caller = Caller(
-            project_id=invocation.project_id, domain_id=domain_id, request_id=invocation.request_id
-        )
-        raw_body = invocation.body
-        if invocation.path_params and isinstance(raw_body, dict):
-            # Path parameters (e.g. /{version_id}) are fields of the request model too.
-            raw_body = {**raw_body, **invocation.path_params}
+        caller = self._caller(event, invocation, services, log)
+        # Only now, authenticated, is the body decoded (a bad signature is 401 whatever the body).
+        raw_body = invocation.request_fields()
         if (
             self.default_keys
             and not invocation.via_api
@@ -132,7 +151,7 @@ class _Endpoint:
         sequence = getattr(body, "sequence", None)
         if self.idempotent and sequence:
             answer = self._idempotency_for(services).run(
-                scope=f"{caller.project_id}#{log.get('principal_id', 'direct')}",
+                caller=caller,
                 sequence=sequence,
                 body=body.model_dump(mode="json", exclude={"sequence"}),
                 context=context,
@@ -171,6 +190,9 @@ def endpoint(
         except errors.KmsError as exc:
             status, payload = exc.status, exc.body()
             log["error_code"] = exc.code
+            reason = getattr(exc, "reason", None)  # e.g. why a request is unauthenticated: logged only
+            if reason:
+                log["reason"] = reason
         except (StorageFailure, RootKeyUnavailable) as exc:
             # A dependency failed (throttling, outage, permissions): not the caller's fault, and
             # worth telling apart from a bug. The cause is logged, never returned.

@@ -13,6 +13,11 @@ authorizer the request body:
    secret learns nothing about the key's projects. The function trusts the authorizer context,
    never a header the caller could set.
 
+Every authentication failure, here or in the function, is answered with one body
+(:data:`UNAUTHENTICATED_MESSAGE`, the same as template.yaml's UNAUTHORIZED gateway response): an
+unknown access key and a wrong signature must not be told apart by an outsider. The reason is
+logged, never returned.
+
 Nothing here logs or returns a secret key, signature or token.
 """
 
@@ -21,16 +26,20 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from skms import errors
 from skms.auth import request_signing, tokens
 from skms.auth.principals import cached_secret, token_key
 from skms.domain import AccessKeyRecord
+from skms.logic.common import AuthMethod, Identity, PrincipalKind
 from skms.runtime import Services
 
-AUTH_AKSK = "aksk"
-AUTH_TOKEN = "token"  # noqa: S105 - a method name, not a secret
+AUTH_AKSK = AuthMethod.AKSK.value
+AUTH_TOKEN = AuthMethod.TOKEN.value
+
+# The one 401 message (template.yaml's UNAUTHORIZED gateway response renders the same body).
+UNAUTHENTICATED_MESSAGE = "Incorrect IAM authentication information: the request could not be authenticated."
 
 
 class Unauthorized(Exception):
@@ -38,6 +47,18 @@ class Unauthorized(Exception):
 
     def __init__(self, reason: str) -> None:
         super().__init__("Unauthorized")
+        self.reason = reason
+
+
+class NotAuthenticated(errors.KmsError):
+    """The function's 401: always :data:`UNAUTHENTICATED_MESSAGE`; ``reason`` is for the log only."""
+
+    code: ClassVar[str] = errors.Unauthenticated.code
+    status: ClassVar[int] = errors.Unauthenticated.status
+    default_message: ClassVar[str] = UNAUTHENTICATED_MESSAGE
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(UNAUTHENTICATED_MESSAGE)
         self.reason = reason
 
 
@@ -60,6 +81,12 @@ class Principal:
             "user": self.user,
             "project_allowed": self.project_allowed,
         }
+
+    def identity(self) -> Identity:
+        """The principal as logic sees it (:class:`skms.logic.common.Caller`)."""
+        if self.method == AUTH_TOKEN:
+            return Identity(self.principal_id, PrincipalKind.USER, self.domain_id, AuthMethod.TOKEN)
+        return Identity(self.principal_id, PrincipalKind.ACCOUNT, self.domain_id, AuthMethod.AKSK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +187,7 @@ def principal_from_context(context: Mapping[str, Any]) -> Principal:
             project_allowed=str(context.get("project_allowed", "true")),
         )
     except KeyError:
-        raise errors.Unauthenticated("The request was not authenticated.") from None
+        raise NotAuthenticated("no authorizer context") from None
 
 
 def verify_request(event: Mapping[str, Any], body: bytes, services: Services) -> Principal:
@@ -173,11 +200,11 @@ def verify_request(event: Mapping[str, Any], body: bytes, services: Services) ->
     if principal.method == AUTH_TOKEN:
         return principal
     if principal.method != AUTH_AKSK:
-        raise errors.Unauthenticated("The request was not authenticated.")
+        raise NotAuthenticated(f"unknown authentication method {principal.method[:16]!r}")
     headers = _lower_headers(event)
     secret = cached_secret(services, principal.principal_id)
     if secret is None:
-        raise errors.Unauthenticated("Incorrect IAM authentication information: unknown access key.")
+        raise NotAuthenticated("unknown access key")
     request_context = event.get("requestContext") or {}
     raw_path = str(request_context.get("path") or event.get("path") or "")
     query = [
@@ -199,7 +226,7 @@ def verify_request(event: Mapping[str, Any], body: bytes, services: Services) ->
             body=body,
         )
     except request_signing.SignatureError as exc:
-        raise errors.Unauthenticated(str(exc)) from None
+        raise NotAuthenticated(str(exc)) from None
     if principal.project_allowed != "true":
         raise errors.AccessDenied("The credentials may not access this project.")
     return principal

@@ -2,34 +2,36 @@
 
 Routes and handlers come from template.yaml. For each request it builds the proxy event that
 API Gateway would send, calls the very same ``lambda_handler`` in-process and writes its proxy
-response back. Real HTTP/1.1 with keep-alive, one thread per connection. ``GET /_skms/openapi.json``
-answers the API's OpenAPI document (:mod:`skms.openapi`), without authentication.
+response back. Real HTTP/1.1 with keep-alive; connections, their timeouts and limits are
+:mod:`skms.local.connections`' (a request reaches a handler only once it has been read whole).
+``GET /_skms/openapi.json`` answers the API's OpenAPI document (:mod:`skms.openapi`), without
+authentication.
 """
 
 from __future__ import annotations
 
 import base64
 import fnmatch
+import io
 import json
-import random
 import re
 import socket
-import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import Any, cast
+from urllib.parse import parse_qsl, urlsplit
 
 from skms.errors import error_body
+from skms.local.connections import MAX_REQUEST_BYTES, ConnectionLoop, ServerLimits
+from skms.local.connections import new_request_id as _request_id
 from skms.observability import logger
 from skms.openapi import DOCUMENT_PATH, build_document, render
 from skms.sam_template import Route, gateway_responses, load_handler, routes_from_template
 
-MAX_REQUEST_BYTES = 1024 * 1024
+_NO_BODY_STATUSES = frozenset({204, 304})
 Handler = Callable[[Any, Any], Any]
 
 
@@ -151,15 +153,19 @@ class ApiGatewayEmulator:
             return None, self.gateway_response("ACCESS_DENIED", authorizer_context)
         return authorizer_context, (200, b"")
 
-    def resolve(self, method: str, path: str) -> tuple[LoadedRoute | None, dict[str, str], bool]:
-        """(route, path parameters, whether the path exists under another method)."""
+    def resolve(self, method: str, raw_path: str) -> tuple[LoadedRoute | None, dict[str, str], bool]:
+        """(route, path parameters, whether the path exists under another method).
+
+        Matched on the path as received, and the parameters left percent-encoded, as API Gateway
+        REST does (its ``pathParameters`` and ``path`` are not decoded: an encoded "/" in a tag key
+        stays inside its segment); the function decodes them, once (:mod:`skms.api.events`)."""
         path_exists = False
         for loaded in self.routes:
-            params = loaded.route.match(path)
+            params = loaded.route.match(raw_path)
             if params is None:
                 continue
             if loaded.route.method in (method, "ANY"):
-                return loaded, {k: unquote(v) for k, v in params.items()}, True
+                return loaded, params, True
             path_exists = True
         return None, {}, path_exists
 
@@ -221,31 +227,34 @@ class ApiGatewayEmulator:
         }
 
 
-def _request_id() -> str:
-    """A UUID4-shaped id, like API Gateway's; from the process's PRNG, not os.urandom (a syscall
-    per request): request ids need to be unique, not unpredictable."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
-
-
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: LocalServer
+    server: LocalServer  # type: ignore[assignment]  # a ConnectionLoop, not a socketserver
     # A buffered wfile: headers and body leave in one send when handle_one_request() flushes,
     # instead of two sends (and two TCP segments) per answer; larger answers are written through.
     wbufsize = 64 * 1024
     _date: tuple[int, str] = (0, "")  # (second, Date header): formatting it costs ~10 us
 
-    def setup(self) -> None:
-        super().setup()
-        # Without TCP_NODELAY, Nagle's algorithm can hold a small answer until the client's
-        # delayed ACK (~40 ms per request on keep-alive connections).
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    @classmethod
+    def answer(cls, sock: socket.socket, address: Any, server: LocalServer, request: bytes) -> bool:
+        """Answer one request read whole by the connection loop; whether to keep the connection."""
+        handler = cls.__new__(cls)
+        handler.request = handler.connection = sock
+        handler.client_address = address
+        handler.server = server
+        handler.rfile = io.BytesIO(request)
+        handler.wfile = cast(io.BufferedWriter, sock.makefile("wb", cls.wbufsize))
+        handler.close_connection = True
+        try:
+            handler.handle_one_request()
+            handler.wfile.flush()
+        finally:
+            handler.wfile.close()
+        return not handler.close_connection
 
     def handle_expect_100(self) -> bool:
-        # The interim "100 Continue" must reach the client now: it waits for it to send the body.
-        proceed = super().handle_expect_100()
-        self.wfile.flush()
-        return proceed
+        # The connection loop sent "100 Continue" when the client waited for it: the body is here.
+        return True
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         if timestamp is not None:
@@ -265,9 +274,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             if name.lower() not in ("content-length", "connection"):
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
+        if status in _NO_BODY_STATUSES:
+            body = b""  # and no Content-Length either (RFC 9110 §8.6)
+        else:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command != "HEAD" and body:
             self.wfile.write(body)
 
     def _send_error(self, status: int, code: str, message: str, request_id: str) -> None:
@@ -330,7 +342,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             headers = {"Content-Type": "application/json;charset=UTF-8", "X-Request-Id": request_id}
             self._send(200, headers, self.server.emulator.openapi_document())
             return
-        route, params, path_exists = self.server.emulator.resolve(self.command, unquote(raw_path))
+        route, params, path_exists = self.server.emulator.resolve(self.command, raw_path)
         if route is None:
             if path_exists:
                 self._send_error(405, "KMS.0215", "The request method is not supported.", request_id)
@@ -385,16 +397,15 @@ class _BodyTooLarge(Exception):
     """The request body exceeds what the emulated gateway accepts."""
 
 
-class LocalServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+class LocalServer(ConnectionLoop):
+    """``skms serve``: the emulator behind the connection loop (``limits``: from the environment
+    unless given, see :class:`skms.local.connections.ServerLimits`)."""
 
-    def __init__(self, address: tuple[str, int], emulator: ApiGatewayEmulator) -> None:
+    def __init__(
+        self, address: tuple[str, int], emulator: ApiGatewayEmulator, limits: ServerLimits | None = None
+    ) -> None:
         self.emulator = emulator
-        super().__init__(address, _RequestHandler)
+        super().__init__(address, limits)
 
-    def start_background(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="skms-http", daemon=True)
-        thread.start()
-        return thread
+    def serve_request(self, sock: socket.socket, address: Any, request: bytes) -> bool:
+        return _RequestHandler.answer(sock, address, self, request)
