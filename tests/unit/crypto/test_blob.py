@@ -251,6 +251,10 @@ def test_format_constants_are_fixed() -> None:
     assert blob.MAX_PLAINTEXT == 0xFFFF - 36 - 4 - 63
     assert blob.BINDING_LABEL == b"skms/blob/v1"
     assert blob.MESSAGE_KEY_LABEL == b"skms/blob/v2/message-key"
+    assert {suite.name: h.name for suite, h in blob.KDF_HASHES.items()} == {
+        "AES_256_GCM": "sha256",
+        "SM4_GCM": "sm3",
+    }
 
 
 def test_largest_encrypt_data_blob_still_fits_decrypt_data_input() -> None:

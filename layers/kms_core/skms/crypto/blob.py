@@ -35,10 +35,15 @@ Body version 1 (:data:`BODY_V1`), still opened, never written; B = 31 + n::
 ``IKM = the CMK version's material``, ``salt = the body's salt``, ``L = the suite's key length`` and
 ``info = MESSAGE_KEY_LABEL || body[0:3] || key_id || key_version`` (the fixed-length cleartext
 fields exactly as the blob carries them, after a fixed label, so the encoding is unambiguous). The
-hash is SHA-256 for AES-256-GCM and SM3 for SM4-GCM (see :func:`_kdf_hash`). A CMK version then
+hash is SHA-256 for AES-256-GCM and SM3 for SM4-GCM (see :data:`KDF_HASHES`). A CMK version then
 never sees the random-nonce GCM limit (NIST SP 800-38D §8.3: 2^32 messages per key): that bound
 applies to each message key, which seals one message. A GCM key and nonce repeat only if both the
-256-bit salt and the 96-bit nonce repeat.
+256-bit salt and the 96-bit nonce repeat. New blobs use the material only as an HKDF key; as a GCM
+key it only ever opens stored v1 blobs.
+
+Size: v2 adds the 32-byte salt, so encrypt-data's largest blob (4096-byte plaintext) is 4235 bytes,
+exactly the 5648 Base64 characters decrypt-data accepts (§4 op 15): the body has room for one more
+byte of overhead, not two.
 
 What goes where: the key id, version, suite and purpose are in the HKDF info *and* in the AAD. In
 the info they separate keys: a message key belongs to one (CMK, version, suite, purpose), even if
@@ -236,21 +241,20 @@ def _build(
     return framed + hashlib.sha256(framed).digest()
 
 
-def _kdf_hash(suite: aead.Suite) -> hashes.HashAlgorithm:
-    """SHA-256 for AES; SM3 for SM4.
-
-    An SM4 key is chosen to stay within the SM (GB/T) algorithms, so its message keys come from
-    HKDF-SM3, the pairing RFC 8998 uses for TLS_SM4_GCM_SM3, and §F3 already digests SM4 data keys
-    with SM3. HMAC-SM3 is a PRF on the same assumptions as HMAC-SHA-256 (a 256-bit Merkle-Damgård
-    hash with a 64-byte block).
-    """
-    return hashes.SM3() if suite is aead.Suite.SM4_GCM else hashes.SHA256()
+# The HKDF hash of each suite. An SM4 key is chosen to stay within the SM (GB/T) algorithms, so its
+# message keys come from HKDF-SM3, the pairing RFC 8998 uses for TLS_SM4_GCM_SM3 (and §F3 already
+# digests SM4 data keys with SM3); HMAC-SM3 is a PRF on the same assumptions as HMAC-SHA-256 (a
+# 256-bit Merkle-Damgard hash with a 64-byte block). Hash objects are stateless descriptors.
+KDF_HASHES: dict[aead.Suite, hashes.HashAlgorithm] = {
+    aead.Suite.AES_256_GCM: hashes.SHA256(),
+    aead.Suite.SM4_GCM: hashes.SM3(),
+}
 
 
 def _message_key(suite: aead.Suite, material: bytes, salt: bytes, body_header: bytes, tail: bytes) -> bytes:
     """The v2 per-message key: HKDF(IKM=material, salt, info=label || body header || key id || version)."""
     info = MESSAGE_KEY_LABEL + body_header + tail
-    return HKDF(_kdf_hash(suite), suite.key_len, salt, info).derive(material)
+    return HKDF(KDF_HASHES[suite], suite.key_len, salt, info).derive(material)
 
 
 @dataclass(frozen=True, slots=True)
