@@ -14,6 +14,7 @@ import import_time
 import list_keys
 import memory_peak
 import peer
+import per_message
 import server_throughput
 import sign_verify
 
@@ -23,7 +24,16 @@ def main() -> int:
         f"skms benchmarks, {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
         f"Python {platform.python_version()}, {platform.processor() or 'cpu'}"
     )
-    for bench in (import_time, memory_peak, auth_cost, list_keys, server_throughput, peer, sign_verify):
+    for bench in (
+        import_time,
+        memory_peak,
+        auth_cost,
+        per_message,
+        list_keys,
+        server_throughput,
+        peer,
+        sign_verify,
+    ):
         print()
         bench.run()
     return 0

@@ -28,9 +28,11 @@ from skms.domain import (
 )
 from skms.keyring import key_binding
 from skms.logic.common import Caller
-from skms.logic.data import decrypt_data, encrypt_data
+from skms.logic.data import decrypt_data, encrypt_data, re_encrypt
+from skms.logic.datakeys import decrypt_datakey
 from skms.logic.gate import Use, open_key
-from skms.models.data import DecryptDataRequestBody, EncryptDataRequestBody
+from skms.models.data import DecryptDataRequestBody, EncryptDataRequestBody, ReEncryptRequestBody
+from skms.models.datakeys import DecryptDatakeyRequestBody
 from skms.runtime import Services
 from skms.storage import codec
 
@@ -339,3 +341,56 @@ def test_encrypt_data_uses_the_primary_and_decrypt_data_any_live_version(
     with pytest.raises(errors.KmsError) as refused:
         decrypt_data(DecryptDataRequestBody(cipher_text=destroyed), caller, memory_services)
     assert refused.value.code == "KMS.2201"
+
+
+def _sealed_v1(
+    caller: Caller, key_id: str, version: int, material: bytes, purpose: blob.Purpose, text: bytes
+) -> bytes:
+    """A blob as stored before per-message keys: body version 1, GCM directly under the material."""
+    return blob._seal_v1_with_nonce(
+        suite=aead.Suite.AES_256_GCM,
+        key=material,
+        key_id=key_id,
+        key_version=version,
+        purpose=purpose,
+        plaintext=text,
+        bound=blob.binding(caller.project_id, None, b""),
+        nonce=os.urandom(aead.NONCE_LEN),
+    )
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_body_version_1_blobs_of_any_live_version_still_open_and_re_encrypt_to_version_2(
+    memory_services: Services, caller: Caller, version: int
+) -> None:
+    # Given encrypt-data and data-key blobs stored before per-message keys (body version 1)
+    record, materials = _versioned_key(memory_services, caller)
+    data = _sealed_v1(caller, record.key_id, version, materials[version], blob.Purpose.DATA, b"stored")
+    data_key = os.urandom(32)
+    datakey_blob = _sealed_v1(
+        caller, record.key_id, version, materials[version], blob.Purpose.DATA_KEY, data_key
+    )
+    assert data[4] == datakey_blob[4] == blob.BODY_V1
+    cipher_text = base64.b64encode(data).decode("ascii")
+    # Then decrypt-data and decrypt-datakey open them
+    reply = decrypt_data(DecryptDataRequestBody(cipher_text=cipher_text), caller, memory_services)
+    assert reply.plain_text.get_secret_value() == "stored"
+    opened = decrypt_datakey(
+        DecryptDatakeyRequestBody(
+            key_id=record.key_id, cipher_text=datakey_blob.hex(), datakey_cipher_length="32"
+        ),
+        caller,
+        memory_services,
+    )
+    assert opened.data_key.get_secret_value() == data_key.hex().upper()
+    # And re-encrypt turns a v1 blob into a v2 blob under the primary version, which opens
+    moved = re_encrypt(
+        ReEncryptRequestBody(cipher_text=cipher_text, destination_key_id=record.key_id),
+        caller,
+        memory_services,
+    )
+    raw = base64.b64decode(moved.cipher_text)
+    assert raw[4] == blob.BODY_V2
+    assert blob.read_header(raw).key_version == 2
+    reply = decrypt_data(DecryptDataRequestBody(cipher_text=moved.cipher_text), caller, memory_services)
+    assert reply.plain_text.get_secret_value() == "stored"

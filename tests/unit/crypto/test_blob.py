@@ -1,7 +1,9 @@
-"""The data-key ciphertext blob: pinned format, round trips, binding, and tamper resistance."""
+"""The data-key ciphertext blob: pinned formats (body versions 1 and 2), round trips, binding,
+per-message keys, and tamper resistance."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import struct
@@ -9,14 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from skms.crypto import aead, blob
 from skms.crypto.errors import CryptoError
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "blob_v1.json").read_text(encoding="utf-8"))
-assert VECTORS, "blob_v1.json holds no vectors"
+VECTOR_DIR = Path(__file__).parent / "vectors"
+V1_VECTORS = json.loads((VECTOR_DIR / "blob_v1.json").read_text(encoding="utf-8"))
+V2_VECTORS = json.loads((VECTOR_DIR / "blob_v2.json").read_text(encoding="utf-8"))
+assert V1_VECTORS, "blob_v1.json holds no vectors"
+assert V2_VECTORS, "blob_v2.json holds no vectors"
+VECTORS = [(1, v) for v in V1_VECTORS] + [(2, v) for v in V2_VECTORS]
 
 KEY_ID = "b2d1c3e4-0000-4a5b-8c7d-0123456789ab"
 OTHER_KEY_ID = "b2d1c3e4-0000-4a5b-8c7d-0123456789ac"
@@ -69,31 +77,35 @@ def _vector_binding(v: dict[str, Any]) -> bytes:
     return blob.binding(v["project_id"], v["context"], None if v["aad"] is None else bytes.fromhex(v["aad"]))
 
 
-VECTOR_PARAMS = [pytest.param(v, id=v["name"]) for v in VECTORS]
+VECTOR_PARAMS = [pytest.param(version, v, id=f"v{version} {v['name']}") for version, v in VECTORS]
+V1_PARAMS = [pytest.param(v, id=v["name"]) for v in V1_VECTORS]
 SUITE_PURPOSE = [pytest.param(s, p, id=f"{s.name}-{p.name}") for s in aead.Suite for p in blob.Purpose]
 
 
 # --- Known answers for our own format ---
 
 
-@pytest.mark.parametrize("vector", VECTOR_PARAMS)
-def test_binding_reproduces_vector(vector: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("body_version", "vector"), VECTOR_PARAMS)
+def test_binding_reproduces_vector(body_version: int, vector: dict[str, Any]) -> None:
     assert _vector_binding(vector) == bytes.fromhex(vector["bound"])
 
 
-@pytest.mark.parametrize("vector", VECTOR_PARAMS)
-def test_seal_reproduces_vector_byte_for_byte(vector: dict[str, Any]) -> None:
-    # Given the recorded inputs and nonce
-    # When the blob is sealed again
-    sealed = blob._seal_with_nonce(
-        **_vector_inputs(vector), bound=bytes.fromhex(vector["bound"]), nonce=bytes.fromhex(vector["nonce"])
-    )
+@pytest.mark.parametrize(("body_version", "vector"), VECTOR_PARAMS)
+def test_seal_reproduces_vector_byte_for_byte(body_version: int, vector: dict[str, Any]) -> None:
+    # Given the recorded inputs, salt (v2) and nonce
+    inputs = {**_vector_inputs(vector), "bound": bytes.fromhex(vector["bound"])}
+    nonce = bytes.fromhex(vector["nonce"])
+    # When the blob is sealed again, by the writer of its body version
+    if body_version == 1:
+        sealed = blob._seal_v1_with_nonce(**inputs, nonce=nonce)
+    else:
+        sealed = blob._seal_with_nonce(**inputs, salt=bytes.fromhex(vector["salt"]), nonce=nonce)
     # Then it is exactly the recorded blob (the format has not drifted)
     assert sealed.hex() == vector["blob"]
 
 
-@pytest.mark.parametrize("vector", VECTOR_PARAMS)
-def test_open_blob_recovers_vector_plaintext(vector: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("body_version", "vector"), VECTOR_PARAMS)
+def test_open_blob_recovers_vector_plaintext(body_version: int, vector: dict[str, Any]) -> None:
     data = bytes.fromhex(vector["blob"])
     header = blob.read_header(data)
     assert header == blob.BlobHeader(
@@ -108,23 +120,27 @@ def test_open_blob_recovers_vector_plaintext(vector: dict[str, Any]) -> None:
     assert opened == bytes.fromhex(vector["plaintext"])
 
 
-@pytest.mark.parametrize("vector", VECTOR_PARAMS)
-def test_frame_fields_read_directly_from_bytes(vector: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("body_version", "vector"), VECTOR_PARAMS)
+def test_frame_fields_read_directly_from_bytes(body_version: int, vector: dict[str, Any]) -> None:
     """The §F4 frame, parsed here by hand from the documented layout and not through blob.py."""
     data = bytes.fromhex(vector["blob"])
     plaintext = bytes.fromhex(vector["plaintext"])
-    body_len = 3 + 12 + len(plaintext) + 16
+    salt_len = 32 if body_version == 2 else 0
+    body_len = 3 + salt_len + 12 + len(plaintext) + 16
     # offset 0: frame marker 02 00
     assert data[0:2] == b"\x02\x00"
     # offset 2: LE u16 L == total - 36 == body + key id + version
     (length,) = struct.unpack_from("<H", data, 2)
     assert length == len(data) - 36 == body_len + 36 + 4
     assert len(data) == 4 + body_len + 36 + 4 + 32
-    # body header: BODY_VERSION, SUITE, PURPOSE, then the nonce
-    assert data[4] == 1
+    # body header: BODY_VERSION, SUITE, PURPOSE, then (v2) the salt, then the nonce
+    assert data[4] == body_version
     assert data[5] == aead.Suite[vector["suite"]].value
     assert data[6] == blob.Purpose[vector["purpose"]].value
-    assert data[7:19] == bytes.fromhex(vector["nonce"])
+    if body_version == 2:
+        assert data[7:39] == bytes.fromhex(vector["salt"])
+    nonce_at = 7 + salt_len
+    assert data[nonce_at : nonce_at + 12] == bytes.fromhex(vector["nonce"])
     # key id ASCII at 4 + B, then the LE u32 version
     key_id_at = 4 + body_len
     assert data[key_id_at : key_id_at + 36] == vector["key_id"].encode("ascii")
@@ -134,11 +150,47 @@ def test_frame_fields_read_directly_from_bytes(vector: dict[str, Any]) -> None:
     assert data[-32:] == hashlib.sha256(data[:-32]).digest()
 
 
-@pytest.mark.parametrize("vector", VECTOR_PARAMS)
-def test_body_opens_with_an_independent_gcm_under_the_documented_aad(vector: dict[str, Any]) -> None:
-    """AAD = frame header || body header || key id || version || binding, binding built by hand."""
+def _hkdf_by_hand(hash_name: str, ikm: bytes, salt: bytes, info: bytes, length: int) -> bytes:
+    """RFC 5869 from its definition, on HMAC alone (not through the HKDF class blob.py uses)."""
+
+    def mac(key: bytes, message: bytes) -> bytes:
+        h = crypto_hmac.HMAC(key, hashes.SM3() if hash_name == "sm3" else hashes.SHA256())
+        h.update(message)
+        return h.finalize()
+
+    prk = mac(salt, ikm)
+    okm, block, counter = b"", b"", 1
+    while len(okm) < length:
+        block = mac(prk, block + info + bytes((counter,)))
+        okm, counter = okm + block, counter + 1
+    return okm[:length]
+
+
+def test_hkdf_by_hand_reproduces_rfc5869_case_1() -> None:
+    # RFC 5869 A.1, so the independent derivation below is itself checked
+    okm = _hkdf_by_hand(
+        "sha256",
+        bytes.fromhex("0b" * 22),
+        bytes.fromhex("000102030405060708090a0b0c"),
+        bytes.fromhex("f0f1f2f3f4f5f6f7f8f9"),
+        42,
+    )
+    assert okm.hex() == (
+        "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
+    )
+
+
+@pytest.mark.parametrize(("body_version", "vector"), VECTOR_PARAMS)
+def test_body_opens_with_an_independent_gcm_under_the_documented_aad(
+    body_version: int, vector: dict[str, Any]
+) -> None:
+    """AAD = frame header || body header || key id || version || binding, binding built by hand.
+
+    v1 bodies are under the material itself; v2 bodies under HKDF(material, salt, label || body
+    header || key id || version), SHA-256 for AES and SM3 for SM4, derived here by hand.
+    """
     data = bytes.fromhex(vector["blob"])
-    key = bytes.fromhex(vector["key"])
+    material = bytes.fromhex(vector["key"])
     key_id_at = len(data) - 32 - 40
 
     def lp(field: bytes) -> bytes:
@@ -153,8 +205,18 @@ def test_body_opens_with_an_independent_gcm_under_the_documented_aad(vector: dic
     bound = lp(b"skms/blob/v1") + lp(vector["project_id"].encode()) + lp(encoded_context) + lp(aad_field)
     assert bound == bytes.fromhex(vector["bound"])
 
-    associated = data[0:4] + data[4:7] + data[key_id_at : key_id_at + 40] + bound
-    nonce, ct_tag = data[7:19], data[19:key_id_at]
+    tail = data[key_id_at : key_id_at + 40]
+    associated = data[0:4] + data[4:7] + tail + bound
+    if body_version == 1:
+        key, nonce_at = material, 7
+    else:
+        salt = data[7:39]
+        hash_name = "sha256" if vector["suite"] == "AES_256_GCM" else "sm3"
+        info = b"skms/blob/v2/message-key" + data[4:7] + tail
+        key, nonce_at = _hkdf_by_hand(hash_name, material, salt, info, len(material)), 39
+        assert key.hex() == vector["message_key"]
+        assert key != material
+    nonce, ct_tag = data[nonce_at : nonce_at + 12], data[nonce_at + 12 : key_id_at]
     if vector["suite"] == "AES_256_GCM":
         plaintext = AESGCM(key).decrypt(nonce, ct_tag, associated)
     else:
@@ -164,12 +226,44 @@ def test_body_opens_with_an_independent_gcm_under_the_documented_aad(vector: dic
     assert plaintext == bytes.fromhex(vector["plaintext"])
 
 
+@pytest.mark.parametrize("vector", V1_PARAMS)
+def test_v1_vectors_refuse_any_change_with_a_recomputed_checksum(vector: dict[str, Any]) -> None:
+    # Given a stored v1 blob, which must stay readable
+    data = bytes.fromhex(vector["blob"])
+    key, bound = bytes.fromhex(vector["key"]), _vector_binding(vector)
+    opened = blob.open_blob(data, key=key, expected=blob.read_header(data), bound=bound)
+    assert opened == bytes.fromhex(vector["plaintext"])
+    # When any byte before the trailer changes (checksum fixed up); Then it fails opaquely
+    for offset in range(len(data) - 32):
+        tampered = bytearray(data[:-32])
+        tampered[offset] ^= 0x01
+        changed = _with_trailer(bytes(tampered))
+        with pytest.raises(CryptoError):
+            blob.open_blob(changed, key=key, expected=blob.read_header(changed), bound=bound)
+
+
 def test_format_constants_are_fixed() -> None:
     assert blob.FRAME_MARKER == b"\x02\x00"
     assert blob.FRAME_OVERHEAD == 76
-    assert blob.BODY_OVERHEAD == 31
-    assert (blob.BODY_VERSION, blob.Purpose.DATA_KEY.value, blob.Purpose.DATA.value) == (1, 1, 2)
-    assert blob.MAX_PLAINTEXT == 0xFFFF - 36 - 4 - 31
+    assert (blob.BODY_V1, blob.BODY_V2, blob.BODY_VERSION) == (1, 2, 2)
+    assert (blob.BODY_OVERHEAD_V1, blob.SALT_LEN, blob.BODY_OVERHEAD) == (31, 32, 63)
+    assert (blob.Purpose.DATA_KEY.value, blob.Purpose.DATA.value) == (1, 2)
+    assert blob.MAX_PLAINTEXT == 0xFFFF - 36 - 4 - 63
+    assert blob.BINDING_LABEL == b"skms/blob/v1"
+    assert blob.MESSAGE_KEY_LABEL == b"skms/blob/v2/message-key"
+    assert {suite.name: h.name for suite, h in blob.KDF_HASHES.items()} == {
+        "AES_256_GCM": "sha256",
+        "SM4_GCM": "sm3",
+    }
+
+
+def test_largest_encrypt_data_blob_still_fits_decrypt_data_input() -> None:
+    # §4 op 15: decrypt-data takes at most 5648 Base64 characters, and encrypt-data up to 4096
+    # plaintext bytes. With the salt the largest blob is 76 + 63 + 4096 = 4235 bytes = exactly 5648
+    # characters: one more byte of body overhead still fits, two would not.
+    largest = _seal(aead.Suite.SM4_GCM, blob.Purpose.DATA, b"x" * 4096)
+    assert len(largest) == 4235
+    assert len(base64.b64encode(largest)) == 5648
 
 
 # --- Round trips and headers ---
@@ -198,6 +292,71 @@ def test_read_header_returns_key_id_version_suite_purpose(suite: aead.Suite, pur
 
 def test_sealing_twice_gives_different_blobs() -> None:
     assert _seal() != _seal()
+
+
+def test_seal_writes_body_version_2_with_a_fresh_salt_each_time() -> None:
+    first, second = _seal(), _seal()
+    assert first[4] == second[4] == blob.BODY_V2
+    assert first[7:39] != second[7:39]
+
+
+@pytest.mark.parametrize("suite", list(aead.Suite))
+def test_message_key_depends_on_salt_and_every_header_field(suite: aead.Suite) -> None:
+    # Given the inputs of one message key
+    material, salt = KEYS[suite], bytes(range(32))
+    body_header = bytes((blob.BODY_V2, suite, blob.Purpose.DATA))
+    tail = KEY_ID.encode() + struct.pack("<I", 3)
+    key = blob._message_key(suite, material, salt, body_header, tail)
+    assert len(key) == suite.key_len
+    assert key != material
+    # When any one input changes; Then the key is another key
+    others = {
+        blob._message_key(suite, material, bytes(32), body_header, tail),
+        blob._message_key(suite, material, salt, bytes((2, suite, blob.Purpose.DATA_KEY)), tail),
+        blob._message_key(suite, material, salt, body_header, OTHER_KEY_ID.encode() + struct.pack("<I", 3)),
+        blob._message_key(suite, material, salt, body_header, KEY_ID.encode() + struct.pack("<I", 4)),
+        blob._message_key(suite, bytes(suite.key_len), salt, body_header, tail),
+    }
+    assert key not in others
+    assert len(others) == 5
+
+
+@pytest.mark.parametrize("suite", list(aead.Suite))
+def test_key_of_the_wrong_length_is_refused(suite: aead.Suite) -> None:
+    # HKDF takes material of any length: the blob must check it, not let it through
+    bound = blob.binding(PROJECT, None, None)
+    data = _seal(suite, bound=bound)
+    for length in (0, 8, 24, 31, 33, 64):
+        if length == suite.key_len:
+            continue
+        with pytest.raises(ValueError, match="byte key"):
+            blob.seal(
+                suite=suite,
+                key=bytes(length),
+                key_id=KEY_ID,
+                key_version=3,
+                purpose=blob.Purpose.DATA,
+                plaintext=b"x",
+                bound=bound,
+            )
+        with pytest.raises(CryptoError):
+            blob.open_blob(data, key=bytes(length), expected=blob.read_header(data), bound=bound)
+
+
+def test_private_sealer_refuses_a_salt_of_the_wrong_length() -> None:
+    for salt in (b"", bytes(16), bytes(33)):
+        with pytest.raises(ValueError, match="salt"):
+            blob._seal_with_nonce(
+                suite=aead.Suite.AES_256_GCM,
+                key=KEYS[aead.Suite.AES_256_GCM],
+                key_id=KEY_ID,
+                key_version=3,
+                purpose=blob.Purpose.DATA,
+                plaintext=b"x",
+                bound=b"",
+                salt=salt,
+                nonce=bytes(12),
+            )
 
 
 def test_largest_plaintext_round_trips_and_one_more_byte_is_refused() -> None:
@@ -333,11 +492,47 @@ def test_garbage_of_valid_frame_fails() -> None:
     # Given a frame with valid lengths and checksum but an invalid suite / purpose / body version
     bound = blob.binding(PROJECT, None, None)
     framed = _seal(bound=bound)[:-32]
-    for offset, value in ((4, 0), (4, 2), (5, 0), (5, 3), (6, 0), (6, 3)):
+    for offset, value in ((4, 0), (4, 3), (4, 0xFF), (5, 0), (5, 3), (6, 0), (6, 3)):
         tampered = bytearray(framed)
         tampered[offset] = value
         with pytest.raises(CryptoError):
             blob.read_header(_with_trailer(bytes(tampered)))
+
+
+@pytest.mark.parametrize("suite", list(aead.Suite))
+def test_v2_blob_relabelled_v1_fails_to_open(suite: aead.Suite) -> None:
+    # Given a v2 blob whose version byte says 1, checksum recomputed: it parses as a (long) v1 body
+    bound = blob.binding(PROJECT, None, None)
+    framed = bytearray(_seal(suite, bound=bound)[:-32])
+    framed[4] = blob.BODY_V1
+    relabelled = _with_trailer(bytes(framed))
+    # Then it does not open (the version byte is in the AAD, and v1 uses the material directly)
+    with pytest.raises(CryptoError):
+        _open(relabelled, suite, bound)
+
+
+@pytest.mark.parametrize("vector", V1_PARAMS)
+def test_v1_blob_relabelled_v2_fails(vector: dict[str, Any]) -> None:
+    framed = bytearray(bytes.fromhex(vector["blob"])[:-32])
+    framed[4] = blob.BODY_V2
+    relabelled = _with_trailer(bytes(framed))
+    with pytest.raises(CryptoError):
+        blob.open_blob(
+            relabelled,
+            key=bytes.fromhex(vector["key"]),
+            expected=blob.read_header(bytes.fromhex(vector["blob"])),
+            bound=_vector_binding(vector),
+        )
+
+
+@pytest.mark.parametrize("body_len", [31, 40, 62])
+def test_v2_body_shorter_than_its_overhead_fails_to_parse(body_len: int) -> None:
+    # Given a well-formed frame (length, checksum) around a v2 body too short for salt, nonce and tag
+    body = bytes((blob.BODY_V2, aead.Suite.AES_256_GCM, blob.Purpose.DATA)) + bytes(body_len - 3)
+    framed = b"\x02\x00" + struct.pack("<H", body_len + 40) + body + KEY_ID.encode() + struct.pack("<I", 0)
+    # Then not even the header can be read
+    with pytest.raises(CryptoError):
+        blob.read_header(_with_trailer(framed))
 
 
 def test_non_ascii_key_id_fails_to_parse() -> None:

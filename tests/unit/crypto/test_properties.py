@@ -1,7 +1,8 @@
-"""Property tests (hypothesis) over the AEAD suites, the blob and the context encoding, and over the
-operations built on them (encrypt-data / decrypt-data, create-datakey / decrypt-datakey): for any
-plaintext, context and key, decrypt(encrypt(x)) == x, and any change to the ciphertext, the context,
-the AAD, the key (id, version, bytes) or the project fails. Derandomized, so stable in CI."""
+"""Property tests (hypothesis) over the AEAD suites, the blob (both body versions) and the context
+encoding, and over the operations built on them (encrypt-data / decrypt-data, create-datakey /
+decrypt-datakey): for any plaintext, context and key, decrypt(encrypt(x)) == x, and any change to
+the ciphertext (salt, nonce, body), the context, the AAD, the key (id, version, bytes) or the
+project fails. Derandomized, so stable in CI."""
 
 from __future__ import annotations
 
@@ -256,6 +257,89 @@ def test_blob_resealed_under_another_key_id_or_version_is_another_blob(
         assert blob.read_header(forged).key_id == key_id  # the frame itself is well-formed
         with pytest.raises(CryptoError):
             _open(forged, key, bound)
+
+
+# -- body versions: the salt, nonce and body of a v2 blob, and v1 blobs that must still open ------
+
+BODY_V2_REGIONS = {  # offsets in the blob, per the layout in skms.crypto.blob
+    "salt": (7, 7 + blob.SALT_LEN),
+    "nonce": (7 + blob.SALT_LEN, 7 + blob.SALT_LEN + aead.NONCE_LEN),
+}
+
+
+@PROPERTY_SETTINGS
+@given(case=sealed_blobs(), region=st.sampled_from(["salt", "nonce", "ciphertext and tag"]), data=st.data())
+def test_v2_change_to_salt_nonce_or_body_fails_even_with_a_recomputed_checksum(
+    case: Case, region: str, data: st.DataObject
+) -> None:
+    # Given a blob as seal writes it (body version 2)
+    sealed, _, key, _, bound, _, _, _ = case
+    assert sealed[4] == blob.BODY_V2
+    tail_at = len(sealed) - blob.TRAILER_LEN - blob.KEY_ID_LEN - blob.KEY_VERSION_LEN
+    start, end = BODY_V2_REGIONS.get(region, (7 + blob.SALT_LEN + aead.NONCE_LEN, tail_at))
+    # When one byte of that region changes and the checksum is fixed up to match
+    framed = bytearray(sealed[: -blob.TRAILER_LEN])
+    framed[data.draw(st.integers(start, end - 1), label="offset")] ^= data.draw(
+        st.integers(1, 255), label="mask"
+    )
+    # Then it fails with the one opaque error
+    with pytest.raises(CryptoError):
+        _open(bytes(framed) + hashlib.sha256(framed).digest(), key, bound)
+
+
+@PROPERTY_SETTINGS
+@given(case=sealed_blobs(), data=st.data())
+def test_v2_salt_replaced_whole_fails(case: Case, data: st.DataObject) -> None:
+    sealed, _, key, _, bound, _, _, _ = case
+    salt = data.draw(st.binary(min_size=blob.SALT_LEN, max_size=blob.SALT_LEN), label="salt")
+    framed = sealed[:7] + salt + sealed[7 + blob.SALT_LEN : -blob.TRAILER_LEN]
+    if framed != sealed[: -blob.TRAILER_LEN]:
+        with pytest.raises(CryptoError):
+            _open(framed + hashlib.sha256(framed).digest(), key, bound)
+
+
+@PROPERTY_SETTINGS
+@given(case=sealed_blobs())
+def test_body_version_rewritten_fails(case: Case) -> None:
+    sealed, _, key, _, bound, _, _, _ = case
+    framed = bytearray(sealed[: -blob.TRAILER_LEN])
+    framed[4] = blob.BODY_V1
+    with pytest.raises(CryptoError):
+        _open(bytes(framed) + hashlib.sha256(framed).digest(), key, bound)
+
+
+@st.composite
+def v1_blobs(draw: st.DrawFn) -> Case:
+    """Blobs in the retired body version 1, as stored before version 2: they must still open."""
+    suite = draw(suites)
+    key = draw(keys_for(suite))
+    plaintext, context, aad, project = draw(plaintexts), draw(contexts), draw(aads), draw(projects)
+    bound = blob.binding(project, context, aad)
+    data = blob._seal_v1_with_nonce(
+        suite=suite,
+        key=key,
+        key_id=KEY_ID,
+        key_version=draw(versions),
+        purpose=draw(purposes),
+        plaintext=plaintext,
+        bound=bound,
+        nonce=draw(st.binary(min_size=aead.NONCE_LEN, max_size=aead.NONCE_LEN)),
+    )
+    return data, suite, key, plaintext, bound, context, aad, project
+
+
+@PROPERTY_SETTINGS
+@given(case=v1_blobs(), data=st.data())
+def test_v1_blob_opens_and_any_change_fails(case: Case, data: st.DataObject) -> None:
+    sealed, _, key, plaintext, bound, _, _, _ = case
+    assert sealed[4] == blob.BODY_V1
+    assert _open(sealed, key, bound) == plaintext
+    framed = bytearray(sealed[: -blob.TRAILER_LEN])
+    framed[data.draw(st.integers(0, len(framed) - 1), label="offset")] ^= data.draw(
+        st.integers(1, 255), label="mask"
+    )
+    with pytest.raises(CryptoError):
+        _open(bytes(framed) + hashlib.sha256(framed).digest(), key, bound)
 
 
 # -- the operations: encrypt-data / decrypt-data and create-datakey / decrypt-datakey ---------------

@@ -1,20 +1,61 @@
 """The ciphertext blob of data keys and encrypt-data (spec §F4 frame, our own sealed body).
 
-Byte layout, all integers little-endian as in §F4::
+Frame, all integers little-endian as in §F4::
 
     offset  len  field
     0       2    FRAME_MARKER   02 00
-    2       2    L              bytes from offset 4 up to the trailer = len(body) + 36 + 4
-    4       B    body           BODY_VERSION(1) SUITE(1) PURPOSE(1) nonce(12) ciphertext tag(16)
+    2       2    L              bytes from offset 4 up to the trailer = B + 36 + 4
+    4       B    body           one of the body versions below
     4+B     36   key_id         the CMK id, ASCII
     40+B    4    key_version    the CMK material version that sealed the body
     44+B    32   trailer        SHA-256 of bytes [0, 44+B): a checksum, not the authenticator
 
-The AEAD's associated data is every cleartext field the blob carries (frame header, body header,
-key id, key version) followed by the canonical *binding*: project id,
-encryption context and additional_authenticated_data (see :func:`binding`). So the key id,
-version, purpose and project are all authenticated under the CMK, and a blob moved to another
-key, version, project or context fails to open.
+Body version 2 (:data:`BODY_V2`), the only one :func:`seal` writes; B = 63 + n::
+
+    offset  len  field
+    0       1    BODY_VERSION   02
+    1       1    SUITE          aead.Suite
+    2       1    PURPOSE        Purpose
+    3       32   salt           random per message (SALT_LEN): input of the message key
+    35      12   nonce          random (aead.NONCE_LEN)
+    47      n    ciphertext     under the message key
+    47+n    16   tag
+
+Body version 1 (:data:`BODY_V1`), still opened, never written; B = 31 + n::
+
+    offset  len  field
+    0       1    BODY_VERSION   01
+    1       1    SUITE          aead.Suite
+    2       1    PURPOSE        Purpose
+    3       12   nonce          random
+    15      n    ciphertext     under the CMK version's material itself
+    15+n    16   tag
+
+**Per-message keys (v2).** Each v2 body is sealed under its own key, RFC 5869 HKDF with
+``IKM = the CMK version's material``, ``salt = the body's salt``, ``L = the suite's key length`` and
+``info = MESSAGE_KEY_LABEL || body[0:3] || key_id || key_version`` (the fixed-length cleartext
+fields exactly as the blob carries them, after a fixed label, so the encoding is unambiguous). The
+hash is SHA-256 for AES-256-GCM and SM3 for SM4-GCM (see :data:`KDF_HASHES`). A CMK version then
+never sees the random-nonce GCM limit (NIST SP 800-38D §8.3: 2^32 messages per key): that bound
+applies to each message key, which seals one message. A GCM key and nonce repeat only if both the
+256-bit salt and the 96-bit nonce repeat. New blobs use the material only as an HKDF key; as a GCM
+key it only ever opens stored v1 blobs.
+
+Size: v2 adds the 32-byte salt, so encrypt-data's largest blob (4096-byte plaintext) is 4235 bytes,
+exactly the 5648 Base64 characters decrypt-data accepts (§4 op 15): the body has room for one more
+byte of overhead, not two.
+
+What goes where: the key id, version, suite and purpose are in the HKDF info *and* in the AAD. In
+the info they separate keys: a message key belongs to one (CMK, version, suite, purpose), even if
+the same material were imported into two keys or versions. In the AAD they keep the authenticity
+argument of v1 unchanged. The caller's binding (project, encryption context, AAD) is variable-length
+and only authenticated, in the AAD, where GCM takes any length. The salt and nonce are not in the
+AAD: like the nonce, a changed salt gives another key, and the tag fails.
+
+The AEAD's associated data, in both versions, is the frame header, the body header (version, suite,
+purpose), the key id and the key version, followed by the canonical *binding*: project id,
+encryption context and additional_authenticated_data (see :func:`binding`). So a blob moved to
+another key, version, project or context fails to open.
 
 Parsing checks every bound before slicing; every failure is the opaque :class:`CryptoError`.
 """
@@ -29,6 +70,9 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from skms.crypto import aead
 from skms.crypto.encoding import encode_context, length_prefixed
 from skms.crypto.errors import CryptoError
@@ -40,13 +84,19 @@ KEY_VERSION_LEN = 4
 TRAILER_LEN = 32
 FRAME_OVERHEAD = HEADER_LEN + KEY_ID_LEN + KEY_VERSION_LEN + TRAILER_LEN  # 76, as in §F4
 
-BODY_VERSION = 1
+BODY_V1 = 1  # GCM directly under the CMK material: opened, never written
+BODY_V2 = 2  # GCM under a per-message HKDF key
+BODY_VERSION = BODY_V2  # what seal writes
 BODY_HEADER_LEN = 3  # BODY_VERSION, SUITE, PURPOSE
-BODY_OVERHEAD = BODY_HEADER_LEN + aead.OVERHEAD
+SALT_LEN = 32  # RFC 5869 §3.1: a salt of HashLen (32 for SHA-256 and SM3)
+BODY_OVERHEAD_V1 = BODY_HEADER_LEN + aead.OVERHEAD  # 31
+BODY_OVERHEAD = BODY_HEADER_LEN + SALT_LEN + aead.OVERHEAD  # 63
+_BODY_OVERHEADS = {BODY_V1: BODY_OVERHEAD_V1, BODY_V2: BODY_OVERHEAD}
 MAX_L = 0xFFFF
 MAX_PLAINTEXT = MAX_L - KEY_ID_LEN - KEY_VERSION_LEN - BODY_OVERHEAD
 
-BINDING_LABEL = b"skms/blob/v1"
+BINDING_LABEL = b"skms/blob/v1"  # names the binding's encoding, which both body versions share
+MESSAGE_KEY_LABEL = b"skms/blob/v2/message-key"
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -89,7 +139,7 @@ def seal(
     plaintext: bytes,
     bound: bytes,
 ) -> bytes:
-    """Build a blob under a fresh random nonce. ``bound`` comes from :func:`binding`."""
+    """Build a v2 blob under a fresh message key and nonce. ``bound`` comes from :func:`binding`."""
     return _seal_with_nonce(
         suite=suite,
         key=key,
@@ -98,6 +148,7 @@ def seal(
         purpose=purpose,
         plaintext=plaintext,
         bound=bound,
+        salt=os.urandom(SALT_LEN),
         nonce=os.urandom(aead.NONCE_LEN),
     )
 
@@ -111,28 +162,113 @@ def _seal_with_nonce(
     purpose: Purpose,
     plaintext: bytes,
     bound: bytes,
+    salt: bytes,
     nonce: bytes,
 ) -> bytes:
-    """:func:`seal` with a chosen nonce, for the known-answer vectors only."""
+    """:func:`seal` with a chosen salt and nonce, for the known-answer vectors only."""
+    if len(salt) != SALT_LEN:
+        raise ValueError("salt must be 32 bytes")
+    return _build(
+        BODY_V2,
+        suite=suite,
+        key=key,
+        key_id=key_id,
+        key_version=key_version,
+        purpose=purpose,
+        plaintext=plaintext,
+        bound=bound,
+        salt=salt,
+        nonce=nonce,
+    )
+
+
+def _seal_v1_with_nonce(
+    *,
+    suite: aead.Suite,
+    key: bytes,
+    key_id: str,
+    key_version: int,
+    purpose: Purpose,
+    plaintext: bytes,
+    bound: bytes,
+    nonce: bytes,
+) -> bytes:
+    """The retired v1 writer, kept private for the v1 vectors and the benchmark's baseline."""
+    return _build(
+        BODY_V1,
+        suite=suite,
+        key=key,
+        key_id=key_id,
+        key_version=key_version,
+        purpose=purpose,
+        plaintext=plaintext,
+        bound=bound,
+        salt=b"",
+        nonce=nonce,
+    )
+
+
+def _build(
+    version: int,
+    *,
+    suite: aead.Suite,
+    key: bytes,
+    key_id: str,
+    key_version: int,
+    purpose: Purpose,
+    plaintext: bytes,
+    bound: bytes,
+    salt: bytes,
+    nonce: bytes,
+) -> bytes:
     key_id_bytes = key_id.encode("ascii")
     if len(key_id_bytes) != KEY_ID_LEN:
         raise ValueError("key_id must be 36 ASCII characters")
     if not 0 <= key_version <= 0xFFFFFFFF:
         raise ValueError("key_version out of range")
-    if len(plaintext) > MAX_PLAINTEXT:
+    if len(key) != suite.key_len:  # HKDF would take any length: check before deriving
+        raise ValueError(f"{suite.name} needs a {suite.key_len}-byte key")
+    overhead = _BODY_OVERHEADS[version]
+    if len(plaintext) > MAX_L - KEY_ID_LEN - KEY_VERSION_LEN - overhead:
         raise ValueError("plaintext too long for a blob")
-    body_len = BODY_OVERHEAD + len(plaintext)
-    header = FRAME_MARKER + _U16.pack(body_len + KEY_ID_LEN + KEY_VERSION_LEN)
-    body_header = bytes((BODY_VERSION, suite, purpose))
+    header = FRAME_MARKER + _U16.pack(overhead + len(plaintext) + KEY_ID_LEN + KEY_VERSION_LEN)
+    body_header = bytes((version, suite, purpose))
     tail = key_id_bytes + _U32.pack(key_version)
+    if version == BODY_V2:
+        key = _message_key(suite, key, salt, body_header, tail)
     sealed = aead._seal_with_nonce(suite, key, plaintext, header + body_header + tail + bound, nonce)
-    framed = header + body_header + sealed + tail
+    framed = header + body_header + salt + sealed + tail
     return framed + hashlib.sha256(framed).digest()
 
 
-def _split(blob: bytes) -> tuple[bytes, bytes, bytes, bytes]:
-    """(header, body, tail, trailer) after checking frame, lengths and checksum."""
-    if len(blob) < FRAME_OVERHEAD + BODY_OVERHEAD or blob[:2] != FRAME_MARKER:
+# The HKDF hash of each suite. An SM4 key is chosen to stay within the SM (GB/T) algorithms, so its
+# message keys come from HKDF-SM3, the pairing RFC 8998 uses for TLS_SM4_GCM_SM3 (and §F3 already
+# digests SM4 data keys with SM3); HMAC-SM3 is a PRF on the same assumptions as HMAC-SHA-256 (a
+# 256-bit Merkle-Damgard hash with a 64-byte block). Hash objects are stateless descriptors.
+KDF_HASHES: dict[aead.Suite, hashes.HashAlgorithm] = {
+    aead.Suite.AES_256_GCM: hashes.SHA256(),
+    aead.Suite.SM4_GCM: hashes.SM3(),
+}
+
+
+def _message_key(suite: aead.Suite, material: bytes, salt: bytes, body_header: bytes, tail: bytes) -> bytes:
+    """The v2 per-message key: HKDF(IKM=material, salt, info=label || body header || key id || version)."""
+    info = MESSAGE_KEY_LABEL + body_header + tail
+    return HKDF(KDF_HASHES[suite], suite.key_len, salt, info).derive(material)
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    header: BlobHeader
+    version: int
+    frame_header: bytes
+    body: bytes
+    tail: bytes
+
+
+def _parse(blob: bytes) -> _Parsed:
+    """Check frame, lengths, checksum and body header; every failure is :class:`CryptoError`."""
+    if len(blob) < FRAME_OVERHEAD + BODY_OVERHEAD_V1 or blob[:2] != FRAME_MARKER:
         raise CryptoError
     (length,) = _U16.unpack_from(blob, 2)
     if HEADER_LEN + length + TRAILER_LEN != len(blob):
@@ -141,13 +277,9 @@ def _split(blob: bytes) -> tuple[bytes, bytes, bytes, bytes]:
     if not hmac.compare_digest(hashlib.sha256(framed).digest(), trailer):
         raise CryptoError
     tail_at = len(framed) - KEY_ID_LEN - KEY_VERSION_LEN
-    return framed[:HEADER_LEN], framed[HEADER_LEN:tail_at], framed[tail_at:], trailer
-
-
-def read_header(blob: bytes) -> BlobHeader:
-    """Parse and check the frame; does not decrypt. Raises :class:`CryptoError`."""
-    _, body, tail, _ = _split(blob)
-    if body[0] != BODY_VERSION:
+    body, tail = framed[HEADER_LEN:tail_at], framed[tail_at:]
+    version = body[0]
+    if version not in _BODY_OVERHEADS or len(body) < _BODY_OVERHEADS[version]:
         raise CryptoError
     try:
         suite, purpose = aead.Suite(body[1]), Purpose(body[2])
@@ -155,14 +287,24 @@ def read_header(blob: bytes) -> BlobHeader:
     except (ValueError, UnicodeDecodeError) as exc:
         raise CryptoError from exc
     (key_version,) = _U32.unpack_from(tail, KEY_ID_LEN)
-    return BlobHeader(key_id=key_id, key_version=key_version, suite=suite, purpose=purpose)
+    header = BlobHeader(key_id=key_id, key_version=key_version, suite=suite, purpose=purpose)
+    return _Parsed(header, version, framed[:HEADER_LEN], body, tail)
+
+
+def read_header(blob: bytes) -> BlobHeader:
+    """Parse and check the frame; does not decrypt. Raises :class:`CryptoError`."""
+    return _parse(blob).header
 
 
 def open_blob(blob: bytes, *, key: bytes, expected: BlobHeader, bound: bytes) -> bytes:
-    """Decrypt a blob whose header the caller has read and checked against the CMK."""
-    header, body, tail, _ = _split(blob)
-    if read_header(blob) != expected:
+    """Decrypt a blob (either body version) whose header the caller has read and checked against the CMK."""
+    parsed = _parse(blob)
+    if parsed.header != expected or len(key) != expected.suite.key_len:
         raise CryptoError
+    body_header, sealed = parsed.body[:BODY_HEADER_LEN], parsed.body[BODY_HEADER_LEN:]
+    if parsed.version == BODY_V2:
+        salt, sealed = sealed[:SALT_LEN], sealed[SALT_LEN:]
+        key = _message_key(expected.suite, key, salt, body_header, parsed.tail)
     return aead.open_sealed(
-        expected.suite, key, body[BODY_HEADER_LEN:], header + body[:BODY_HEADER_LEN] + tail + bound
+        expected.suite, key, sealed, parsed.frame_header + body_header + parsed.tail + bound
     )

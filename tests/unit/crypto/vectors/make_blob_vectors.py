@@ -1,13 +1,15 @@
-"""Generate ``blob_v1.json``: known-answer vectors that pin the data-key blob format.
+"""Generate ``blob_v1.json`` and ``blob_v2.json``: known-answer vectors that pin both body versions.
 
 Run once, from the repository root, with the project venv::
 
     .venv/bin/python tests/unit/crypto/vectors/make_blob_vectors.py
 
-Every input is fixed (key, nonce, key id, version, project, context, AAD, plaintext), so the
-output is deterministic. Re-running it must not change the file; if a change to
-``skms.crypto.blob`` does change it, that change breaks every blob already stored and is a bug
-unless it comes with a new BODY_VERSION / frame and a migration.
+Every input is fixed (key, salt, nonce, key id, version, project, context, AAD, plaintext), so
+the output is deterministic. Re-running it must not change either file; if a change to
+``skms.crypto.blob`` does change one, that change breaks every blob already stored and is a bug
+unless it comes with a new BODY_VERSION / frame and a migration. Version 1 blobs are written
+through the private retired writer, version 2 (what ``blob.seal`` writes) through
+``_seal_with_nonce`` with the per-case salt below; v2 vectors also record the derived message key.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 
 from skms.crypto import aead, blob
 
-OUT = Path(__file__).with_name("blob_v1.json")
+OUT_V1 = Path(__file__).with_name("blob_v1.json")
+OUT_V2 = Path(__file__).with_name("blob_v2.json")
 
 KEY_ID = "0d0466b0-e727-4d9c-b35d-f84bb474a37f"
 PROJECT = "0123456789abcdef0123456789abcdef"
@@ -82,26 +85,55 @@ CASES: list[Case] = [
 ]
 
 
-def build() -> list[dict[str, object]]:
+# The v2 salt of each case above, in order: patterned, all-ones, all-zero, counting.
+V2_SALTS: list[bytes] = [
+    bytes.fromhex("5a17" * 16),
+    b"\xff" * 32,
+    bytes(32),
+    bytes(range(0x80, 0xA0)),
+]
+
+
+def build(body_version: int) -> list[dict[str, object]]:
     vectors: list[dict[str, object]] = []
-    for name, suite, purpose, key, nonce, key_id, version, project, context, aad, plaintext in CASES:
+    for case, salt in zip(CASES, V2_SALTS, strict=True):
+        name, suite, purpose, key, nonce, key_id, version, project, context, aad, plaintext = case
         bound = blob.binding(project, context, aad)
-        sealed = blob._seal_with_nonce(
-            suite=suite,
-            key=key,
-            key_id=key_id,
-            key_version=version,
-            purpose=purpose,
-            plaintext=plaintext,
-            bound=bound,
-            nonce=nonce,
-        )
+        derived: dict[str, object] = {}
+        if body_version == blob.BODY_V1:
+            sealed = blob._seal_v1_with_nonce(
+                suite=suite,
+                key=key,
+                key_id=key_id,
+                key_version=version,
+                purpose=purpose,
+                plaintext=plaintext,
+                bound=bound,
+                nonce=nonce,
+            )
+        else:
+            sealed = blob._seal_with_nonce(
+                suite=suite,
+                key=key,
+                key_id=key_id,
+                key_version=version,
+                purpose=purpose,
+                plaintext=plaintext,
+                bound=bound,
+                salt=salt,
+                nonce=nonce,
+            )
+            body_header = bytes((blob.BODY_V2, suite, purpose))
+            tail = key_id.encode("ascii") + version.to_bytes(4, "little")
+            message_key = blob._message_key(suite, key, salt, body_header, tail)
+            derived = {"salt": salt.hex(), "message_key": message_key.hex()}
         vectors.append(
             {
                 "name": name,
                 "suite": suite.name,
                 "purpose": purpose.name,
                 "key": key.hex(),
+                **derived,
                 "nonce": nonce.hex(),
                 "key_id": key_id,
                 "key_version": version,
@@ -117,7 +149,8 @@ def build() -> list[dict[str, object]]:
 
 
 def main() -> None:
-    OUT.write_text(json.dumps(build(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for body_version, out in ((blob.BODY_V1, OUT_V1), (blob.BODY_V2, OUT_V2)):
+        out.write_text(json.dumps(build(body_version), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
