@@ -45,8 +45,8 @@ def _seed(store: object, project: str, count: int) -> None:
 
 def run(large: int = 10_000, small: int = 100) -> float:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    from skms.caller import Caller
     from skms.config import Settings
-    from skms.logic.common import Caller
     from skms.logic.keys import list_keys
     from skms.models.lifecycle import ListKeysRequestBody
     from skms.runtime import build_services

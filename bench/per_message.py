@@ -120,8 +120,8 @@ def _blob_rows() -> list[float]:
 def _operation_rows() -> list[float]:
     from pydantic import SecretStr
 
+    from skms.caller import Caller
     from skms.config import Settings
-    from skms.logic.common import Caller
     from skms.logic.create_key import create_key
     from skms.logic.data import decrypt_data, encrypt_data
     from skms.models.data import DecryptDataRequestBody, EncryptDataRequestBody

@@ -14,11 +14,11 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "skms")
 
+from skms.caller import Caller
 from skms.config import Settings
 from skms.crypto.cache import TtlLruCache
 from skms.crypto.root_key import LocalRootKey
 from skms.keyring import Keyring
-from skms.logic.common import Caller
 from skms.runtime import Services, set_services
 from skms.storage.memory import InMemoryKeyStore
 from skms.storage.sqlite import SqliteKeyStore

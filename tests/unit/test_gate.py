@@ -15,6 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from skms import errors
+from skms.caller import Caller
 from skms.crypto import aead, blob
 from skms.crypto.keyspec import KeySpec, KeyUsage
 from skms.domain import (
@@ -27,7 +28,6 @@ from skms.domain import (
     VersionState,
 )
 from skms.keyring import key_binding
-from skms.logic.common import Caller
 from skms.logic.data import decrypt_data, encrypt_data, re_encrypt
 from skms.logic.datakeys import decrypt_datakey
 from skms.logic.gate import Use, open_key

@@ -72,7 +72,7 @@ def test_handlers_are_thin(app: Path) -> None:
 
 
 def _unit_of(module: str) -> str | None:
-    """The part of the layer a module belongs to: ``skms.logic.common`` -> ``skms.logic``."""
+    """The part of the layer a module belongs to: ``skms.caller`` -> ``skms.logic``."""
     parts = module.split(".")
     if parts[0] != "skms" or len(parts) < 2:
         return None

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from skms import errors
+from skms.caller import Caller
 from skms.domain import KeyRecord, KeyState
 from skms.logic import keys
-from skms.logic.common import Caller
 from skms.logic.create_key import create_key
 from skms.logic.lifecycle import TRANSITIONS, Op
 from skms.models.keys import CreateKeyRequestBody

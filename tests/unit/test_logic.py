@@ -9,9 +9,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 
 from skms import errors
+from skms.caller import Caller
 from skms.crypto import blob
 from skms.domain import KeyState
-from skms.logic.common import Caller
 from skms.logic.create_key import create_key
 from skms.logic.datakeys import create_datakey, decrypt_datakey
 from skms.logic.keys import list_keys

@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from skms import errors
+from skms.caller import Caller
 from skms.crypto import sm2
 from skms.domain import KeyState
 from skms.logic.agreement import derive_shared_secret
-from skms.logic.common import Caller
 from skms.logic.create_key import create_key
 from skms.logic.signing import show_public_key
 from skms.models.agreement import DeriveSharedSecretRequestBody

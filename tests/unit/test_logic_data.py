@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from skms import errors
+from skms.caller import Caller
 from skms.domain import KeyState
-from skms.logic.common import Caller
 from skms.logic.create_key import create_key
 from skms.logic.data import (
     create_datakey_without_plaintext,

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from skms import errors
+from skms.caller import Caller
 from skms.crypto import keypairs, sm2
 from skms.domain import KeyState
-from skms.logic.common import Caller
 from skms.logic.create_key import create_key
 from skms.logic.data import decrypt_data, re_encrypt
 from skms.logic.keypairs import create_ec_datakey_pair, create_rsa_datakey_pair

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 
 from skms import errors
+from skms.caller import Caller
 from skms.domain import KeyState
-from skms.logic.common import Caller
 from skms.logic.create_key import create_key
 from skms.logic.data import encrypt_data
 from skms.logic.datakeys import create_datakey

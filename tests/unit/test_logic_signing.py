@@ -24,11 +24,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from skms import errors
+from skms.caller import Caller
 from skms.config import Settings
 from skms.crypto import sm2
 from skms.domain import KeyState
 from skms.keyring import MaterialUnavailable
-from skms.logic.common import Caller
 from skms.logic.create_key import create_key
 from skms.logic.signing import show_public_key, sign, verify
 from skms.models.base import parse_body

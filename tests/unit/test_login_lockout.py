@@ -10,7 +10,7 @@ import pytest
 from skms import errors
 from skms.auth import passwords
 from skms.auth.principals import create_user
-from skms.logic.common import Caller
+from skms.caller import Caller
 from skms.logic.tokens import create_token
 from skms.models.tokens import CreateTokenRequestBody
 from skms.runtime import Services

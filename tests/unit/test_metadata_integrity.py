@@ -12,12 +12,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import SecretStr
 
 from skms import errors
+from skms.caller import Caller
 from skms.crypto import material
 from skms.crypto.keyspec import KeySpec, KeyUsage
 from skms.crypto.root_key import material_context
 from skms.domain import KeyRecord, KeyVersions
 from skms.keyring import version_context
-from skms.logic.common import Caller
 from skms.logic.create_key import create_key
 from skms.logic.data import encrypt_data
 from skms.logic.signing import show_public_key, sign, verify

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from skms.caller import Caller
 from skms.keyring import version_context
-from skms.logic.common import Caller
 from skms.logic.create_key import create_key
 from skms.models.keys import CreateKeyRequestBody
 from skms.runtime import Services

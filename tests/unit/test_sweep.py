@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from skms import errors
+from skms.caller import Caller
 from skms.domain import KeyState
-from skms.logic.common import Caller
 from skms.logic.create_key import create_key
 from skms.logic.datakeys import create_datakey, decrypt_datakey
 from skms.logic.keys import cancel_key_deletion, describe_key, list_keys, schedule_key_deletion

@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 from skms import errors
-from skms.logic.common import Caller
+from skms.caller import Caller
 from skms.storage.idempotency import build_persistence
 
 WINDOW_SECONDS = 3600

@@ -12,7 +12,7 @@ from skms import errors
 from skms.auth import tokens
 from skms.auth.authorizer import AUTH_AKSK, AUTH_TOKEN, Principal, Unauthorized, authorize, verify_request
 from skms.auth.principals import create_access_key, token_key
-from skms.logic.common import AuthMethod, Caller, Identity, PrincipalKind
+from skms.caller import AuthMethod, Caller, Identity, PrincipalKind
 from skms.runtime import Services
 from tests.conftest import OTHER_PROJECT_ID, PROJECT_ID
 from tests.support.signer import sign_headers

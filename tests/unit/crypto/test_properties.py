@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skms import errors
+from skms.caller import Caller
 from skms.crypto import aead, blob
 from skms.crypto.encoding import encode_context
 from skms.crypto.errors import CryptoError
-from skms.logic.common import Caller
 from skms.logic.create_key import create_key
 from skms.logic.data import decrypt_data, encrypt_data
 from skms.logic.datakeys import create_datakey, decrypt_datakey

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from skms import errors
 from skms.api.events import Invocation, parse_invocation, request_id_of
 from skms.auth.authorizer import verify_request
-from skms.logic.common import Caller, Identity
+from skms.caller import Caller, Identity
 from skms.logic.default_keys import is_default_alias, resolve_default_key
 from skms.models.base import WireModel, parse_body
 from skms.observability import log_request, logger

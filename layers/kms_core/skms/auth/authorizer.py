@@ -31,8 +31,8 @@ from typing import Any, ClassVar, cast
 from skms import errors
 from skms.auth import request_signing, tokens
 from skms.auth.principals import cached_secret, token_key
+from skms.caller import AuthMethod, Identity, PrincipalKind
 from skms.domain import AccessKeyRecord
-from skms.logic.common import AuthMethod, Identity, PrincipalKind
 from skms.runtime import Services
 
 AUTH_AKSK = AuthMethod.AKSK.value
@@ -83,7 +83,7 @@ class Principal:
         }
 
     def identity(self) -> Identity:
-        """The principal as logic sees it (:class:`skms.logic.common.Caller`)."""
+        """The principal as logic sees it (:class:`skms.caller.Caller`)."""
         if self.method == AUTH_TOKEN:
             return Identity(self.principal_id, PrincipalKind.USER, self.domain_id, AuthMethod.TOKEN)
         return Identity(self.principal_id, PrincipalKind.ACCOUNT, self.domain_id, AuthMethod.AKSK)

@@ -24,8 +24,8 @@ import base64
 from pydantic import SecretStr
 
 from skms import errors
+from skms.caller import Caller
 from skms.crypto import agreement
-from skms.logic.common import Caller
 from skms.logic.gate import Use, open_key
 from skms.models.agreement import DeriveSharedSecretRequestBody, DeriveSharedSecretResponseBody
 from skms.runtime import Services

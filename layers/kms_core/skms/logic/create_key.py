@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 
 from skms import errors
+from skms.caller import Caller
 from skms.clock import now_ms
 from skms.crypto import material
 from skms.crypto.keyspec import ALLOWED_USAGES, KeySpec, KeyUsage, default_usage
 from skms.domain import DEFAULT_KEY_SUFFIX, KeyRecord, KeyState, KeyVersions, Origin
 from skms.keyring import key_binding
-from skms.logic.common import Caller
 from skms.models.keys import CreateKeyRequestBody, CreateKeyResponseBody, KeyInfo
 from skms.runtime import Services
 from skms.storage.port import AliasExists, QuotaExceeded

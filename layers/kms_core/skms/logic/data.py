@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from pydantic import SecretStr
 
 from skms import errors
+from skms.caller import Caller
 from skms.crypto import aead, asymmetric, blob
 from skms.crypto.errors import CryptoError
 from skms.crypto.keyspec import KeySpec
-from skms.logic.common import Caller
 from skms.logic.datakeys import (
     DECIMAL,
     MAX_DATAKEY_BYTES,

@@ -9,10 +9,10 @@ from cryptography.hazmat.primitives import hashes
 from pydantic import SecretStr
 
 from skms import errors
+from skms.caller import Caller
 from skms.crypto import aead, blob
 from skms.crypto.errors import CryptoError
 from skms.crypto.keyspec import KeySpec
-from skms.logic.common import Caller
 from skms.logic.gate import OpenKey, Use, open_key
 from skms.models.datakeys import (
     CreateDatakeyRequestBody,

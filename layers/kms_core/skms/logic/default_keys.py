@@ -14,11 +14,11 @@ import re
 import uuid
 
 from skms import errors
+from skms.caller import Caller
 from skms.clock import now_ms
 from skms.crypto.keyspec import KeySpec, KeyUsage
 from skms.domain import DEFAULT_KEY_SUFFIX, KeyRecord, KeyState, KeyVersions, Origin
 from skms.keyring import key_binding
-from skms.logic.common import Caller
 from skms.runtime import Services
 from skms.storage.port import AliasExists
 

@@ -26,10 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from skms import errors
+from skms.caller import Caller
 from skms.crypto.keyspec import KeySpec, KeyUsage
 from skms.domain import KeyRecord, KeyState
 from skms.keyring import MaterialUnavailable, UnknownVersion
-from skms.logic.common import Caller
 from skms.observability import logger
 from skms.runtime import Services
 

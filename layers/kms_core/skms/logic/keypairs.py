@@ -21,8 +21,8 @@ from typing import TypeVar
 
 from pydantic import SecretStr
 
+from skms.caller import Caller
 from skms.crypto import keypairs
-from skms.logic.common import Caller
 from skms.logic.data import seal_data
 from skms.logic.datakeys import symmetric_suite
 from skms.logic.gate import Use, open_key

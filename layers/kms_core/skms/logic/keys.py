@@ -4,9 +4,9 @@ deletion, update alias and description. State changes go through :mod:`skms.logi
 from __future__ import annotations
 
 from skms import errors
+from skms.caller import Caller
 from skms.domain import DEFAULT_KEY_SUFFIX, KeyRecord
 from skms.logic import lifecycle
-from skms.logic.common import Caller
 from skms.logic.gate import Use, open_key
 from skms.logic.lifecycle import Op
 from skms.models.keys import KEY_SPECS

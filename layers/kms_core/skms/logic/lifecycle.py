@@ -11,9 +11,9 @@ import enum
 from collections.abc import Callable
 
 from skms import errors
+from skms.caller import Caller
 from skms.clock import now_ms
 from skms.domain import KeyRecord, KeyState
-from skms.logic.common import Caller
 from skms.logic.gate import Use, open_key
 from skms.runtime import Services
 

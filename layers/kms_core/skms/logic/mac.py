@@ -18,8 +18,8 @@ from __future__ import annotations
 import base64
 
 from skms import errors
+from skms.caller import Caller
 from skms.crypto import mac
-from skms.logic.common import Caller
 from skms.logic.gate import OpenKey, Use, open_key
 from skms.models.mac import (
     GenerateMacRequestBody,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from skms import errors
-from skms.logic.common import Caller
+from skms.caller import Caller
 from skms.models.misc import (
     ApiLink,
     ApiVersionDetail,

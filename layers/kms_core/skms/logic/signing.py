@@ -22,9 +22,9 @@ from __future__ import annotations
 import base64
 
 from skms import errors
+from skms.caller import Caller
 from skms.crypto import signing
 from skms.crypto.keyspec import KeySpec
-from skms.logic.common import Caller
 from skms.logic.gate import OpenKey, Use, open_key
 from skms.models.lifecycle import OperateKeyRequestBody
 from skms.models.signing import (

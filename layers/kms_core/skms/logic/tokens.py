@@ -19,7 +19,7 @@ import time
 from skms import errors
 from skms.auth import tokens
 from skms.auth.principals import authenticate_user, token_key
-from skms.logic.common import Caller
+from skms.caller import Caller
 from skms.models.tokens import (
     CreateTokenRequestBody,
     CreateTokenResponseBody,

@@ -1,4 +1,4 @@
-"""What every operation shares: who is calling."""
+"""Who is calling: the principal a request was authenticated as, and the project it acts in."""
 
 from __future__ import annotations
 
