@@ -26,7 +26,7 @@ def now_ms() -> int:
 
 def find_key(services: Services, caller: Caller, key_id: str) -> KeyRecord:
     """The caller's key, or KMS.0207. Keys of other projects are invisible (404, not 403)."""
-    record = services.store.get_key(caller.project_id, key_id)
+    record = services.stores.keys.get_key(caller.project_id, key_id)
     if record is None or record.deleted_at is not None:  # a deleted key's tombstone is invisible
         raise errors.KeyNotFound
     return record
