@@ -54,8 +54,8 @@ def run(large: int = 10_000, small: int = 100) -> float:
     with tempfile.TemporaryDirectory() as data_dir:
         services = build_services(Settings(data_dir=Path(data_dir)))
         seeded = time.perf_counter()
-        _seed(services.store, "small", small)
-        _seed(services.store, "large", large)
+        _seed(services.stores.keys, "small", small)
+        _seed(services.stores.keys, "large", large)
         seeded = time.perf_counter() - seeded
 
         def middle_marker(project: str) -> str:
@@ -87,7 +87,7 @@ def run(large: int = 10_000, small: int = 100) -> float:
                 for _ in range(CALLS):
                     list_keys(body, caller, services)
                 results["middle page, ALL"][project].append((time.perf_counter() - started) / CALLS)
-        services.store.close()
+        services.stores.close()
 
     print(f"list-keys page of 20, {large:,} keys against {small:,} keys (SQLite; seeded in {seeded:.1f} s):")
     worst = 0.0

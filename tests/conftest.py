@@ -1,4 +1,4 @@
-"""Fixtures shared by every tier. Fakes of ports live in layers/kms_core/skms/storage/memory.py."""
+"""Fixtures shared by every tier. Fakes of ports live in layers/kms_core/skms/storage/memory/."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from skms.crypto.cache import TtlLruCache
 from skms.crypto.root_key import LocalRootKey
 from skms.keyring import Keyring
 from skms.runtime import Services, set_services
-from skms.storage.memory import InMemoryKeyStore
-from skms.storage.sqlite import SqliteKeyStore
+from skms.storage import memory, sqlite
+from skms.storage.port import Stores
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO_ROOT / "template.yaml"
@@ -29,10 +29,10 @@ PROJECT_ID = "0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e"
 OTHER_PROJECT_ID = "f0e1d2c3b4a5968778695a4b3c2d1e0f"
 
 
-def make_services(settings: Settings, store: object | None = None) -> Services:
+def make_services(settings: Settings, stores: Stores | None = None) -> Services:
     root = LocalRootKey.from_file(settings.local_root_key_path)
     keyring = Keyring(root, TtlLruCache(settings.cache_max_entries, settings.cache_ttl_seconds))
-    return Services(settings, store or SqliteKeyStore(settings.sqlite_path), keyring)  # type: ignore[arg-type]
+    return Services(settings, stores or sqlite.open_stores(settings.sqlite_path), keyring)
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def services(settings: Settings) -> Iterator[Services]:
 def memory_services(settings: Settings) -> Iterator[Services]:
     """Services on the in-memory fake store (fast logic tests)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    built = make_services(settings, InMemoryKeyStore())
+    built = make_services(settings, memory.open_stores())
     set_services(built)
     yield built
     set_services(None)

@@ -1,5 +1,5 @@
-"""Fixtures of the KeyStore contract suite: one ``store`` per adapter, and record factories
-(keys, access keys, users).
+"""Fixtures of the contract suites: one ``stores`` bundle per adapter (``store`` is its key store),
+and record factories (keys, access keys, users, aliases).
 
 The DynamoDB adapter runs under moto's ``mock_aws`` against a table built from template.yaml's
 ``KeysTable`` (tests/support/template.py), so the suite also checks the adapter against the
@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import itertools
 import pathlib
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,6 +24,7 @@ from moto import mock_aws
 from skms.crypto.keyspec import KeySpec, KeyUsage
 from skms.domain import (
     AccessKeyRecord,
+    AliasRecord,
     KeyRecord,
     KeyState,
     KeyVersion,
@@ -31,17 +33,18 @@ from skms.domain import (
     UserRecord,
     VersionState,
 )
-from skms.storage.memory import InMemoryKeyStore
-from skms.storage.port import KeyStore
-from skms.storage.sqlite import SqliteKeyStore
+from skms.storage import memory, sqlite
+from skms.storage.port import KeyStore, Stores
 from tests.support.template import create_table_from_template, load_template
 
 TABLE_NAME = "skms-contract-keys"
 ADAPTERS = ("memory", "sqlite", "dynamodb")
+THREADS = 16  # threads of the concurrency tests
 
 RecordFactory = Callable[..., KeyRecord]
 AccessKeyFactory = Callable[..., AccessKeyRecord]
 UserFactory = Callable[..., UserRecord]
+AliasFactory = Callable[..., AliasRecord]
 
 
 @pytest.fixture
@@ -73,20 +76,20 @@ def dynamo_table(aws_env: None, cfn_template: dict[str, Any]) -> str:
 def dynamo_store_factory(dynamo_table: str) -> Callable[[], KeyStore]:
     """A new DynamoKeyStore on the contract table per call, as in another Lambda instance: its
     own client, and its own memory of the key versions it has read and written."""
-    from skms.storage.dynamodb import DynamoKeyStore
+    from skms.storage.dynamodb import DynamoKeyStore, DynamoTable
 
-    return lambda: DynamoKeyStore(dynamo_table, client=boto3.client("dynamodb"))
+    return lambda: DynamoKeyStore(DynamoTable(dynamo_table, client=boto3.client("dynamodb")))
 
 
-def _open(kind: str, tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> KeyStore:
+def _open(kind: str, tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> Stores:
     if kind == "memory":
-        return InMemoryKeyStore()
+        return memory.open_stores()
     if kind == "sqlite":
-        return SqliteKeyStore(tmp_path / "keys.sqlite3")
-    from skms.storage.dynamodb import DynamoKeyStore
+        return sqlite.open_stores(tmp_path / "keys.sqlite3")
+    from skms.storage import dynamodb
 
     table: str = request.getfixturevalue("dynamo_table")
-    return DynamoKeyStore(table)  # its boto3 client is created lazily, inside the mock
+    return dynamodb.open_stores(table)  # its boto3 client is created lazily, inside the mock
 
 
 @pytest.fixture(params=ADAPTERS)
@@ -96,10 +99,16 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store(store_kind: str, tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> Iterator[KeyStore]:
+def stores(store_kind: str, tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> Iterator[Stores]:
     opened = _open(store_kind, tmp_path, request)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def store(stores: Stores) -> KeyStore:
+    """The key store of ``stores``."""
+    return stores.keys
 
 
 # moto keeps its tables in plain dicts with no locking (a conditional write is a check then a write),
@@ -107,10 +116,16 @@ def store(store_kind: str, tmp_path: pathlib.Path, request: pytest.FixtureReques
 # The DynamoDB adapter's conflict handling is covered by the interleaved tests; its atomicity is
 # DynamoDB's own (conditional writes and transactions).
 @pytest.fixture(params=("memory", "sqlite"))
-def threaded_store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[KeyStore]:
+def threaded_stores(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[Stores]:
     opened = _open(request.param, tmp_path, request)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def threaded_store(threaded_stores: Stores) -> KeyStore:
+    """The key store of ``threaded_stores``."""
+    return threaded_stores.keys
 
 
 @pytest.fixture
@@ -179,3 +194,43 @@ def new_user() -> UserFactory:
         return dataclasses.replace(record, **changes)
 
     return build
+
+
+@pytest.fixture
+def new_alias() -> AliasFactory:
+    """Build a valid alias record in domain "d" * 32 and project "p" * 32; each call gets a fresh
+    name and key id unless given."""
+
+    def build(**changes: Any) -> AliasRecord:
+        suffix = uuid.uuid4().hex[:12]
+        record = AliasRecord(
+            domain_id="d" * 32,
+            alias=f"alias/test-{suffix}",
+            key_id=str(uuid.uuid4()),
+            project_id="p" * 32,
+            create_time=1_700_000_000_000,
+            update_time=1_700_000_000_000,
+        )
+        return dataclasses.replace(record, **changes)
+
+    return build
+
+
+def run_threads(count: int, target: Callable[[int], object]) -> list[BaseException]:
+    """Run ``target(index)`` in ``count`` threads started together; the exceptions raised."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            target(index)
+        except BaseException as error:  # collected and reported by the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return errors

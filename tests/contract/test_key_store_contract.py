@@ -27,10 +27,29 @@ from skms.domain import KeyRecord, KeyState, KeyVersion, KeyVersions, Origin, Ve
 from skms.errors import ConcurrentUpdate
 from skms.storage import codec
 from skms.storage.port import AliasExists, KeyExists, KeyFilter, KeyStore, QuotaExceeded, StorageFailure
-from skms.storage.sqlite import SqliteKeyStore
+from skms.storage.sqlite import SqliteKeyStore, open_database
 from tests.contract.conftest import TABLE_NAME
 
 RecordFactory = Callable[..., KeyRecord]  # the new_record fixture (conftest.py)
+
+
+class SqliteKeyFile(SqliteKeyStore):
+    """The key store of a SQLite file of its own, closable and checkable (the file-level tests)."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self.database = open_database(path)
+        super().__init__(self.database)
+
+    def close(self) -> None:
+        self.database.close()
+
+    def integrity_check(self) -> bool:
+        return self.database.integrity_check()
+
+    def _conn(self) -> sqlite3.Connection:
+        return self.database.connection()
+
+
 OTHER_PROJECT = "q" * 32
 DELETED_AT = 1_800_000_000_000
 NOW = 1_750_000_000_000  # the sweep's clock in the due_for_deletion tests
@@ -975,7 +994,7 @@ def test_sqlite_instances_on_one_file_share_state_and_survive_restart(
 ) -> None:
     # Given two stores opened on the same file (two "processes")
     path = tmp_path / "shared.sqlite3"
-    one, two = SqliteKeyStore(path), SqliteKeyStore(path)
+    one, two = SqliteKeyFile(path), SqliteKeyFile(path)
     # When each writes
     first, second = new_record(), new_record()
     one.create_key(first)
@@ -989,7 +1008,7 @@ def test_sqlite_instances_on_one_file_share_state_and_survive_restart(
     one.close()
     two.close()
     # And after a "restart" everything is still there, in a sound WAL file
-    reopened = SqliteKeyStore(path)
+    reopened = SqliteKeyFile(path)
     assert reopened.list_keys(first.project_id, 10).records == [updated, second]
     assert reopened.integrity_check() is True
     reopened.close()
@@ -999,7 +1018,7 @@ def test_sqlite_instances_on_one_file_share_state_and_survive_restart(
 
 def test_sqlite_store_is_usable_after_close(tmp_path: pathlib.Path, new_record: RecordFactory) -> None:
     # Given a store that was closed
-    store = SqliteKeyStore(tmp_path / "k.sqlite3")
+    store = SqliteKeyFile(tmp_path / "k.sqlite3")
     record = new_record()
     store.create_key(record)
     store.close()
@@ -1009,7 +1028,7 @@ def test_sqlite_store_is_usable_after_close(tmp_path: pathlib.Path, new_record: 
 
 
 def _increment_in_process(path: str, project_id: str, key_id: str, times: int) -> None:
-    store = SqliteKeyStore(pathlib.Path(path))
+    store = SqliteKeyFile(pathlib.Path(path))
     for _ in range(times):
         increment(store, project_id, key_id)
     store.close()
@@ -1020,7 +1039,7 @@ def test_sqlite_concurrent_processes_lose_no_increment(
 ) -> None:
     # Given a key holding a counter of 0 in a file
     path = tmp_path / "multi.sqlite3"
-    store = SqliteKeyStore(path)
+    store = SqliteKeyFile(path)
     record = new_record(key_description="0")
     store.create_key(record)
     # When 4 processes increment it 10 times each
@@ -1046,7 +1065,7 @@ def test_sqlite_driver_errors_become_storage_failure(tmp_path: pathlib.Path) -> 
     # Given a path the driver cannot open (its directory does not exist)
     # When a store is opened there, Then a StorageFailure chained to the sqlite3 error is raised
     with pytest.raises(StorageFailure) as caught:
-        SqliteKeyStore(tmp_path / "missing-dir" / "k.sqlite3")
+        SqliteKeyFile(tmp_path / "missing-dir" / "k.sqlite3")
     assert isinstance(caught.value.__cause__, sqlite3.Error)
 
 
@@ -1066,7 +1085,7 @@ def test_sqlite_pages_and_counts_are_index_searches(
     tmp_path: pathlib.Path, new_record: RecordFactory
 ) -> None:
     # Given a store with keys of mixed kinds, one a tombstone
-    store = SqliteKeyStore(tmp_path / "plan.sqlite3")
+    store = SqliteKeyFile(tmp_path / "plan.sqlite3")
     stored = _populate(store, new_record)
     project_id = stored[0].project_id
     # And the SQL this thread's connection (the one list_keys and count_keys use) runs, traced
@@ -1147,7 +1166,7 @@ def test_sqlite_database_of_the_old_schema_is_migrated_when_opened(
 ) -> None:
     # Given a database of the previous schema holding 3 live keys and a tombstone, and a
     # backfill batch smaller than that
-    monkeypatch.setattr("skms.storage.sqlite._BACKFILL_BATCH", 3)
+    monkeypatch.setattr("skms.storage.sqlite.keys._BACKFILL_BATCH", 3)
     path = tmp_path / "old.sqlite3"
     old = [
         new_record(key_spec="RSA_2048", enterprise_project_id="ep-1"),
@@ -1158,8 +1177,8 @@ def test_sqlite_database_of_the_old_schema_is_migrated_when_opened(
     _create_old_database(path, old)
     project_id = old[0].project_id
     # When 4 stores open it at the same time
-    opened: list[SqliteKeyStore] = []
-    errors = _run_threads(4, lambda _: opened.append(SqliteKeyStore(path)))
+    opened: list[SqliteKeyFile] = []
+    errors = _run_threads(4, lambda _: opened.append(SqliteKeyFile(path)))
     assert errors == []
     store = opened[0]
     # Then it is migrated once: the listing columns and indexes are there, the old index is gone
@@ -1196,7 +1215,7 @@ def test_sqlite_database_of_the_old_schema_is_migrated_when_opened(
     for each in opened:
         each.close()
     # And opening it again finds nothing to migrate and changes nothing
-    reopened = SqliteKeyStore(path)
+    reopened = SqliteKeyFile(path)
     assert listed(reopened, project_id) == [old[0], old[2], new]
     assert reopened.count_keys(project_id) == 3
     assert reopened.integrity_check() is True
@@ -1214,7 +1233,7 @@ def dynamo_store(dynamo_store_factory: Callable[[], KeyStore]) -> KeyStore:
 def test_dynamodb_client_is_created_lazily_and_once(
     dynamo_table: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from skms.storage.dynamodb import DynamoKeyStore
+    from skms.storage.dynamodb import DynamoKeyStore, DynamoTable
 
     # Given boto3 counting the clients it makes
     made: list[str] = []
@@ -1226,7 +1245,7 @@ def test_dynamodb_client_is_created_lazily_and_once(
 
     monkeypatch.setattr("boto3.client", counting_client)
     # When a store is constructed, Then no client is made yet
-    store = DynamoKeyStore(dynamo_table)
+    store = DynamoKeyStore(DynamoTable(dynamo_table))
     assert made == []
     # When it is used twice, Then exactly one client was made, on first use
     assert store.get_key("p", "k") is None
@@ -1242,7 +1261,7 @@ def test_dynamodb_listing_and_counting_never_scan(dynamo_store: KeyStore, new_re
     for record in records:
         dynamo_store.create_key(record)
     calls: list[str] = []
-    client = cast(DynamoKeyStore, dynamo_store)._client()
+    client = cast(DynamoKeyStore, dynamo_store)._table.client()
     client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     # When the keys are listed in pages and counted, with and without filters
     project_id = records[0].project_id
@@ -1262,7 +1281,7 @@ def _record_calls(store: KeyStore) -> tuple[list[str], list[dict[str, Any]]]:
 
     calls: list[str] = []
     queries: list[dict[str, Any]] = []
-    client = cast(DynamoKeyStore, store)._client()
+    client = cast(DynamoKeyStore, store)._table.client()
     client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     client.meta.events.register(
         "provide-client-params.dynamodb.Query", lambda params, **_: queries.append(dict(params))
@@ -1381,7 +1400,7 @@ def test_dynamodb_sparse_filtered_pages_read_on_in_growing_queries(
     limits = [query["Limit"] for query in queries]
     assert all(query.get("FilterExpression") and query["IndexName"] == "GSI1" for query in queries)
     assert max(limits) > 2
-    assert max(limits) <= dynamodb._MAX_QUERY_LIMIT
+    assert max(limits) <= dynamodb.keys._MAX_QUERY_LIMIT
     assert len(queries) <= 4 * len(pages)
     # When the matches are counted, Then that is one Query of the counters, and the total is right
     queries.clear()
@@ -1419,10 +1438,10 @@ def test_dynamodb_table_matches_the_template(dynamo_table: str) -> None:
 
 
 def test_dynamodb_missing_table_is_a_storage_failure(aws_env: None, new_record: RecordFactory) -> None:
-    from skms.storage.dynamodb import DynamoKeyStore
+    from skms.storage.dynamodb import DynamoKeyStore, DynamoTable
 
     # Given a store on a table that does not exist
-    store = DynamoKeyStore("no-such-table")
+    store = DynamoKeyStore(DynamoTable("no-such-table"))
     # When it is used, Then every call fails with StorageFailure chained to the ClientError
     for call in (
         lambda: store.get_key("p", "k"),
@@ -1462,11 +1481,11 @@ class _ConflictOnce:
 
 
 def test_dynamodb_retries_a_transaction_conflict(dynamo_table: str, new_record: RecordFactory) -> None:
-    from skms.storage.dynamodb import DynamoKeyStore
+    from skms.storage.dynamodb import DynamoKeyStore, DynamoTable
 
     # Given a store whose first transaction meets a conflicting transaction
     client = _ConflictOnce(boto3.client("dynamodb"))
-    store = DynamoKeyStore(dynamo_table, client=cast(Any, client))
+    store = DynamoKeyStore(DynamoTable(dynamo_table, client=cast(Any, client)))
     # When a key is created
     record = new_record()
     store.create_key(record)

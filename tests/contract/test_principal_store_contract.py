@@ -1,4 +1,5 @@
-"""The principal part of the KeyStore contract: access keys, users and service secrets.
+"""The PrincipalStore contract: access keys and users, and how they live beside the other record
+kinds of one backend (the service state, keys).
 
 Every adapter (memory, SQLite, DynamoDB under moto) must pass all of it; the rules come from the
 docstrings of :mod:`skms.storage.port`. Adapter-specific checks (where the items live) follow at
@@ -17,8 +18,9 @@ import boto3
 import pytest
 
 from skms.domain import AccessKeyRecord, KeyRecord, UserRecord
-from skms.storage.port import KeyStore, PrincipalExists
-from skms.storage.sqlite import SqliteKeyStore
+from skms.storage.port import PrincipalExists, Stores
+from skms.storage.sqlite import open_database, open_stores, stores_on
+from tests.contract.conftest import THREADS, run_threads
 
 # the record factories of conftest.py
 RecordFactory = Callable[..., KeyRecord]
@@ -50,15 +52,15 @@ def _sparse_access_key(new_access_key: AccessKeyFactory) -> AccessKeyRecord:
     "build", [_full_access_key, _sparse_access_key], ids=["every-field-set", "empty-and-defaults"]
 )
 def test_access_key_round_trips_every_field(
-    store: KeyStore,
+    stores: Stores,
     new_access_key: AccessKeyFactory,
     build: Callable[[AccessKeyFactory], AccessKeyRecord],
 ) -> None:
     # Given an access key record with every field chosen to be distinguishable from its default
     record = build(new_access_key)
     # When it is created and read back
-    store.create_access_key(record)
-    fetched = store.get_access_key(record.access_key)
+    stores.principals.create_access_key(record)
+    fetched = stores.principals.get_access_key(record.access_key)
     # Then it equals the original field by field, with the original types
     assert fetched == record
     assert fetched is not None
@@ -69,32 +71,32 @@ def test_access_key_round_trips_every_field(
 
 
 def test_get_of_unknown_access_key_or_user_is_none(
-    store: KeyStore, new_access_key: AccessKeyFactory, new_user: UserFactory
+    stores: Stores, new_access_key: AccessKeyFactory, new_user: UserFactory
 ) -> None:
     # Given a store holding one access key and one user
     access_key = new_access_key()
     user = new_user()
-    store.create_access_key(access_key)
-    store.create_user(user)
+    stores.principals.create_access_key(access_key)
+    stores.principals.create_user(user)
     # When / Then unknown ids and names read as None, and so does a known name in another domain
-    assert store.get_access_key("NO-SUCH-ACCESS-KEY") is None
-    assert store.get_access_key(access_key.access_key.lower()) is None
-    assert store.get_user(user.domain_name, "no-such-user") is None
-    assert store.get_user("other-domain", user.name) is None
+    assert stores.principals.get_access_key("NO-SUCH-ACCESS-KEY") is None
+    assert stores.principals.get_access_key(access_key.access_key.lower()) is None
+    assert stores.principals.get_user(user.domain_name, "no-such-user") is None
+    assert stores.principals.get_user("other-domain", user.name) is None
 
 
 def test_duplicate_access_key_raises_principal_exists_and_keeps_the_first(
-    store: KeyStore, new_access_key: AccessKeyFactory
+    stores: Stores, new_access_key: AccessKeyFactory
 ) -> None:
     # Given a stored access key
     first = new_access_key(description="first")
-    store.create_access_key(first)
+    stores.principals.create_access_key(first)
     # When another record with the same access key id is created
     second = new_access_key(access_key=first.access_key, secret_wrapped=b"second", description="second")
     with pytest.raises(PrincipalExists):
-        store.create_access_key(second)
+        stores.principals.create_access_key(second)
     # Then the first record is unchanged
-    assert store.get_access_key(first.access_key) == first
+    assert stores.principals.get_access_key(first.access_key) == first
 
 
 # -- users -------------------------------------------------------------------------------------
@@ -118,13 +120,13 @@ def _sparse_user(new_user: UserFactory) -> UserRecord:
 
 @pytest.mark.parametrize("build", [_full_user, _sparse_user], ids=["every-field-set", "empty-and-defaults"])
 def test_user_round_trips_every_field(
-    store: KeyStore, new_user: UserFactory, build: Callable[[UserFactory], UserRecord]
+    stores: Stores, new_user: UserFactory, build: Callable[[UserFactory], UserRecord]
 ) -> None:
     # Given a user record with every field chosen to be distinguishable from its default
     record = build(new_user)
     # When it is created and read back by (domain_name, name)
-    store.create_user(record)
-    fetched = store.get_user(record.domain_name, record.name)
+    stores.principals.create_user(record)
+    fetched = stores.principals.get_user(record.domain_name, record.name)
     # Then it equals the original field by field, with the original types
     assert fetched == record
     assert fetched is not None
@@ -132,30 +134,30 @@ def test_user_round_trips_every_field(
     assert type(fetched.enabled) is bool
 
 
-def test_same_user_name_in_two_domains_is_allowed(store: KeyStore, new_user: UserFactory) -> None:
+def test_same_user_name_in_two_domains_is_allowed(stores: Stores, new_user: UserFactory) -> None:
     # Given a user "alice" in one domain
     mine = new_user(name="alice", domain_name="domain-a", domain_id="a" * 32)
-    store.create_user(mine)
+    stores.principals.create_user(mine)
     # When another domain creates its own "alice"
     theirs = new_user(name="alice", domain_name="domain-b", domain_id="b" * 32)
-    store.create_user(theirs)
+    stores.principals.create_user(theirs)
     # Then each domain resolves "alice" to its own user
-    assert store.get_user("domain-a", "alice") == mine
-    assert store.get_user("domain-b", "alice") == theirs
+    assert stores.principals.get_user("domain-a", "alice") == mine
+    assert stores.principals.get_user("domain-b", "alice") == theirs
 
 
 def test_duplicate_user_in_a_domain_raises_principal_exists_and_keeps_the_first(
-    store: KeyStore, new_user: UserFactory
+    stores: Stores, new_user: UserFactory
 ) -> None:
     # Given a stored user
     first = new_user(name="bob")
-    store.create_user(first)
+    stores.principals.create_user(first)
     # When another user with the same (domain_name, name) but other fields is created
     second = new_user(name="bob", password_hash="another-hash", project_ids=("x",))
     with pytest.raises(PrincipalExists):
-        store.create_user(second)
+        stores.principals.create_user(second)
     # Then the first user is unchanged
-    assert store.get_user(first.domain_name, "bob") == first
+    assert stores.principals.get_user(first.domain_name, "bob") == first
 
 
 # Pairs of (domain_name, name) that a naive "join with a separator" would map to one string.
@@ -172,99 +174,65 @@ COLLIDING_NAMES = [
 ]
 
 
-def test_user_names_with_separator_characters_do_not_collide(store: KeyStore, new_user: UserFactory) -> None:
+def test_user_names_with_separator_characters_do_not_collide(stores: Stores, new_user: UserFactory) -> None:
     # Given pairs of users whose domain names or names contain separator-like characters
     users: dict[tuple[str, str], UserRecord] = {}
     # When both users of every pair are created (a collision would raise PrincipalExists)
     for pair in COLLIDING_NAMES:
         for domain_name, name in pair:
             record = new_user(domain_name=domain_name, name=name)
-            store.create_user(record)
+            stores.principals.create_user(record)
             users[(domain_name, name)] = record
     assert len(users) == 2 * len(COLLIDING_NAMES)
     # Then each resolves to itself
     for (domain_name, name), record in users.items():
-        assert store.get_user(domain_name, name) == record, (domain_name, name)
+        assert stores.principals.get_user(domain_name, name) == record, (domain_name, name)
     # And mixing the domain of one with the name of the other finds nobody
     for one, two in COLLIDING_NAMES:
-        assert store.get_user(one[0], two[1]) is None, (one, two)
-        assert store.get_user(two[0], one[1]) is None, (one, two)
-
-
-# -- service secrets ---------------------------------------------------------------------------
-
-
-def test_get_or_create_secret_keeps_the_first_value(store: KeyStore) -> None:
-    # Given a secret stored by a first call
-    first_value = bytes(range(256))
-    assert store.get_or_create_secret(SECRET_NAME, first_value) == first_value
-    # When a second call offers a different value
-    again = store.get_or_create_secret(SECRET_NAME, b"a different value")
-    # Then the first value is returned, as bytes, and stays stored
-    assert again == first_value
-    assert type(again) is bytes
-    assert store.get_or_create_secret(SECRET_NAME, b"yet another") == first_value
-
-
-def test_get_secret_reads_what_was_created_and_nothing_before(store: KeyStore) -> None:
-    # Given no secret yet, Then reading it gives None and creates nothing
-    assert store.get_secret(SECRET_NAME) is None
-    assert store.get_secret(SECRET_NAME) is None
-    # When it is created, Then it reads back as the first value, as bytes
-    store.get_or_create_secret(SECRET_NAME, b"\x00first\xff")
-    stored = store.get_secret(SECRET_NAME)
-    assert stored == b"\x00first\xff"
-    assert type(stored) is bytes
-    assert store.get_secret("another-name") is None
-
-
-def test_secrets_of_different_names_are_independent(store: KeyStore) -> None:
-    # Given a secret under one name
-    store.get_or_create_secret("one", b"value-one")
-    # When another name is asked for, Then it gets its own value
-    assert store.get_or_create_secret("two", b"value-two") == b"value-two"
-    assert store.get_or_create_secret("one", b"x") == b"value-one"
-    assert store.get_or_create_secret("two", b"x") == b"value-two"
+        assert stores.principals.get_user(one[0], two[1]) is None, (one, two)
+        assert stores.principals.get_user(two[0], one[1]) is None, (one, two)
 
 
 # -- kinds and keys do not mix ---------------------------------------------------------------------
 
 
 def test_item_kinds_sharing_one_id_do_not_collide(
-    store: KeyStore, new_access_key: AccessKeyFactory, new_user: UserFactory
+    stores: Stores, new_access_key: AccessKeyFactory, new_user: UserFactory
 ) -> None:
     # Given an access key, a user (domain and name) and a secret all named "shared"
     access_key = new_access_key(access_key="shared")
     user = new_user(domain_name="shared", name="shared")
-    store.create_access_key(access_key)
-    store.create_user(user)
-    secret = store.get_or_create_secret("shared", b"secret-value")
+    stores.principals.create_access_key(access_key)
+    stores.principals.create_user(user)
+    secret = stores.service_state.get_or_create_secret("shared", b"secret-value")
     # When / Then each is stored and read as its own kind
     assert secret == b"secret-value"
-    assert store.get_access_key("shared") == access_key
-    assert store.get_user("shared", "shared") == user
-    assert store.get_or_create_secret("shared", b"other") == b"secret-value"
+    assert stores.principals.get_access_key("shared") == access_key
+    assert stores.principals.get_user("shared", "shared") == user
+    assert stores.service_state.get_or_create_secret("shared", b"other") == b"secret-value"
 
 
 def test_principals_are_not_keys_and_key_operations_leave_them_alone(
-    store: KeyStore, new_record: RecordFactory, new_access_key: AccessKeyFactory, new_user: UserFactory
+    stores: Stores, new_record: RecordFactory, new_access_key: AccessKeyFactory, new_user: UserFactory
 ) -> None:
     # Given principals and a secret whose ids look like project ids and key ids
     project_id = "p" * 32
     access_key = new_access_key(access_key=project_id, project_ids=(project_id,))
     user = new_user(domain_name=project_id, name=project_id, project_ids=(project_id,))
-    store.create_access_key(access_key)
-    store.create_user(user)
-    store.get_or_create_secret(project_id, b"secret")
+    stores.principals.create_access_key(access_key)
+    stores.principals.create_user(user)
+    stores.service_state.get_or_create_secret(project_id, b"secret")
     # When keys of the project are created, updated and renamed
     record = new_record(project_id=project_id, key_alias=project_id)
-    store.create_key(record)
-    renamed = store.update_key(record.replace(key_alias="renamed", key_description="d"), record.revision)
+    stores.keys.create_key(record)
+    renamed = stores.keys.update_key(
+        record.replace(key_alias="renamed", key_description="d"), record.revision
+    )
     other = new_record(project_id=project_id)
-    store.create_key(other)
+    stores.keys.create_key(other)
     # Then listings and counts of every project hold the keys only
-    assert store.list_keys(project_id, 100).records == [renamed, other]
-    assert store.count_keys(project_id) == 2
+    assert stores.keys.list_keys(project_id, 100).records == [renamed, other]
+    assert stores.keys.count_keys(project_id) == 2
     candidates = {
         access_key.access_key,
         access_key.domain_id,
@@ -278,103 +246,24 @@ def test_principals_are_not_keys_and_key_operations_leave_them_alone(
         "SECRET",
     } - {project_id}
     for candidate in candidates:
-        assert store.list_keys(candidate, 100).records == []
-        assert store.count_keys(candidate) == 0
+        assert stores.keys.list_keys(candidate, 100).records == []
+        assert stores.keys.count_keys(candidate) == 0
     # And the principals and the secret are exactly as stored
-    assert store.get_access_key(access_key.access_key) == access_key
-    assert store.get_user(user.domain_name, user.name) == user
-    assert store.get_or_create_secret(project_id, b"other") == b"secret"
+    assert stores.principals.get_access_key(access_key.access_key) == access_key
+    assert stores.principals.get_user(user.domain_name, user.name) == user
+    assert stores.service_state.get_or_create_secret(project_id, b"other") == b"secret"
     # And no key can be found under a principal's id
-    assert store.get_key(project_id, project_id) is None
-    assert store.get_key_by_alias(project_id, project_id) is None
+    assert stores.keys.get_key(project_id, project_id) is None
+    assert stores.keys.get_key_by_alias(project_id, project_id) is None
 
 
 # -- concurrency -------------------------------------------------------------------------------
 
-THREADS = 16
-
-
-def _run_threads(count: int, target: Callable[[int], object]) -> list[BaseException]:
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            target(index)
-        except BaseException as error:  # collected and reported by the test
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return errors
-
-
-def test_concurrent_get_or_create_secret_agrees_on_one_value(threaded_store: KeyStore) -> None:
-    store = threaded_store
-    # Given 16 cold starts, each with its own candidate secret
-    candidates = [f"candidate-{index}".encode() for index in range(THREADS)]
-    results: list[bytes] = []
-    lock = threading.Lock()
-
-    def race(index: int) -> None:
-        value = store.get_or_create_secret(SECRET_NAME, candidates[index])
-        with lock:
-            results.append(value)
-
-    # When they all ask for the secret at the same time
-    errors = _run_threads(THREADS, race)
-    # Then every one gets the same value, one of the candidates, and it is the stored one
-    assert errors == []
-    assert len(results) == THREADS
-    assert len(set(results)) == 1
-    assert results[0] in candidates
-    assert store.get_or_create_secret(SECRET_NAME, b"late") == results[0]
-
-
-def test_login_failures_count_per_user_and_window(store: KeyStore) -> None:
-    # Given no failure yet, Then every count reads 0
-    assert store.login_failures("d", "alice", 100) == 0
-    # When alice fails three times in window 100 and once in window 101, and bob once
-    counts = [store.add_login_failure("d", "alice", 100, expires_at=2_000_000_000) for _ in range(3)]
-    assert store.add_login_failure("d", "alice", 101, expires_at=2_000_000_000) == 1
-    assert store.add_login_failure("d", "bob", 100, expires_at=2_000_000_000) == 1
-    # Then each add returned the new count, and the counters are per (domain, name, window)
-    assert counts == [1, 2, 3]
-    assert store.login_failures("d", "alice", 101) == 1
-    assert store.login_failures("d", "bob", 100) == 1
-    assert store.login_failures("other-domain", "alice", 101) == 0
-    # And failures are not users: alice still does not exist
-    assert store.get_user("d", "alice") is None
-
-
-def test_a_login_attempt_can_be_taken_back(store: KeyStore) -> None:
-    # Given two counted attempts
-    store.add_login_failure("d", "dave", 5, expires_at=2_000_000_000)
-    store.add_login_failure("d", "dave", 5, expires_at=2_000_000_000)
-    # When one is taken back (delta -1), Then the count goes down, atomically returned
-    assert store.add_login_failure("d", "dave", 5, expires_at=2_000_000_000, delta=-1) == 1
-    assert store.login_failures("d", "dave", 5) == 1
-
-
-def test_concurrent_login_failures_are_all_counted(threaded_store: KeyStore) -> None:
-    store = threaded_store
-    # When 16 failed attempts for one user are counted at the same time
-    errors = _run_threads(
-        THREADS, lambda _index: store.add_login_failure("d", "carol", 7, expires_at=2_000_000_000)
-    )
-    # Then none is lost (an atomic increment, not read-modify-write)
-    assert errors == []
-    assert store.login_failures("d", "carol", 7) == THREADS
-
 
 def test_concurrent_creates_of_one_access_key_have_one_winner(
-    threaded_store: KeyStore, new_access_key: AccessKeyFactory
+    threaded_stores: Stores, new_access_key: AccessKeyFactory
 ) -> None:
-    store = threaded_store
+    stores = threaded_stores
     # Given 16 records for one access key id, each with its own secret
     contenders = [
         new_access_key(access_key="RACEDACCESSKEY000000", secret_wrapped=bytes([i]) * 16)
@@ -385,7 +274,7 @@ def test_concurrent_creates_of_one_access_key_have_one_winner(
 
     def create(index: int) -> None:
         try:
-            store.create_access_key(contenders[index])
+            stores.principals.create_access_key(contenders[index])
             outcome = f"created:{index}"
         except PrincipalExists:
             outcome = "exists"
@@ -393,13 +282,15 @@ def test_concurrent_creates_of_one_access_key_have_one_winner(
             outcomes.append(outcome)
 
     # When they are created at the same time
-    errors = _run_threads(THREADS, create)
+    errors = run_threads(THREADS, create)
     # Then exactly one wins, and the stored record is the winner's
     assert errors == []
     created = [outcome for outcome in outcomes if outcome.startswith("created:")]
     assert len(created) == 1
     assert outcomes.count("exists") == THREADS - 1
-    assert store.get_access_key("RACEDACCESSKEY000000") == contenders[int(created[0].split(":")[1])]
+    assert (
+        stores.principals.get_access_key("RACEDACCESSKEY000000") == contenders[int(created[0].split(":")[1])]
+    )
 
 
 # -- SQLite only -------------------------------------------------------------------------------
@@ -410,23 +301,24 @@ def test_sqlite_principals_survive_reopen_and_are_added_to_an_older_file(
 ) -> None:
     # Given a file written before principals existed (no principals table)
     path = tmp_path / "old.sqlite3"
-    SqliteKeyStore(path).close()
+    open_stores(path).close()
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE principals")
     conn.close()
     # When it is opened by the current store and principals are written
-    store = SqliteKeyStore(path)
+    stores = open_stores(path)
     access_key, user = new_access_key(), new_user()
-    store.create_access_key(access_key)
-    store.create_user(user)
-    store.get_or_create_secret(SECRET_NAME, b"s")
-    store.close()
+    stores.principals.create_access_key(access_key)
+    stores.principals.create_user(user)
+    stores.service_state.get_or_create_secret(SECRET_NAME, b"s")
+    stores.close()
     # Then after a restart they are all still there, in a sound file
-    reopened = SqliteKeyStore(path)
-    assert reopened.get_access_key(access_key.access_key) == access_key
-    assert reopened.get_user(user.domain_name, user.name) == user
-    assert reopened.get_or_create_secret(SECRET_NAME, b"t") == b"s"
-    assert reopened.integrity_check() is True
+    database = open_database(path)
+    reopened = stores_on(database)
+    assert reopened.principals.get_access_key(access_key.access_key) == access_key
+    assert reopened.principals.get_user(user.domain_name, user.name) == user
+    assert reopened.service_state.get_or_create_secret(SECRET_NAME, b"t") == b"s"
+    assert database.integrity_check() is True
     reopened.close()
 
 
@@ -434,21 +326,27 @@ def test_sqlite_principals_survive_reopen_and_are_added_to_an_older_file(
 
 
 @pytest.fixture
-def dynamo_store(dynamo_table: str) -> KeyStore:
-    from skms.storage.dynamodb import DynamoKeyStore
+def dynamo_client(dynamo_table: str) -> Any:
+    """The client of ``dynamo_stores`` (created inside the mock, once the table exists)."""
+    return boto3.client("dynamodb")
 
-    return DynamoKeyStore(dynamo_table, client=boto3.client("dynamodb"))
+
+@pytest.fixture
+def dynamo_stores(dynamo_table: str, dynamo_client: Any) -> Stores:
+    from skms.storage import dynamodb
+
+    return dynamodb.open_stores(dynamo_table, client=dynamo_client)
 
 
 def test_dynamodb_principal_items_use_the_documented_keys(
-    dynamo_store: KeyStore, dynamo_table: str, new_access_key: AccessKeyFactory, new_user: UserFactory
+    dynamo_stores: Stores, dynamo_table: str, new_access_key: AccessKeyFactory, new_user: UserFactory
 ) -> None:
     # Given an access key, a user with '#' in its names and a secret
     access_key = new_access_key(access_key="AKEXAMPLE")
     user = new_user(domain_name="a#b", name="c")
-    dynamo_store.create_access_key(access_key)
-    dynamo_store.create_user(user)
-    dynamo_store.get_or_create_secret("token", b"\x01\x02")
+    dynamo_stores.principals.create_access_key(access_key)
+    dynamo_stores.principals.create_user(user)
+    dynamo_stores.service_state.get_or_create_secret("token", b"\x01\x02")
     # When the table is read directly, Then the items sit under the documented keys, natively typed
     client = boto3.client("dynamodb")
 
@@ -468,25 +366,23 @@ def test_dynamodb_principal_items_use_the_documented_keys(
 
 
 def test_dynamodb_principal_operations_use_single_item_calls_only(
-    dynamo_store: KeyStore, new_access_key: AccessKeyFactory, new_user: UserFactory
+    dynamo_stores: Stores, dynamo_client: Any, new_access_key: AccessKeyFactory, new_user: UserFactory
 ) -> None:
-    from skms.storage.dynamodb import DynamoKeyStore
-
     # Given a recorder of every DynamoDB operation the adapter calls
     calls: list[str] = []
-    client = cast(DynamoKeyStore, dynamo_store)._client()
+    client = dynamo_client
     client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     access_key, user = new_access_key(), new_user()
     # When principals and a secret are created (twice) and read
-    dynamo_store.create_access_key(access_key)
+    dynamo_stores.principals.create_access_key(access_key)
     with pytest.raises(PrincipalExists):
-        dynamo_store.create_access_key(access_key)
-    dynamo_store.create_user(user)
+        dynamo_stores.principals.create_access_key(access_key)
+    dynamo_stores.principals.create_user(user)
     with pytest.raises(PrincipalExists):
-        dynamo_store.create_user(user)
-    dynamo_store.get_access_key(access_key.access_key)
-    dynamo_store.get_user(user.domain_name, user.name)
-    dynamo_store.get_or_create_secret(SECRET_NAME, b"one")
-    dynamo_store.get_or_create_secret(SECRET_NAME, b"two")
+        dynamo_stores.principals.create_user(user)
+    dynamo_stores.principals.get_access_key(access_key.access_key)
+    dynamo_stores.principals.get_user(user.domain_name, user.name)
+    dynamo_stores.service_state.get_or_create_secret(SECRET_NAME, b"one")
+    dynamo_stores.service_state.get_or_create_secret(SECRET_NAME, b"two")
     # Then only PutItem and GetItem were used: no scan, no query, no transaction
     assert calls == ["PutItem"] * 4 + ["GetItem"] * 2 + ["PutItem", "PutItem", "GetItem"]

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import load_der_private_key
 from skms.crypto.keypairs import SM2_PKCS8_PREFIX, sm2_from_pkcs8
 from skms.crypto.root_key import LocalRootKey
 from skms.keyring import version_context
-from skms.storage.sqlite import SqliteKeyStore
+from skms.storage import sqlite
 
 pytestmark = pytest.mark.e2e
 
@@ -217,10 +217,10 @@ def _create_pairs(api: Any, world: World) -> None:
 def _read_materials(world: World) -> None:
     """Unwrap each key's material the way only a holder of the root key can."""
     root = LocalRootKey.from_file(world.data_dir / ROOT_KEY_FILE)
-    store = SqliteKeyStore(world.data_dir / "kms.sqlite3")
+    stores = sqlite.open_stores(world.data_dir / "kms.sqlite3")
     try:
         for spec, key_id in world.key_ids.items():
-            record = store.get_key(world.project_id, key_id)
+            record = stores.keys.get_key(world.project_id, key_id)
             assert record is not None, spec
             assert record.key_spec == spec
             world.wrapped.append(Secret(f"{spec}/wrapped", record.materials[0]))
@@ -230,7 +230,7 @@ def _read_materials(world: World) -> None:
             for part, (value, windowed) in private_components(spec, material).items():
                 world.materials.append(Secret(f"{spec}/{part}", value, windowed))
     finally:
-        store.close()
+        stores.close()
 
 
 def _post_unsigned(api: Any, path: str, payload: Any, headers: dict[str, str]) -> tuple[int, Any, Any]:

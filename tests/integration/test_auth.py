@@ -26,7 +26,7 @@ from skms.auth import passwords, tokens
 from skms.auth.principals import create_access_key, create_user, new_access_key, secret_of, token_key
 from skms.runtime import Services
 from skms.sam_template import gateway_responses, routes_from_template
-from skms.storage.port import KeyStore
+from skms.storage.port import PrincipalStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = REPO_ROOT / "events"
@@ -432,7 +432,7 @@ def test_authorizer_refuses_a_request_without_credentials(kms, principals) -> No
     assert_unauthorized(kms, event)
 
 
-class _DiscardingStore:
+class _DiscardingPrincipalStore:
     """Accepts a new principal and keeps nothing: to get a validly made record to store changed.
     Only what create_access_key / create_user call is here, hence the cast where it is used."""
 
@@ -447,15 +447,20 @@ def test_a_disabled_access_key_is_refused(kms, aws_services: Services, principal
     # Given an access key stored disabled (its secret wrapped as for any other key)
     access_key, secret_key = new_access_key()
     record = create_access_key(
-        dataclasses.replace(aws_services, store=cast("KeyStore", _DiscardingStore())),
+        dataclasses.replace(
+            aws_services,
+            stores=dataclasses.replace(
+                aws_services.stores, principals=cast("PrincipalStore", _DiscardingPrincipalStore())
+            ),
+        ),
         domain_id=EXAMPLE_DOMAIN_ID,
         project_ids=(PROJECT_ID,),
         access_key=access_key,
         secret_key=secret_key,
     )
-    aws_services.store.create_access_key(dataclasses.replace(record, enabled=False))
+    aws_services.stores.principals.create_access_key(dataclasses.replace(record, enabled=False))
     disabled = dataclasses.replace(principals, access_key=access_key, secret_key=secret_key)
-    stored = aws_services.store.get_access_key(access_key)
+    stored = aws_services.stores.principals.get_access_key(access_key)
     assert stored is not None
     assert stored.enabled is False
 
@@ -464,7 +469,7 @@ def test_a_disabled_access_key_is_refused(kms, aws_services: Services, principal
     # And so API Gateway never passes its requests on (the authorizer runs on every request)
     event = kms.signed_api_event("create_key", disabled, context=False)
     assert error_code(kms.gateway("create_key", event)) == (401, "APIGW.0301")
-    assert aws_services.store.count_keys(PROJECT_ID) == 0
+    assert aws_services.stores.keys.count_keys(PROJECT_ID) == 0
 
 
 def test_authorizer_defers_the_project_check_to_after_the_signature(kms, principals) -> None:
@@ -623,14 +628,19 @@ def test_create_token_failures_below_the_limit_do_not_lock(kms, aws_services: Se
 def test_create_token_refuses_a_disabled_user(kms, aws_services: Services) -> None:
     # Given a user stored disabled, with the right password
     record = create_user(
-        dataclasses.replace(aws_services, store=cast("KeyStore", _DiscardingStore())),
+        dataclasses.replace(
+            aws_services,
+            stores=dataclasses.replace(
+                aws_services.stores, principals=cast("PrincipalStore", _DiscardingPrincipalStore())
+            ),
+        ),
         name="carol",
         password="Carol-Passw0rd!",
         domain_id=EXAMPLE_DOMAIN_ID,
         domain_name="example-domain",
         project_ids=(PROJECT_ID,),
     )
-    aws_services.store.create_user(dataclasses.replace(record, enabled=False))
+    aws_services.stores.principals.create_user(dataclasses.replace(record, enabled=False))
 
     # When a token is asked for; Then 401 in IAM's shape, and no token
     reply = kms.api("create_token", kms.token_event(name="carol", password="Carol-Passw0rd!"))
@@ -933,7 +943,7 @@ def test_function_accepts_a_correctly_signed_aksk_request(kms, aws_services: Ser
     # Then 200, the key in the access key's domain
     assert reply.status == 200, reply.raw_body
     assert reply.body["key_info"]["domain_id"] == EXAMPLE_DOMAIN_ID
-    assert aws_services.store.get_key(PROJECT_ID, reply.body["key_info"]["key_id"]) is not None
+    assert aws_services.stores.keys.get_key(PROJECT_ID, reply.body["key_info"]["key_id"]) is not None
 
 
 def test_function_accepts_a_signed_base64_body(kms, principals) -> None:
@@ -967,7 +977,7 @@ def test_function_refuses_a_body_altered_after_signing(
     # When the function handles it; Then 401 APIGW.0301, and no key is created
     reply = kms.api("create_key", event)
     assert error_code(reply) == (401, "APIGW.0301")
-    assert aws_services.store.count_keys(PROJECT_ID) == 0
+    assert aws_services.stores.keys.count_keys(PROJECT_ID) == 0
 
 
 def test_function_refuses_a_request_moved_to_another_project(kms, aws_services: Services, principals) -> None:
@@ -980,7 +990,7 @@ def test_function_refuses_a_request_moved_to_another_project(kms, aws_services: 
     # And when the context names the new project too, the signature does not match: 401
     event["requestContext"]["authorizer"]["project_id"] = OTHER_PROJECT_ID
     assert error_code(kms.api("create_key", event)) == (401, "APIGW.0301")
-    assert aws_services.store.count_keys(OTHER_PROJECT_ID) == 0
+    assert aws_services.stores.keys.count_keys(OTHER_PROJECT_ID) == 0
 
 
 @pytest.mark.parametrize(
@@ -1159,7 +1169,7 @@ def test_the_secret_key_is_stored_only_wrapped(kms, aws_services: Services) -> N
         assert not any(form in haystack for haystack in haystacks), form[:6]
     # And the wrapped secret unwraps, through AWS KMS, to the secret
     aws_services.keyring.cache.clear()
-    stored = aws_services.store.get_access_key(access_key)
+    stored = aws_services.stores.principals.get_access_key(access_key)
     assert stored is not None
     assert secret_of(aws_services, stored) == secret_key.encode("utf-8")
 
@@ -1175,7 +1185,7 @@ def test_the_password_is_stored_only_as_a_scrypt_hash(kms, aws_services: Service
     for form in encodings(password.encode("utf-8")):
         assert not any(form in haystack for haystack in haystacks), form[:6]
     # And the user's item holds a salted scrypt hash of it
-    user = aws_services.store.get_user(principals.domain_name, principals.user_name)
+    user = aws_services.stores.principals.get_user(principals.domain_name, principals.user_name)
     assert user is not None
     assert re.fullmatch(r"scrypt\$32768\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+", user.password_hash)
     assert any(user.password_hash.encode() in haystack for haystack in haystacks)

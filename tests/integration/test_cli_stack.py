@@ -153,7 +153,7 @@ def test_rebuild_counts_restores_the_quota_counter_of_an_older_table(
         dynamodb.delete_item(
             TableName=aws_resources.table_name, Key={"PK": {"S": partition}, "SK": {"S": sk}}
         )
-    store = aws_services.store
+    store = aws_services.stores.keys
     store.create_key(_record_like(store, PROJECT_ID), quota=3)  # the missing counter let a 4th in
     # When the CLI rebuilds the project's counters
     result = _run(

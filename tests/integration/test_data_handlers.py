@@ -880,9 +880,9 @@ def test_a_deleted_key_leaves_the_counts_and_its_ciphertexts_no_longer_open(
 
     # When its deletion happens: the key becomes a tombstone (deleted_at set, material erased),
     # the one write the deletion sweep makes (skms.logic.sweep)
-    record = aws_services.store.get_key(PROJECT_ID, doomed)
+    record = aws_services.stores.keys.get_key(PROJECT_ID, doomed)
     assert record is not None
-    aws_services.store.update_key(
+    aws_services.stores.keys.update_key(
         record.replace(deleted_at=now_ms(), versions=record.versions.erased()), record.revision
     )
 

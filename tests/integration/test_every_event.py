@@ -124,9 +124,9 @@ def _due_key(kms: KmsClient, services: Services) -> Fill:
     """A key pending deletion whose date has passed (the API allows 7 days at least)."""
     key_id = kms.create_key()
     _ok(kms, "schedule_key_deletion", {"key_id": key_id, "pending_days": "7"})
-    record = services.store.get_key(PROJECT_ID, key_id)
+    record = services.stores.keys.get_key(PROJECT_ID, key_id)
     assert record is not None
-    services.store.update_key(record.replace(scheduled_deletion_date=now_ms() - 1000), record.revision)
+    services.stores.keys.update_key(record.replace(scheduled_deletion_date=now_ms() - 1000), record.revision)
     return {}
 
 

@@ -28,7 +28,7 @@ from skms.domain import KeyState
 from skms.keyring import Keyring
 from skms.root_keys.aws_kms import AwsKmsRootKey
 from skms.runtime import Services, build_services, set_services
-from skms.storage.dynamodb import DynamoKeyStore
+from skms.storage import dynamodb
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 PROJECT_ID = "0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e"
@@ -204,7 +204,7 @@ def test_create_key_api_event(kms, aws_services: Services) -> None:
     assert reply.headers["Content-Type"].lower().startswith("application/json")
     key_id = assert_create_key_body(reply.body, aws_services.settings)
     # And the key is stored in DynamoDB as the event asked
-    record = aws_services.store.get_key(PROJECT_ID, key_id)
+    record = aws_services.stores.keys.get_key(PROJECT_ID, key_id)
     assert record is not None
     assert (record.key_alias, record.key_spec, record.key_usage) == (
         "skms-sample-key",
@@ -224,7 +224,7 @@ def test_create_key_direct_event(kms, aws_services: Services) -> None:
 
     # Then it returns the response body itself, as a dict, the key in the configured domain
     key_id = assert_create_key_body(body, aws_services.settings, aws_services.settings.domain_id)
-    assert aws_services.store.get_key(PROJECT_ID, key_id) is not None
+    assert aws_services.stores.keys.get_key(PROJECT_ID, key_id) is not None
 
 
 def test_create_datakey_api_event(kms) -> None:
@@ -361,7 +361,7 @@ def test_create_key_every_spec(kms, aws_services: Services, spec: str) -> None:
     # Then the key is created with the default usage of its spec, material wrapped by AWS KMS
     assert reply.status == 200, reply.raw_body
     key_id = assert_create_key_body(reply.body, aws_services.settings)
-    record = aws_services.store.get_key(PROJECT_ID, key_id)
+    record = aws_services.stores.keys.get_key(PROJECT_ID, key_id)
     assert record is not None
     assert (record.key_spec, record.key_usage, record.key_state) == (
         spec,
@@ -386,7 +386,7 @@ def test_create_key_with_an_allowed_usage(kms, aws_services: Services, spec: str
     key_id = kms.create_key(key_spec=spec, key_usage=usage)
 
     # Then it has that usage
-    record = aws_services.store.get_key(PROJECT_ID, key_id)
+    record = aws_services.stores.keys.get_key(PROJECT_ID, key_id)
     assert record is not None
     assert record.key_usage == usage
 
@@ -580,7 +580,7 @@ def test_create_key_accepts_boundary_values(kms, aws_services: Services) -> None
     key_id = kms.create_key(alias, key_description="d" * 255, sequence="s" * 36)
 
     # Then the key is created with them
-    record = aws_services.store.get_key(PROJECT_ID, key_id)
+    record = aws_services.stores.keys.get_key(PROJECT_ID, key_id)
     assert record is not None
     assert (record.key_alias, record.key_description) == (alias, "d" * 255)
 
@@ -594,7 +594,7 @@ def test_create_key_rejects_a_duplicate_alias(kms, aws_services: Services) -> No
     # But the same alias in another project is fine
     reply = kms.call("create_key", {"key_alias": "team/orders"}, project_id=OTHER_PROJECT_ID)
     assert reply.status == 200, reply.raw_body
-    assert aws_services.store.count_keys(PROJECT_ID) == 1
+    assert aws_services.stores.keys.count_keys(PROJECT_ID) == 1
 
 
 def test_origin_external_creates_a_pending_import_key_without_datakeys(kms, aws_services: Services) -> None:
@@ -602,7 +602,7 @@ def test_origin_external_creates_a_pending_import_key_without_datakeys(kms, aws_
     key_id = kms.create_key(origin="external")
 
     # Then it is in state "5" (pending import) and has no material
-    record = aws_services.store.get_key(PROJECT_ID, key_id)
+    record = aws_services.stores.keys.get_key(PROJECT_ID, key_id)
     assert record is not None
     assert record.key_state.value == "5"
     assert record.materials == {}
@@ -891,7 +891,7 @@ def test_dynamodb_never_holds_key_material_in_clear(kms, aws_services: Services)
     haystacks = [b"\x00".join(_leaves(item)) for item in items]
     materials = {}
     for key_id in key_ids:
-        record = aws_services.store.get_key(PROJECT_ID, key_id)
+        record = aws_services.stores.keys.get_key(PROJECT_ID, key_id)
         assert record is not None
         aws_services.keyring.forget(record)  # unwrap for real, not from the cache
         materials[key_id] = (record, aws_services.keyring.material(record, record.current_version))
@@ -942,7 +942,9 @@ def test_a_warm_function_unwraps_each_key_once_per_ttl(kms, aws_settings: Settin
     clock = FakeClock()
     spy = CountingRootKey(AwsKmsRootKey(aws_settings.root_key_id or ""))
     cache: TtlLruCache[bytes] = TtlLruCache(16, 300.0, clock=clock)
-    set_services(Services(aws_settings, DynamoKeyStore(aws_settings.table_name or ""), Keyring(spy, cache)))
+    set_services(
+        Services(aws_settings, dynamodb.open_stores(aws_settings.table_name or ""), Keyring(spy, cache))
+    )
 
     # When it creates a data key five times
     created = [kms.create_datakey(key_id) for _ in range(5)]

@@ -16,7 +16,7 @@ def test_a_retried_create_is_answered_from_the_idempotency_record(kms, aws_servi
     # When it is retried with the same body / Then the first answer comes back and one key exists
     again = kms.call("create_key", {"key_alias": "orders", "sequence": SEQ})
     assert (again.status, again.body) == (200, first.body)
-    assert aws_services.store.count_keys("0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e") == 1
+    assert aws_services.stores.keys.count_keys("0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e") == 1
     # And the record lives in the keys table's IDEMPOTENCY partition, with a TTL and no secret
     table = aws_services.settings.table_name
     assert table is not None
@@ -34,7 +34,7 @@ def test_the_same_sequence_with_another_body_is_refused(kms, aws_services: Servi
     assert kms.call("create_key", {"key_alias": "a", "sequence": SEQ}).status == 200
     reply = kms.call("create_key", {"key_alias": "b", "sequence": SEQ})
     assert (reply.status, reply.body["error"]["error_code"]) == (400, "KMS.0206")
-    assert aws_services.store.get_key_by_alias("0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e", "b") is None
+    assert aws_services.stores.keys.get_key_by_alias("0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e", "b") is None
 
 
 def test_a_retried_disable_is_not_an_error(kms, aws_services: Services) -> None:

@@ -165,9 +165,11 @@ def make_default_key(kms: Any, services: Services) -> str:
     """A service default key (alias ``.../default``, default_key_flag "1"). The API cannot create
     one (the suffix is reserved), so a created key is turned into one in the store."""
     key_id: str = kms.create_key()
-    record = services.store.get_key(PROJECT_ID, key_id)
+    record = services.stores.keys.get_key(PROJECT_ID, key_id)
     assert record is not None
-    services.store.update_key(record.replace(key_alias="obs/default", default_key_flag="1"), record.revision)
+    services.stores.keys.update_key(
+        record.replace(key_alias="obs/default", default_key_flag="1"), record.revision
+    )
     return key_id
 
 
@@ -739,10 +741,10 @@ def test_a_deleted_key_leaves_describe_lifecycle_and_listing(kms, aws_services: 
     keys = [kms.create_key() for _ in range(4)]
     first = list_keys(kms, limit="2")
     assert (first["keys"], first["total"]) == (keys[:2], 4)
-    record = aws_services.store.get_key(PROJECT_ID, keys[1])
+    record = aws_services.stores.keys.get_key(PROJECT_ID, keys[1])
     assert record is not None
     deleted = record.replace(key_state=KeyState.PENDING_DELETION, deleted_at=int(time.time() * 1000))
-    aws_services.store.update_key(deleted, record.revision)
+    aws_services.stores.keys.update_key(deleted, record.revision)
 
     # Then it is gone for describe and every lifecycle operation: 404 KMS.0207
     kms.expect_error("describe_key", {"key_id": keys[1]}, 404, "KMS.0207")

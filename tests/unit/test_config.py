@@ -46,7 +46,7 @@ def test_a_missing_root_key_beside_an_existing_store_refuses_to_start(tmp_path: 
 
     # Given a local store created with a root key
     settings = Settings(data_dir=tmp_path)
-    build_services(settings).store.close()
+    build_services(settings).stores.close()
     assert settings.sqlite_path.exists()
     # When the root key file is lost / Then the next start refuses instead of making a new key
     settings.local_root_key_path.unlink()

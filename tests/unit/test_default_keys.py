@@ -29,7 +29,7 @@ def test_first_use_creates_the_default_key_and_later_uses_reuse_it(
     second = _direct(handlers, "create_datakey", {"key_id": "obs/default"})
     # Then one default key exists and both data keys are under it
     assert first["key_id"] == second["key_id"]
-    assert services.store.count_keys(PROJECT_ID) == 1
+    assert services.stores.keys.count_keys(PROJECT_ID) == 1
     details = _direct(handlers, "describe_key", {"key_id": first["key_id"]})["key_info"]
     assert (details["key_alias"], details["default_key_flag"], details["key_state"]) == (
         "obs/default",
@@ -67,7 +67,7 @@ def test_nobody_creates_a_default_alias_and_api_callers_cannot_name_one(
     assert _direct(handlers, "create_key", {"key_alias": "obs/default"})["error"]["error_code"] == "KMS.1101"
     bad = _direct(handlers, "create_datakey", {"key_id": "not a service/default"})
     assert bad["error"]["error_code"] == "KMS.0205"
-    assert services.store.count_keys(PROJECT_ID) == 0
+    assert services.stores.keys.count_keys(PROJECT_ID) == 0
 
 
 def test_concurrent_first_uses_make_one_default_key(services: Services, handlers: dict[str, Any]) -> None:
@@ -85,7 +85,7 @@ def test_concurrent_first_uses_make_one_default_key(services: Services, handlers
         thread.join()
     assert len(key_ids) == 8
     assert len(set(key_ids)) == 1
-    assert services.store.count_keys(PROJECT_ID) == 1
+    assert services.stores.keys.count_keys(PROJECT_ID) == 1
 
 
 def test_user_instances_counts_customer_keys_only(services: Services, handlers: dict[str, Any]) -> None:

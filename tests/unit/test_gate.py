@@ -148,7 +148,7 @@ def _record(caller: Caller, kind: str, state: KeyState = KeyState.ENABLED, **cha
 
 
 def _stored(services: Services, record: KeyRecord) -> str:
-    services.store.create_key(record)
+    services.stores.keys.create_key(record)
     return record.key_id
 
 
@@ -292,7 +292,7 @@ def _versioned_key(services: Services, caller: Caller) -> tuple[KeyRecord, dict[
     }
     versions = KeyVersions(2, (_destroyed(0), _live(1, wrapped[1]), _live(2, wrapped[2])))
     record = _record(caller, "aes").replace(key_id=key_id, versions=versions)
-    services.store.create_key(record)
+    services.stores.keys.create_key(record)
     return record, materials
 
 

@@ -30,7 +30,7 @@ def test_a_retried_create_returns_the_first_answer_and_creates_one_key(
     first = _invoke(handlers, "create_key", {"key_alias": "orders", "sequence": SEQ})
     again = _invoke(handlers, "create_key", {"key_alias": "orders", "sequence": SEQ})
     assert again == first
-    assert services.store.count_keys(PROJECT_ID) == 1
+    assert services.stores.keys.count_keys(PROJECT_ID) == 1
     # Without a sequence the same body is a new request (and here a duplicate alias)
     assert _invoke(handlers, "create_key", {"key_alias": "orders"})["error"]["error_code"] == "KMS.1104"
 
@@ -39,7 +39,7 @@ def test_the_same_sequence_with_another_body_is_refused(services: Services, hand
     _invoke(handlers, "create_key", {"key_alias": "a", "sequence": SEQ})
     reply = _invoke(handlers, "create_key", {"key_alias": "b", "sequence": SEQ})
     assert reply["error"]["error_code"] == "KMS.0206"
-    assert services.store.get_key_by_alias(PROJECT_ID, "b") is None
+    assert services.stores.keys.get_key_by_alias(PROJECT_ID, "b") is None
 
 
 def test_sequences_are_scoped_to_project_and_operation(services: Services, handlers: dict[str, Any]) -> None:
@@ -56,7 +56,7 @@ def test_a_retried_state_change_is_not_an_error(services: Services, handlers: di
     # A plain retry of a disable would be KMS.1301; with the same sequence it is the first answer
     assert _invoke(handlers, "disable_key", {"key_id": key_id, "sequence": SEQ}) == first
     assert _invoke(handlers, "disable_key", {"key_id": key_id})["error"]["error_code"] == "KMS.1301"
-    record = services.store.get_key(PROJECT_ID, key_id)
+    record = services.stores.keys.get_key(PROJECT_ID, key_id)
     assert record is not None
     assert record.revision == 2  # created, disabled once
 
@@ -90,4 +90,4 @@ def test_concurrent_retries_create_exactly_one_key(services: Services, handlers:
     assert created
     assert {r["key_info"]["key_id"] for r in created} == {created[0]["key_info"]["key_id"]}
     assert {r["error"]["error_code"] for r in refused} <= {"KMS.0206"}
-    assert services.store.count_keys(PROJECT_ID) == 1
+    assert services.stores.keys.count_keys(PROJECT_ID) == 1

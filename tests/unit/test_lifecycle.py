@@ -101,9 +101,9 @@ def _call(op: Op, key_id: str, caller: Caller, services: Services, n: int = 0) -
 
 def _key_in(state: KeyState, services: Services, caller: Caller, alias: str = "k") -> KeyRecord:
     key_id = create_key(CreateKeyRequestBody(key_alias=alias), caller, services).key_info.key_id
-    record = services.store.get_key(caller.project_id, key_id)
+    record = services.stores.keys.get_key(caller.project_id, key_id)
     assert record is not None
-    return services.store.update_key(record.replace(key_state=state), record.revision)
+    return services.stores.keys.update_key(record.replace(key_state=state), record.revision)
 
 
 def test_the_table_covers_every_pair() -> None:
@@ -124,10 +124,10 @@ def test_every_state_and_operation(
             _call(op, before.key_id, caller, memory_services)
         # Then the §F2 error is raised and nothing changed
         assert caught.value.code == expected
-        assert memory_services.store.get_key(caller.project_id, before.key_id) == before
+        assert memory_services.stores.keys.get_key(caller.project_id, before.key_id) == before
         return
     _call(op, before.key_id, caller, memory_services)
-    after = memory_services.store.get_key(caller.project_id, before.key_id)
+    after = memory_services.stores.keys.get_key(caller.project_id, before.key_id)
     assert after is not None
     # Then the key is in the expected state, with one more revision
     assert after.key_state == (state if expected == "same" else expected)
@@ -141,7 +141,7 @@ def test_every_state_and_operation(
 @pytest.mark.parametrize("op", [Op.DISABLE, Op.SCHEDULE_DELETION, Op.UPDATE_ALIAS, Op.UPDATE_DESCRIPTION])
 def test_default_keys_refuse_changes(memory_services: Services, caller: Caller, op: Op) -> None:
     record = _key_in(S.ENABLED, memory_services, caller)
-    default = memory_services.store.update_key(
+    default = memory_services.stores.keys.update_key(
         record.replace(default_key_flag="1", key_alias="obs/default"), record.revision
     )
     with pytest.raises(errors.KmsError) as caught:
@@ -215,7 +215,7 @@ def test_concurrent_state_changes_lose_no_update(services: Services, caller: Cal
     # Only "already in that state" refusals: never a lost race surfacing as an error
     assert set(refusals) <= {"KMS.1201", "KMS.1301"}
     assert len(successes) + len(refusals) == 120
-    final = services.store.get_key(caller.project_id, record.key_id)
+    final = services.stores.keys.get_key(caller.project_id, record.key_id)
     assert final is not None
     # Every successful operation is one revision; enables and disables alternate from "enabled".
     assert final.revision == record.revision + len(successes)

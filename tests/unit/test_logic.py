@@ -55,7 +55,7 @@ def test_create_key_stores_spec_usage_and_wrapped_material(
     memory_services: Services, caller: Caller, spec: str, usage: str
 ) -> None:
     key_id = _new_key(memory_services, caller, key_spec=spec)
-    record = memory_services.store.get_key(caller.project_id, key_id)
+    record = memory_services.stores.keys.get_key(caller.project_id, key_id)
     assert record is not None
     assert (record.key_spec, record.key_usage, record.key_state) == (spec, usage, KeyState.ENABLED)
     assert record.domain_id == caller.domain_id
@@ -65,7 +65,7 @@ def test_create_key_stores_spec_usage_and_wrapped_material(
 
 
 def test_create_key_defaults(memory_services: Services, caller: Caller) -> None:
-    record = memory_services.store.get_key(caller.project_id, _new_key(memory_services, caller))
+    record = memory_services.stores.keys.get_key(caller.project_id, _new_key(memory_services, caller))
     assert record is not None
     assert (record.key_spec, record.enterprise_project_id, record.keystore_id, record.origin) == (
         "AES_256",
@@ -107,7 +107,7 @@ def test_create_key_rejects(
 @pytest.mark.parametrize("spec", ["EC_P256", "EC_P384", "SECP256K1"])
 def test_ec_keys_can_be_key_agreement_keys(memory_services: Services, caller: Caller, spec: str) -> None:
     key_id = _new_key(memory_services, caller, f"ka-{spec}", key_spec=spec, key_usage="KEY_AGREEMENT")
-    record = memory_services.store.get_key(caller.project_id, key_id)
+    record = memory_services.stores.keys.get_key(caller.project_id, key_id)
     assert record is not None
     assert (record.key_spec, record.key_usage) == (spec, "KEY_AGREEMENT")
     assert record.public_key_pem is not None
@@ -139,7 +139,7 @@ def test_alias_is_unique_per_project_only(memory_services: Services, caller: Cal
 def test_key_quota_is_enforced(memory_services: Services, caller: Caller) -> None:
     limited = Services(
         memory_services.settings.model_copy(update={"key_quota": 2}),
-        memory_services.store,
+        memory_services.stores,
         memory_services.keyring,
     )
     _new_key(limited, caller, "a")
@@ -153,7 +153,7 @@ def test_external_key_has_no_material_and_is_pending_import(
     memory_services: Services, caller: Caller
 ) -> None:
     key_id = _new_key(memory_services, caller, origin="external")
-    record = memory_services.store.get_key(caller.project_id, key_id)
+    record = memory_services.stores.keys.get_key(caller.project_id, key_id)
     assert record is not None
     assert (record.key_state, record.materials) == (KeyState.PENDING_IMPORT, {})
     with pytest.raises(errors.KmsError) as caught:
@@ -305,9 +305,9 @@ def test_wrong_length_and_foreign_project(memory_services: Services, caller: Cal
 def test_key_state_is_checked(memory_services: Services, caller: Caller, state: KeyState, code: str) -> None:
     key_id = _new_key(memory_services, caller)
     _, cipher = _datakey(memory_services, caller, key_id)
-    record = memory_services.store.get_key(caller.project_id, key_id)
+    record = memory_services.stores.keys.get_key(caller.project_id, key_id)
     assert record is not None
-    memory_services.store.update_key(record.replace(key_state=state), record.revision)
+    memory_services.stores.keys.update_key(record.replace(key_state=state), record.revision)
     for attempt in (
         lambda: _datakey(memory_services, caller, key_id),
         lambda: _decrypt(memory_services, caller, key_id, cipher, 32),

@@ -227,9 +227,9 @@ def test_refusals_happen_before_the_material_is_unwrapped(
 def test_key_state_is_checked(memory_services: Services, caller: Caller, state: KeyState, code: str) -> None:
     key_id = _create(memory_services, caller, "SECP256K1")
     peer = _spki_b64(_peer("SECP256K1").public_key())
-    record = memory_services.store.get_key(caller.project_id, key_id)
+    record = memory_services.stores.keys.get_key(caller.project_id, key_id)
     assert record is not None
-    memory_services.store.update_key(record.replace(key_state=state), record.revision)
+    memory_services.stores.keys.update_key(record.replace(key_state=state), record.revision)
     assert _code(_derive, memory_services, caller, key_id, peer) == code
 
 

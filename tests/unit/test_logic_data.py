@@ -55,13 +55,13 @@ def _key(services: Services, caller: Caller, spec: str = "AES_256", usage: str |
 
 
 def _set_state(services: Services, caller: Caller, key_id: str, state: KeyState) -> None:
-    record = services.store.get_key(caller.project_id, key_id)
+    record = services.stores.keys.get_key(caller.project_id, key_id)
     assert record is not None
-    services.store.update_key(record.replace(key_state=state), record.revision)
+    services.stores.keys.update_key(record.replace(key_state=state), record.revision)
 
 
 def _public_key(services: Services, caller: Caller, key_id: str) -> rsa.RSAPublicKey:
-    record = services.store.get_key(caller.project_id, key_id)
+    record = services.stores.keys.get_key(caller.project_id, key_id)
     assert record is not None
     assert record.public_key_pem is not None
     public = serialization.load_pem_public_key(record.public_key_pem.encode("ascii"))

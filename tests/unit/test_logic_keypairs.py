@@ -58,9 +58,9 @@ def _key(services: Services, caller: Caller, spec: str = "AES_256", usage: str |
 
 
 def _set_state(services: Services, caller: Caller, key_id: str, state: KeyState) -> None:
-    record = services.store.get_key(caller.project_id, key_id)
+    record = services.stores.keys.get_key(caller.project_id, key_id)
     assert record is not None
-    services.store.update_key(record.replace(key_state=state), record.revision)
+    services.stores.keys.update_key(record.replace(key_state=state), record.revision)
 
 
 def _pair(

@@ -66,7 +66,7 @@ def _code(action: Callable[..., object], *args: Any, **kwargs: Any) -> str:
 
 
 def _material(services: Services, caller: Caller, key_id: str) -> bytes:
-    record = services.store.get_key(caller.project_id, key_id)
+    record = services.stores.keys.get_key(caller.project_id, key_id)
     assert record is not None
     return services.keyring.material(record, 0)
 
@@ -93,9 +93,9 @@ def _mac_fields(key_id: str, algorithm: str, message: bytes = MESSAGE) -> dict[s
 
 
 def _set_state(services: Services, caller: Caller, key_id: str, state: KeyState) -> None:
-    record = services.store.get_key(caller.project_id, key_id)
+    record = services.stores.keys.get_key(caller.project_id, key_id)
     assert record is not None
-    services.store.update_key(record.replace(key_state=state), record.revision)
+    services.stores.keys.update_key(record.replace(key_state=state), record.revision)
 
 
 def _flip(data: bytes, at: int) -> bytes:
@@ -109,7 +109,7 @@ def _flip(data: bytes, at: int) -> bytes:
 @pytest.mark.parametrize("usage", [None, "GENERATE_VERIFY_MAC"])
 def test_create_hmac_key(memory_services: Services, caller: Caller, spec: str, usage: str | None) -> None:
     key_id = _create(memory_services, caller, spec, usage)
-    record = memory_services.store.get_key(caller.project_id, key_id)
+    record = memory_services.stores.keys.get_key(caller.project_id, key_id)
     assert record is not None
     assert record.key_spec == spec
     assert record.key_usage == "GENERATE_VERIFY_MAC"

@@ -36,7 +36,7 @@ from skms.models.keys import CreateKeyRequestBody
 from skms.models.lifecycle import OperateKeyRequestBody
 from skms.models.signing import SignRequestBody, VerifyRequestBody
 from skms.runtime import Services
-from skms.storage.memory import InMemoryKeyStore
+from skms.storage import memory
 from tests.conftest import OTHER_PROJECT_ID, PROJECT_ID, REPO_ROOT, make_services
 from tests.support.rfc8032 import ed25519_public_from_pem, ed25519ph_sign, ed25519ph_verify
 
@@ -95,7 +95,7 @@ def module_services(tmp_path_factory: pytest.TempPathFactory) -> Services:
     """Services of its own for the module-wide keys (RSA_4096 generation is slow)."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("signing") / "kms-data")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return make_services(settings, InMemoryKeyStore())
+    return make_services(settings, memory.open_stores())
 
 
 @pytest.fixture(scope="module")
@@ -183,9 +183,9 @@ def _code(action: Callable[..., object], *args: Any, **kwargs: Any) -> str:
 
 
 def _set_state(services: Services, caller: Caller, key_id: str, state: KeyState) -> None:
-    record = services.store.get_key(caller.project_id, key_id)
+    record = services.stores.keys.get_key(caller.project_id, key_id)
     assert record is not None
-    services.store.update_key(record.replace(key_state=state), record.revision)
+    services.stores.keys.update_key(record.replace(key_state=state), record.revision)
 
 
 def _flip(data: bytes, at: int | None = None) -> bytes:
@@ -292,7 +292,7 @@ def test_service_verifies_a_signature_made_outside_with_the_private_key(
 ) -> None:
     # The reverse direction: a signature made by a third party's code with this key's private half.
     services, caller, keys, _ = ctx
-    record = services.store.get_key(caller.project_id, keys[spec])
+    record = services.stores.keys.get_key(caller.project_id, keys[spec])
     assert record is not None
     material = services.keyring.material(record, record.current_version)
     algorithm = ALGORITHMS[spec][0]
@@ -449,7 +449,7 @@ def test_public_key_is_crlf_pem_spki_of_the_stored_key(
 ) -> None:
     services, caller, keys, pems = ctx
     pem = pems[spec]
-    record = services.store.get_key(caller.project_id, keys[spec])
+    record = services.stores.keys.get_key(caller.project_id, keys[spec])
     assert record is not None
     assert record.public_key_pem is not None
     lines = pem.split("\r\n")
@@ -607,7 +607,7 @@ def test_service_verifies_an_ed25519ph_signature_made_outside(
 ) -> None:
     # The reverse direction: RFC 8032's reference signer, holding this key's seed, signs M
     services, caller, keys, _ = ctx
-    record = services.store.get_key(caller.project_id, keys["ED25519"])
+    record = services.stores.keys.get_key(caller.project_id, keys["ED25519"])
     assert record is not None
     private = serialization.load_der_private_key(
         services.keyring.material(record, record.current_version), password=None

@@ -36,13 +36,13 @@ def _key(services: Services, caller: Caller, spec: str, usage: str) -> KeyRecord
         caller,
         services,
     )
-    record = services.store.get_key(caller.project_id, created.key_info.key_id)
+    record = services.stores.keys.get_key(caller.project_id, created.key_info.key_id)
     assert record is not None
     return record
 
 
 def _tamper(services: Services, record: KeyRecord, **changes: object) -> None:
-    services.store.update_key(record.replace(**changes), record.revision)
+    services.stores.keys.update_key(record.replace(**changes), record.revision)
     services.keyring.cache.clear()  # a new process: nothing unwrapped yet
 
 
@@ -148,4 +148,4 @@ def test_keys_wrapped_before_the_binding_are_checked_by_deriving_their_public_ke
 
 
 def _key_with(services: Services, record: KeyRecord, versions: KeyVersions) -> KeyRecord:
-    return services.store.update_key(record.replace(versions=versions), record.revision)
+    return services.stores.keys.update_key(record.replace(versions=versions), record.revision)

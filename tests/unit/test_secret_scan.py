@@ -147,7 +147,7 @@ def test_the_recording_connection_records_both_directions(http_server: Threading
 def test_key_material_is_recovered_from_a_data_dir(services: Services, caller: Caller) -> None:
     # Given a data dir holding a CMK (SQLite store and root key)
     created = create_key(CreateKeyRequestBody(key_alias=f"scan-{uuid.uuid4().hex[:8]}"), caller, services)
-    record = services.store.get_key(caller.project_id, created.key_info.key_id)
+    record = services.stores.keys.get_key(caller.project_id, created.key_info.key_id)
     assert record is not None
     primary = record.versions.primary_version
     assert primary is not None

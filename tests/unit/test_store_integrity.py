@@ -1,4 +1,4 @@
-"""``SqliteKeyStore.check_integrity`` and ``skms check``: a sound store passes, and each kind of damage
+"""``SqliteDatabase.check_integrity`` and ``skms check``: a sound store passes, and each kind of damage
 is found (so the crash-safety test's final check can fail)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 
 from skms.cli import main
 from skms.crypto.keyspec import KeySpec, KeyUsage
-from skms.domain import AccessKeyRecord, KeyRecord, KeyState, KeyVersions, Origin, UserRecord
-from skms.storage.sqlite import SqliteKeyStore
+from skms.domain import AccessKeyRecord, AliasRecord, KeyRecord, KeyState, KeyVersions, Origin, UserRecord
+from skms.storage.sqlite import open_database, open_stores
 
 PROJECT_ID = "0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e"
 STATES = [KeyState.ENABLED, KeyState.DISABLED, KeyState.PENDING_DELETION, KeyState.ENABLED]
@@ -39,8 +39,10 @@ def _record(**changes: object) -> KeyRecord:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    """A data dir whose store holds keys in several states, a tombstone, SM4 keys and principals."""
-    store = SqliteKeyStore(tmp_path / "kms.sqlite3")
+    """A data dir whose store holds keys in several states, a tombstone, SM4 keys, principals and
+    aliases."""
+    stores = open_stores(tmp_path / "kms.sqlite3")
+    store = stores.keys
     for index, state in enumerate(STATES):
         record = _record(key_spec=KeySpec.SM4 if index % 2 else KeySpec.AES_256)
         store.create_key(record)
@@ -55,20 +57,28 @@ def data_dir(tmp_path: Path) -> Path:
         tombstone.replace(deleted_at=1_750_000_000_000, versions=tombstone.versions.erased()),
         tombstone.revision,
     )
-    store.create_access_key(AccessKeyRecord("AKINTEGRITYTEST00001", b"wrapped", "d" * 32, (PROJECT_ID,)))
-    store.create_user(UserRecord("u-1", "alice", "d" * 32, "example", "scrypt$hash", (PROJECT_ID,)))
-    store.get_or_create_secret("token-key", b"wrapped token key")
-    store.add_login_failure("example", "alice", 1, 2_000_000_000)
-    store.close()
+    stores.principals.create_access_key(
+        AccessKeyRecord("AKINTEGRITYTEST00001", b"wrapped", "d" * 32, (PROJECT_ID,))
+    )
+    stores.principals.create_user(
+        UserRecord("u-1", "alice", "d" * 32, "example", "scrypt$hash", (PROJECT_ID,))
+    )
+    stores.service_state.get_or_create_secret("token-key", b"wrapped token key")
+    stores.service_state.add_login_failure("example", "alice", 1, 2_000_000_000)
+    for name in ("alias/one", "alias/two"):
+        stores.aliases.create_alias(
+            AliasRecord("d" * 32, name, tombstone.key_id, PROJECT_ID, 1_700_000_000_000, 1_700_000_000_000)
+        )
+    stores.close()
     return tmp_path
 
 
 def _check(data_dir: Path) -> list[str]:
-    store = SqliteKeyStore(data_dir / "kms.sqlite3", setup_schema=False)
+    database = open_database(data_dir / "kms.sqlite3", setup_schema=False)
     try:
-        return store.check_integrity()
+        return database.check_integrity()
     finally:
-        store.close()
+        database.close()
 
 
 def _damage(data_dir: Path, *statements: str) -> None:
@@ -138,6 +148,23 @@ def test_a_corrupted_count_row_is_found(data_dir: Path, capsys: pytest.CaptureFi
             "UPDATE principals SET body = '{}' WHERE kind = 'secret'", "does not decode", id="secret"
         ),
         pytest.param("INSERT INTO principals VALUES ('bogus', 'x', '{}')", "unknown kind", id="kind"),
+        pytest.param("DROP TABLE aliases", "table aliases is missing", id="alias-table"),
+        pytest.param("DROP INDEX aliases_key", "index aliases_key is missing", id="alias-index"),
+        pytest.param(
+            "UPDATE aliases SET key_id = 'no-such-key' WHERE alias = 'alias/one'",
+            "its key no-such-key is no key of its project",
+            id="alias-dangling",
+        ),
+        pytest.param(
+            "UPDATE aliases SET project_id = 'other' WHERE alias = 'alias/one'",
+            "is no key of its project",
+            id="alias-project",
+        ),
+        pytest.param(
+            "UPDATE aliases SET update_time = 0 WHERE alias = 'alias/two'",
+            "updated before it was created",
+            id="alias-times",
+        ),
     ],
 )
 def test_each_kind_of_damage_is_found(data_dir: Path, statement: str, expected: str) -> None:
@@ -154,7 +181,7 @@ def test_checking_repairs_nothing(data_dir: Path) -> None:
     # Then both checks see it: opening for a check does not run the schema set-up
     assert first == second == ["schema: trigger key_counts_insert is missing"]
     # (while opening it normally re-creates it)
-    SqliteKeyStore(data_dir / "kms.sqlite3").close()
+    open_stores(data_dir / "kms.sqlite3").close()
     assert _check(data_dir) == []
 
 

@@ -23,7 +23,7 @@ from skms.runtime import Services
 def _scheduled_key(services: Services, caller: Caller, alias: str) -> tuple[str, int]:
     key_id = create_key(CreateKeyRequestBody(key_alias=alias), caller, services).key_info.key_id
     schedule_key_deletion(ScheduleKeyDeletionRequestBody(key_id=key_id, pending_days="7"), caller, services)
-    record = services.store.get_key(caller.project_id, key_id)
+    record = services.stores.keys.get_key(caller.project_id, key_id)
     assert record is not None
     assert record.scheduled_deletion_date is not None
     return key_id, record.scheduled_deletion_date
@@ -42,14 +42,14 @@ def test_a_key_is_deleted_only_once_its_date_has_passed(any_services: Services, 
     schedule_key_deletion(
         ScheduleKeyDeletionRequestBody(key_id=key_id, pending_days="7"), caller, any_services
     )
-    due = any_services.store.get_key(caller.project_id, key_id).scheduled_deletion_date  # type: ignore[union-attr]
+    due = any_services.stores.keys.get_key(caller.project_id, key_id).scheduled_deletion_date  # type: ignore[union-attr]
     assert due is not None
     # When the sweep runs a moment before the date / Then nothing happens
     assert sweep(any_services, now=due - 1).deleted == 0
     assert describe_key(OperateKeyRequestBody(key_id=key_id), caller, any_services).key_info.key_state == "4"
     # When it runs at the date / Then the key becomes a tombstone without material
     assert sweep(any_services, now=due).deleted == 1
-    tombstone = any_services.store.get_key(caller.project_id, key_id)
+    tombstone = any_services.stores.keys.get_key(caller.project_id, key_id)
     assert tombstone is not None
     assert (tombstone.deleted_at, tombstone.materials) == (due, {})
     # And no operation can use it, its ciphertexts fail cleanly, and its alias is not reused
@@ -80,10 +80,10 @@ def test_the_sweep_is_idempotent_and_spares_cancelled_keys(any_services: Service
     later = due + DAY_MS
     assert sweep(any_services, now=later).deleted == 1
     assert sweep(any_services, now=later).deleted == 0
-    kept = any_services.store.get_key(caller.project_id, saved)
+    kept = any_services.stores.keys.get_key(caller.project_id, saved)
     assert kept is not None
     assert (kept.key_state, kept.deleted_at) == (KeyState.DISABLED, None)
-    assert any_services.store.get_key(caller.project_id, doomed).deleted_at == later  # type: ignore[union-attr]
+    assert any_services.stores.keys.get_key(caller.project_id, doomed).deleted_at == later  # type: ignore[union-attr]
 
 
 def test_two_sweeps_at_once_delete_each_key_exactly_once(services: Services, caller: Caller) -> None:
@@ -105,8 +105,8 @@ def test_two_sweeps_at_once_delete_each_key_exactly_once(services: Services, cal
         thread.join()
     # Then together they deleted each key once, and every key is a tombstone
     assert sum(results) == 30
-    assert services.store.count_keys(caller.project_id) == 0
-    assert services.store.due_for_deletion(now, 100) == []
+    assert services.stores.keys.count_keys(caller.project_id) == 0
+    assert services.stores.keys.due_for_deletion(now, 100) == []
 
 
 def test_skms_serve_runs_the_templates_scheduled_sweep(memory_services: Services, caller: Caller) -> None:
@@ -117,9 +117,9 @@ def test_skms_serve_runs_the_templates_scheduled_sweep(memory_services: Services
     from tests.conftest import TEMPLATE
 
     key_id, _ = _scheduled_key(memory_services, caller, "past")
-    record = memory_services.store.get_key(caller.project_id, key_id)
+    record = memory_services.stores.keys.get_key(caller.project_id, key_id)
     assert record is not None
-    memory_services.store.update_key(record.replace(scheduled_deletion_date=1), record.revision)
+    memory_services.stores.keys.update_key(record.replace(scheduled_deletion_date=1), record.revision)
     # When the local scheduler starts the template's scheduled functions
     scheduler = Scheduler(TEMPLATE, max_interval_seconds=0.2)
     assert scheduler.jobs == ["DeleteExpiredKeysFunction"]
@@ -127,13 +127,13 @@ def test_skms_serve_runs_the_templates_scheduled_sweep(memory_services: Services
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            current = memory_services.store.get_key(caller.project_id, key_id)
+            current = memory_services.stores.keys.get_key(caller.project_id, key_id)
             if current is not None and current.deleted_at is not None:
                 break
             time.sleep(0.05)
     finally:
         scheduler.stop()
     # Then the sweep ran and the key is a tombstone
-    current = memory_services.store.get_key(caller.project_id, key_id)
+    current = memory_services.stores.keys.get_key(caller.project_id, key_id)
     assert current is not None
     assert current.deleted_at is not None

@@ -158,9 +158,9 @@ def _events(args: argparse.Namespace) -> int:
 def _rebuild_counts(args: argparse.Namespace) -> int:
     """Recount each project's key counters from its keys (DynamoKeyStore.rebuild_counts): run once
     per project after deploying a version that added counters, while the project sees no writes."""
-    from skms.storage.dynamodb import DynamoKeyStore
+    from skms.storage.dynamodb import DynamoKeyStore, DynamoTable
 
-    store = DynamoKeyStore(args.table_name, endpoint_url=args.dynamodb_endpoint)
+    store = DynamoKeyStore(DynamoTable(args.table_name, endpoint_url=args.dynamodb_endpoint))
     counted = {project: store.rebuild_counts(project) for project in _projects(args.project_id)}
     print(json.dumps({"table": args.table_name, "live_keys": counted}, indent=2))
     return 0
@@ -169,7 +169,7 @@ def _rebuild_counts(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     """Print the local store's integrity problems as JSON; 0 if none, 1 if any, 2 if no store."""
     from skms.storage.port import StorageFailure
-    from skms.storage.sqlite import SqliteKeyStore
+    from skms.storage.sqlite import open_database
 
     _apply_store_options(args)
     settings = _settings()
@@ -178,16 +178,16 @@ def _check(args: argparse.Namespace) -> int:
         return 2
     path = settings.sqlite_path
     try:
-        store = SqliteKeyStore(path, setup_schema=False)  # as it is: opening must not repair it
+        database = open_database(path, setup_schema=False)  # as it is: opening must not repair it
     except StorageFailure:
         print(f"skms: no store at {path}", file=sys.stderr)
         return 2
     try:
-        problems = store.check_integrity()
+        problems = database.check_integrity()
     except StorageFailure as exc:  # a file SQLite cannot even read is the worst problem of all
         problems = [str(exc)]
     finally:
-        store.close()
+        database.close()
     print(json.dumps({"path": str(path), "ok": not problems, "problems": problems}, indent=2))
     return 1 if problems else 0
 

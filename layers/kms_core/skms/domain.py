@@ -240,3 +240,17 @@ class UserRecord:
 
     def __repr__(self) -> str:
         return f"UserRecord(name={self.name!r}, domain_name={self.domain_name!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class AliasRecord:
+    """An alias object (access-control.md §4): a name unique in the domain (one deployment is one
+    region) that points at one key of ``project_id``; a key may have several. Not the key's own
+    ``key_alias``. Times are epoch milliseconds."""
+
+    domain_id: str
+    alias: str
+    key_id: str
+    project_id: str
+    create_time: int
+    update_time: int

@@ -15,28 +15,29 @@ from skms.config import ConfigError, Settings
 from skms.crypto.cache import TtlLruCache
 from skms.crypto.root_key import LocalRootKey, RootKeyProvider
 from skms.keyring import Keyring
-from skms.storage.port import KeyStore
+from skms.storage.port import Stores
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
-    store: KeyStore
+    stores: Stores
     keyring: Keyring
     # Access-key records (not secrets) the authorizer read a moment ago; None: read every time.
     access_keys: TtlLruCache[Any] | None = None
 
 
-def build_store(settings: Settings) -> KeyStore:
+def build_stores(settings: Settings) -> Stores:
+    """The stores of the configured backend (one table client, or one SQLite file, shared)."""
     if settings.storage == "dynamodb":
-        from skms.storage.dynamodb import DynamoKeyStore
+        from skms.storage import dynamodb
 
         assert settings.table_name is not None  # checked by Settings
-        return DynamoKeyStore(settings.table_name, endpoint_url=settings.dynamodb_endpoint)
-    from skms.storage.sqlite import SqliteKeyStore
+        return dynamodb.open_stores(settings.table_name, endpoint_url=settings.dynamodb_endpoint)
+    from skms.storage import sqlite
 
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return SqliteKeyStore(settings.sqlite_path)
+    return sqlite.open_stores(settings.sqlite_path)
 
 
 def build_root_key(settings: Settings, store_existed: bool = False) -> RootKeyProvider:
@@ -64,7 +65,7 @@ def build_services(settings: Settings) -> Services:
         if settings.access_key_cache_seconds > 0
         else None
     )
-    return Services(settings, build_store(settings), Keyring(root, cache), access_keys)
+    return Services(settings, build_stores(settings), Keyring(root, cache), access_keys)
 
 
 _lock = threading.Lock()
@@ -85,7 +86,7 @@ def set_services(services: Services | None) -> None:
     global _services  # noqa: PLW0603
     with _lock:
         if _services is not None and _services is not services:
-            _services.store.close()
+            _services.stores.close()
         _services = services
 
 

@@ -208,7 +208,7 @@ def test_the_token_key_is_created_once_and_stored_wrapped(principal_services: Se
     key = token_key(principal_services)
     principal_services.keyring.cache.clear()
     assert token_key(principal_services) == key
-    stored = principal_services.store.get_or_create_secret("token-signing-key", b"other")
+    stored = principal_services.stores.service_state.get_or_create_secret("token-signing-key", b"other")
     assert key not in stored
     assert json.dumps(list(stored))  # bytes, wrapped
 
@@ -224,7 +224,7 @@ def test_a_cold_start_with_a_stored_token_key_reads_it_without_wrapping_or_writi
         raise AssertionError("an existing token key must be read, not created again")
 
     monkeypatch.setattr(principal_services.keyring.root, "wrap", forbidden)
-    monkeypatch.setattr(principal_services.store, "get_or_create_secret", forbidden)
+    monkeypatch.setattr(principal_services.stores.service_state, "get_or_create_secret", forbidden)
     # When the key is needed, Then it is read and unwrapped: no root-key wrap, no conditional write
     assert token_key(principal_services) == key
 
@@ -239,7 +239,7 @@ def test_a_warm_authorizer_reads_an_access_key_again_once_its_cache_time_is_over
     # Given services whose access-key cache lives 2 s on a clock the test moves, and a count of reads
     now = [1000.0]
     reads: list[str] = []
-    store = principal_services.store
+    store = principal_services.stores.principals
     real_get = store.get_access_key
 
     def counting_get(access_key: str) -> Any:

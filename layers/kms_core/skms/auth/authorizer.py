@@ -133,7 +133,7 @@ def _access_key(services: Services, access_key: str) -> AccessKeyRecord | None:
     cache = services.access_keys
     if cache is not None and (cached := cache.get(access_key)) is not None:
         return cast(AccessKeyRecord, cached)
-    record = services.store.get_access_key(access_key)
+    record = services.stores.principals.get_access_key(access_key)
     if record is not None and cache is not None:
         cache.put(access_key, record)
     return record

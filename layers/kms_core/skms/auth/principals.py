@@ -61,7 +61,7 @@ def create_access_key(
         created_at=now_ms(),
         description=description,
     )
-    services.store.create_access_key(record)
+    services.stores.principals.create_access_key(record)
     return record
 
 
@@ -69,7 +69,7 @@ def ensure_access_key(
     services: Services, *, access_key: str, secret_key: str, domain_id: str, project_ids: tuple[str, ...]
 ) -> AccessKeyRecord:
     """Make sure this exact credential exists (local bootstrap); refuse a conflicting one."""
-    existing = services.store.get_access_key(access_key)
+    existing = services.stores.principals.get_access_key(access_key)
     if existing is None:
         try:
             return create_access_key(
@@ -81,7 +81,7 @@ def ensure_access_key(
                 description="bootstrap",
             )
         except PrincipalExists:
-            existing = services.store.get_access_key(access_key)
+            existing = services.stores.principals.get_access_key(access_key)
             assert existing is not None
     stored = secret_of(services, existing)
     if existing.domain_id != domain_id or not hmac.compare_digest(stored, secret_key.encode("utf-8")):
@@ -115,7 +115,7 @@ def cached_secret(services: Services, access_key: str) -> bytes | None:
     cached = services.keyring.cache.get(("access-key-secret", access_key))
     if cached is not None:
         return cached
-    record = services.store.get_access_key(access_key)
+    record = services.stores.principals.get_access_key(access_key)
     return None if record is None else secret_of(services, record)
 
 
@@ -137,7 +137,7 @@ def create_user(
         project_ids=project_ids,
         created_at=now_ms(),
     )
-    services.store.create_user(record)
+    services.stores.principals.create_user(record)
     return record
 
 
@@ -149,7 +149,7 @@ def _dummy_hash() -> str:
 
 def authenticate_user(services: Services, *, domain_name: str, name: str, password: str) -> UserRecord | None:
     """The enabled user with this password, else None. Unknown users cost the same scrypt."""
-    record = services.store.get_user(domain_name, name)
+    record = services.stores.principals.get_user(domain_name, name)
     if record is None:
         passwords.verify_password(password, _dummy_hash())
         return None
@@ -167,10 +167,10 @@ def token_key(services: Services) -> bytes:
     context = _service_secret_context(TOKEN_KEY_NAME)
     # Read first: a cold start of an existing deployment costs one read and one unwrap, not a root-key
     # wrap and a conditional write that fails. Only the very first start creates the key.
-    stored = services.store.get_secret(TOKEN_KEY_NAME)
+    stored = services.stores.service_state.get_secret(TOKEN_KEY_NAME)
     if stored is None:
         candidate = services.keyring.root.wrap(os.urandom(32), context)
-        stored = services.store.get_or_create_secret(TOKEN_KEY_NAME, candidate)
+        stored = services.stores.service_state.get_or_create_secret(TOKEN_KEY_NAME, candidate)
     try:
         key = services.keyring.root.unwrap(stored, context)
     except CryptoError as exc:

@@ -38,9 +38,9 @@ def create_key(body: CreateKeyRequestBody, caller: Caller, services: Services) -
         raise errors.InvalidParameter("origin must be kms or external.") from None
     if origin is Origin.EXTERNAL and not spec.is_symmetric:
         raise errors.InvalidAlgorithm("Only symmetric keys can be created with origin external.")
-    if services.store.count_keys(caller.project_id) >= services.settings.key_quota:
+    if services.stores.keys.count_keys(caller.project_id) >= services.settings.key_quota:
         raise errors.TooManyKeys
-    if services.store.get_key_by_alias(caller.project_id, body.key_alias) is not None:
+    if services.stores.keys.get_key_by_alias(caller.project_id, body.key_alias) is not None:
         raise errors.DuplicateAlias
 
     key_id = str(uuid.uuid4())
@@ -73,7 +73,7 @@ def create_key(body: CreateKeyRequestBody, caller: Caller, services: Services) -
     try:
         # The count above spares the key generation when the quota is plainly reached; this
         # write re-checks it atomically, so concurrent creates cannot overshoot it.
-        services.store.create_key(record, quota=services.settings.key_quota)
+        services.stores.keys.create_key(record, quota=services.settings.key_quota)
     except AliasExists:
         raise errors.DuplicateAlias from None
     except QuotaExceeded:

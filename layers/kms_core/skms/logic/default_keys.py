@@ -33,7 +33,7 @@ def resolve_default_key(services: Services, caller: Caller, alias: str) -> str:
     """The id of the project's default key for ``alias``, created if it does not exist yet."""
     if not DEFAULT_ALIAS.fullmatch(alias):
         raise errors.InvalidKeyId("A default key alias is <service>/default.")
-    existing = services.store.get_key_by_alias(caller.project_id, alias)
+    existing = services.stores.keys.get_key_by_alias(caller.project_id, alias)
     if existing is not None:
         return existing.key_id
     from skms.crypto import material  # only on first use: keeps every handler's cold start lean
@@ -58,9 +58,9 @@ def resolve_default_key(services: Services, caller: Caller, alias: str) -> str:
         versions=KeyVersions.first(wrapped, created),
     )
     try:
-        services.store.create_key(record)
+        services.stores.keys.create_key(record)
     except AliasExists:  # another invocation created it first: use that one
-        winner = services.store.get_key_by_alias(caller.project_id, alias)
+        winner = services.stores.keys.get_key_by_alias(caller.project_id, alias)
         if winner is None:
             raise errors.ServiceUnavailable("The default key is being created; retry.") from None
         return winner.key_id

@@ -225,7 +225,7 @@ def check_capability(record: KeyRecord, use: Use) -> None:
 
 def resolve(services: Services, caller: Caller, key_ref: str) -> KeyRecord:
     """The caller's key named by ``key_ref``, or KMS.0207 (other projects' keys are invisible)."""
-    record = services.store.get_key(caller.project_id, key_ref)
+    record = services.stores.keys.get_key(caller.project_id, key_ref)
     if record is None or record.deleted_at is not None:  # a deleted key's tombstone is invisible
         raise errors.KeyNotFound
     return record

@@ -130,7 +130,7 @@ def list_keys(body: ListKeysRequestBody, caller: Caller, services: Services) -> 
         raise errors.InvalidLimit(f"limit must be between 1 and {min(services.settings.key_quota, 1000)}.")
     filters = _filters(body)
     try:
-        page = services.store.list_keys(caller.project_id, limit, body.marker or None, filters=filters)
+        page = services.stores.keys.list_keys(caller.project_id, limit, body.marker or None, filters=filters)
     except ValueError:
         raise errors.InvalidMarker("marker must be a next_marker returned by list-keys.") from None
     return ListKeysResponseBody(
@@ -138,5 +138,5 @@ def list_keys(body: ListKeysRequestBody, caller: Caller, services: Services) -> 
         key_details=[KeyDetails.of(record) for record in page.records],
         next_marker=page.next_cursor or "",
         truncated="true" if page.next_cursor else "false",
-        total=services.store.count_keys(caller.project_id, filters=filters),
+        total=services.stores.keys.count_keys(caller.project_id, filters=filters),
     )

@@ -105,7 +105,7 @@ def apply(
         record = open_key(services, caller, key_id, Use.MANAGE).record
         updated = change(record, next_state(record, op))
         try:
-            return services.store.update_key(updated, record.revision)
+            return services.stores.keys.update_key(updated, record.revision)
         except errors.ConcurrentUpdate:
             continue
     raise errors.ServiceUnavailable("The key is being changed concurrently; retry the request.")

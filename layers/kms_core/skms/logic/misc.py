@@ -26,7 +26,7 @@ API_UPDATED = "2018-09-05T08:18:05Z"  # the date Huawei's v1.0 document gives
 def show_user_quotas(
     body: EmptyRequestBody, caller: Caller, services: Services
 ) -> ShowUserQuotasResponseBody:
-    used = services.store.count_keys(caller.project_id)
+    used = services.stores.keys.count_keys(caller.project_id)
     return ShowUserQuotasResponseBody(
         quotas=Quotas(
             resources=[
@@ -42,7 +42,7 @@ def show_user_instances(
     body: EmptyRequestBody, caller: Caller, services: Services
 ) -> ShowUserInstancesResponseBody:
     """The number of customer keys of the project: its live keys minus its service default keys (§15)."""
-    store = services.store
+    store = services.stores.keys
     return ShowUserInstancesResponseBody(
         # Two reads: a default key created between them must not make the answer negative.
         instance_num=max(0, store.count_keys(caller.project_id) - store.count_default_keys(caller.project_id))

@@ -43,11 +43,11 @@ def _tombstone(services: Services, record: KeyRecord, now: int) -> bool:
         if not _is_due(record, now):
             return False
         try:
-            services.store.update_key(
+            services.stores.keys.update_key(
                 record.replace(deleted_at=now, versions=record.versions.erased()), record.revision
             )
         except errors.ConcurrentUpdate:
-            fresh = services.store.get_key(record.project_id, record.key_id)
+            fresh = services.stores.keys.get_key(record.project_id, record.key_id)
             if fresh is None:
                 return False
             record = fresh
@@ -62,7 +62,7 @@ def sweep(services: Services, now: int | None = None, limit: int = 10_000) -> Sw
     now = now_ms() if now is None else now
     deleted = skipped = 0
     while deleted + skipped < limit:
-        due = services.store.due_for_deletion(now, min(BATCH, limit - deleted - skipped))
+        due = services.stores.keys.due_for_deletion(now, min(BATCH, limit - deleted - skipped))
         if not due:
             break
         for record in due:

@@ -48,7 +48,9 @@ def create_token(body: CreateTokenRequestBody, caller: Caller, services: Service
     period = services.settings.login_lockout_seconds
     window = int(_now()) // period
     expires_at = (window + 2) * period
-    attempts = services.store.add_login_failure(domain_name, name, window, expires_at=expires_at)
+    attempts = services.stores.service_state.add_login_failure(
+        domain_name, name, window, expires_at=expires_at
+    )
     if attempts > services.settings.login_max_failures:
         raise errors.IamUnauthorized(LOCKED_MESSAGE)
     user = authenticate_user(
@@ -56,7 +58,9 @@ def create_token(body: CreateTokenRequestBody, caller: Caller, services: Service
     )
     if user is None:
         raise errors.IamUnauthorized  # the attempt stays counted
-    services.store.add_login_failure(domain_name, name, window, expires_at=expires_at, delta=-1)
+    services.stores.service_state.add_login_failure(
+        domain_name, name, window, expires_at=expires_at, delta=-1
+    )
     project_id = body.auth.scope.project.id
     if not any(hmac.compare_digest(project_id.encode(), p.encode()) for p in user.project_ids):
         raise errors.IamUnauthorized("The user has no access to the requested project.")

@@ -1,18 +1,7 @@
-"""The local adapter of the :class:`KeyStore` port: one SQLite file.
-
-Safe under many threads of one process and several processes on one file:
-
-- WAL mode (readers never block the writer), ``synchronous=FULL`` (a committed key survives a
-  power cut: losing a key's wrapped material loses every ciphertext under it), a busy timeout so
-  contending writers wait instead of failing.
-- One connection per thread (``sqlite3`` connections must not be shared across threads mid-use).
-  Connections of finished threads are closed when the thread's local storage is collected.
-- Every write is a ``BEGIN IMMEDIATE`` transaction: it takes the write lock up front, so a
-  check-then-write inside it cannot race, and two writers never deadlock upgrading read locks.
+"""The SQLite adapter of the :class:`KeyStore` port: the ``keys`` table and its counters.
 
 ``seq`` (``AUTOINCREMENT``: monotonic, never reused) is the creation order and the list cursor.
-Alias uniqueness is a UNIQUE index on ``(project_id, key_alias)``; errors are told apart by
-``sqlite_errorname``, never by message text.
+``key_alias`` uniqueness is a UNIQUE index on ``(project_id, key_alias)``.
 
 The record is one JSON document (``record``); the fields listing filters on are copied into real
 columns, written by every INSERT and UPDATE with the document: ``key_spec``, ``key_state`` (the
@@ -21,42 +10,20 @@ state's value), ``enterprise_project_id`` and ``deleted`` (1 for a tombstone, wh
 ?] [AND key_state = ?] [AND enterprise_project_id = ?] AND seq > ? ORDER BY seq LIMIT ?``, served
 by an index ``(project_id, deleted, seq)`` or ``(project_id, deleted, <filter column>, seq)``: a
 search then an in-order walk that stops after ``limit + 1`` rows, never a table scan or a sort.
-``count_keys`` is a ``COUNT(*)`` with the same WHERE, on the same indexes. Tombstones keep their
-row, so their id and alias stay reserved.
+``count_keys`` is a sum over ``key_counts``, kept by triggers. Tombstones keep their row, so their
+id and alias stay reserved.
 
-A database created before those columns existed is migrated when opened: in the schema
+A database created before the listing columns existed is migrated when opened: in the schema
 transaction, missing columns are added and filled from each row's JSON document (idempotent:
 a database that has them is left alone, and two processes opening it serialise on the write lock).
-
-Principals and service secrets live in ``principals(kind, id, body)`` (primary key ``(kind, id)``,
-``body`` the record as JSON with bytes in base64):
-
-- ``access_key``: ``id`` is the access key id;
-- ``user``: ``id`` is :func:`skms.storage.codec.user_key` of ``(domain_name, name)`` (base64url of
-  each, joined by ``#``: injective, unlike a plain join on a separator a name could contain);
-- ``secret``: ``id`` is the secret's name, ``body`` is ``{"value": base64}``.
-
-Creates are a plain INSERT (a primary-key violation is :class:`PrincipalExists`);
-``get_or_create_secret`` is ``INSERT OR IGNORE`` then SELECT in one ``BEGIN IMMEDIATE`` transaction.
-
-:meth:`SqliteKeyStore.check_integrity` (``skms check``) lists what is wrong with a file: SQLite's own
-checks, then every invariant above (schema objects, column copies, ``key_counts``, decodable rows).
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import functools
-import json
-import pathlib
 import sqlite3
-import threading
-import time
-import weakref
-from collections.abc import Iterator
 
-from skms.domain import AccessKeyRecord, KeyRecord, KeyState, UserRecord
+from skms.domain import KeyRecord, KeyState
 from skms.errors import ConcurrentUpdate
 from skms.storage import codec
 from skms.storage.port import (
@@ -65,13 +32,9 @@ from skms.storage.port import (
     KeyFilter,
     KeyPage,
     KeyStore,
-    PrincipalExists,
     QuotaExceeded,
-    StorageFailure,
 )
-
-BUSY_TIMEOUT_MS = 10_000
-_UNIQUE_VIOLATIONS = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+from skms.storage.sqlite.database import Schema, SqliteDatabase, failure, is_unique_violation
 
 # The listing columns, copies of record fields (see _list_values), with the declarations that
 # ALTER TABLE also uses on an older database (an added NOT NULL column needs a default).
@@ -85,8 +48,8 @@ _LIST_COLUMNS = {
 _SET_LIST_COLUMNS = ", ".join(f"{name} = ?" for name in _LIST_COLUMNS)
 _BACKFILL_BATCH = 500
 
-_TABLES = (
-    f"""
+
+_KEYS_TABLE = f"""
     CREATE TABLE IF NOT EXISTS keys (
         seq        INTEGER PRIMARY KEY AUTOINCREMENT,
         project_id TEXT    NOT NULL,
@@ -96,16 +59,7 @@ _TABLES = (
         record     TEXT    NOT NULL,
         {", ".join(f"{name} {declaration}" for name, declaration in _LIST_COLUMNS.items())}
     )
-    """,
     """
-    CREATE TABLE IF NOT EXISTS principals (
-        kind TEXT NOT NULL,
-        id   TEXT NOT NULL,
-        body TEXT NOT NULL,
-        PRIMARY KEY (kind, id)
-    ) WITHOUT ROWID
-    """,
-)
 # Live-key counts by the list-keys filter dimensions, kept by triggers in the same transaction as
 # every write to `keys`, so that list-keys' `total` and user-quotas are a sum over a handful of
 # rows, whatever the number of keys (instead of COUNT(*) over an index range).
@@ -196,21 +150,6 @@ _UPDATE_KEY = (
     " WHERE project_id = ? AND key_id = ? AND revision = ?"
 )
 
-_ACCESS_KEY = "access_key"
-_USER = "user"
-_SECRET = "secret"  # noqa: S105 - a row kind, not a secret value
-_LOGIN_FAILURES = "login-failures"
-
-
-def _failure(error: sqlite3.Error) -> StorageFailure:
-    """A StorageFailure naming the SQLite error code only (messages may quote values)."""
-    name = getattr(error, "sqlite_errorname", None) or type(error).__name__
-    return StorageFailure(f"sqlite: {name}")
-
-
-def _is_unique_violation(error: sqlite3.IntegrityError) -> bool:
-    return getattr(error, "sqlite_errorname", None) in _UNIQUE_VIOLATIONS
-
 
 def _list_values(record: KeyRecord) -> tuple[str | int | None, ...]:
     """The listing columns' values, in _LIST_COLUMNS order."""
@@ -253,95 +192,25 @@ def _migrate(conn: sqlite3.Connection) -> None:
         after = rows[-1][0]
 
 
-class _Connection:
-    """Holder kept only in thread-local storage, so the connection dies with its thread."""
-
-    def __init__(self, path: pathlib.Path) -> None:
-        # check_same_thread=False only so close() may close it from another thread; each
-        # connection is still used by its own thread alone.
-        conn = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-        except sqlite3.Error:
-            conn.close()
-            raise
-        self.conn = conn
-        self._finalizer = weakref.finalize(self, conn.close)
-
-    def close(self) -> None:
-        self._finalizer()
+def _setup(conn: sqlite3.Connection) -> None:
+    had_counts = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'key_counts'"
+    ).fetchone()
+    conn.execute(_KEYS_TABLE)
+    _migrate(conn)
+    for statement in _INDEXES:
+        conn.execute(statement)
+    if had_counts is None:  # a database from before the counts table: count once
+        conn.execute(_BACKFILL_COUNTS)
 
 
 class SqliteKeyStore(KeyStore):
-    def __init__(self, path: pathlib.Path, *, setup_schema: bool = True) -> None:
-        """Open (creating, migrating) the store at ``path``. ``setup_schema=False`` opens an existing
-        file as it is, changing nothing: for :meth:`check_integrity` (``skms check``)."""
-        self._path = pathlib.Path(path)
-        self._local = threading.local()
-        self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
-        self._all_lock = threading.Lock()
-        if not setup_schema:
-            if not self._path.is_file():
-                raise StorageFailure("sqlite: no database file")
-            return
-        try:
-            with self._write() as conn:
-                had_counts = conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'key_counts'"
-                ).fetchone()
-                for statement in _TABLES:
-                    conn.execute(statement)
-                _migrate(conn)
-                for statement in _INDEXES:
-                    conn.execute(statement)
-                if had_counts is None:  # a database from before the counts table: count once
-                    conn.execute(_BACKFILL_COUNTS)
-        except sqlite3.Error as error:
-            raise _failure(error) from error
-
-    # -- connections and transactions ------------------------------------------------------
-
-    def _conn(self) -> sqlite3.Connection:
-        holder: _Connection | None = getattr(self._local, "holder", None)
-        if holder is None:
-            holder = _Connection(self._path)
-            self._local.holder = holder
-            with self._all_lock:
-                self._all.add(holder)
-        return holder.conn
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A BEGIN IMMEDIATE transaction: commit on success, roll back on any exception."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            # SQLite may already have rolled back (e.g. SQLITE_FULL); never mask the cause.
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            raise
-
-    def close(self) -> None:
-        with self._all_lock:
-            holders = list(self._all)
-            self._all.clear()
-        for holder in holders:
-            holder.close()
-        self._local = threading.local()
-
-    # -- the port --------------------------------------------------------------------------
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._db = database
 
     def create_key(self, record: KeyRecord, *, quota: int | None = None) -> None:
         try:
-            with self._write() as conn:
+            with self._db.write() as conn:
                 # Under the write lock, so the checks and the insert are one atomic step.
                 if conn.execute("SELECT 1 FROM keys WHERE key_id = ?", (record.key_id,)).fetchone():
                     raise KeyExists(record.key_id)
@@ -364,17 +233,17 @@ class SqliteKeyStore(KeyStore):
                     ),
                 )
         except sqlite3.IntegrityError as error:
-            if _is_unique_violation(error):  # key_id was checked above: the alias is taken
+            if is_unique_violation(error):  # key_id was checked above: the alias is taken
                 raise AliasExists(record.key_alias) from error
-            raise _failure(error) from error
+            raise failure(error) from error
         except sqlite3.Error as error:
-            raise _failure(error) from error
+            raise failure(error) from error
 
     def _get_one(self, sql: str, params: tuple[str, ...]) -> KeyRecord | None:
         try:
-            row = self._conn().execute(sql, params).fetchone()
+            row = self._db.connection().execute(sql, params).fetchone()
         except sqlite3.Error as error:
-            raise _failure(error) from error
+            raise failure(error) from error
         return None if row is None else _own_copy(_decode_record(row[0]))
 
     def get_key(self, project_id: str, key_id: str) -> KeyRecord | None:
@@ -390,7 +259,7 @@ class SqliteKeyStore(KeyStore):
     def update_key(self, record: KeyRecord, expected_revision: int) -> KeyRecord:
         stored = record.replace(revision=expected_revision + 1)
         try:
-            with self._write() as conn:
+            with self._db.write() as conn:
                 cursor = conn.execute(
                     _UPDATE_KEY,
                     (
@@ -406,11 +275,11 @@ class SqliteKeyStore(KeyStore):
                 if cursor.rowcount != 1:
                     raise ConcurrentUpdate()
         except sqlite3.IntegrityError as error:
-            if _is_unique_violation(error):  # only the alias can collide in an UPDATE
+            if is_unique_violation(error):  # only the alias can collide in an UPDATE
                 raise AliasExists(record.key_alias) from error
-            raise _failure(error) from error
+            raise failure(error) from error
         except sqlite3.Error as error:
-            raise _failure(error) from error
+            raise failure(error) from error
         return stored
 
     def list_keys(
@@ -427,7 +296,7 @@ class SqliteKeyStore(KeyStore):
         where, params = _where(project_id, filters)
         try:
             rows = (
-                self._conn()
+                self._db.connection()
                 .execute(
                     f"SELECT seq, record FROM keys WHERE {where} AND seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
                     (*params, after, limit + 1),
@@ -435,7 +304,7 @@ class SqliteKeyStore(KeyStore):
                 .fetchall()
             )
         except sqlite3.Error as error:
-            raise _failure(error) from error
+            raise failure(error) from error
         records = [codec.from_json(text) for _, text in rows[:limit]]
         next_cursor = str(rows[limit - 1][0]) if len(rows) > limit else None
         return KeyPage(records=records, next_cursor=next_cursor)
@@ -448,19 +317,19 @@ class SqliteKeyStore(KeyStore):
             params.append(str(value))
         try:
             row = (
-                self._conn()
+                self._db.connection()
                 .execute(f"SELECT COALESCE(SUM(n), 0) FROM key_counts WHERE {' AND '.join(clauses)}", params)  # noqa: S608
                 .fetchone()
             )
         except sqlite3.Error as error:
-            raise _failure(error) from error
+            raise failure(error) from error
         return int(row[0])
 
     def count_default_keys(self, project_id: str) -> int:
         """A count over the partial index ``keys_default`` (a handful of rows per project)."""
         try:
             row = (
-                self._conn()
+                self._db.connection()
                 .execute(
                     f"SELECT COUNT(*) FROM keys WHERE project_id = ? AND deleted = 0 AND {_IS_DEFAULT_ALIAS}",  # noqa: S608
                     (project_id,),
@@ -468,14 +337,14 @@ class SqliteKeyStore(KeyStore):
                 .fetchone()
             )
         except sqlite3.Error as error:
-            raise _failure(error) from error
+            raise failure(error) from error
         return int(row[0])
 
     def due_for_deletion(self, now_ms: int, limit: int) -> list[KeyRecord]:
         """A range read of the partial index ``keys_due``."""
         try:
             rows = (
-                self._conn()
+                self._db.connection()
                 .execute(
                     "SELECT record FROM keys WHERE due_at IS NOT NULL AND due_at <= ?"
                     " ORDER BY due_at, seq LIMIT ?",
@@ -484,139 +353,13 @@ class SqliteKeyStore(KeyStore):
                 .fetchall()
             )
         except sqlite3.Error as error:
-            raise _failure(error) from error
+            raise failure(error) from error
         return [codec.from_json(text) for (text,) in rows]
-
-    # -- principals --------------------------------------------------------------------------
-
-    def _insert_principal(self, kind: str, principal_id: str, body: str, label: str) -> None:
-        """INSERT under the write lock; ``label`` names the principal in :class:`PrincipalExists`."""
-        try:
-            with self._write() as conn:
-                conn.execute(
-                    "INSERT INTO principals (kind, id, body) VALUES (?, ?, ?)", (kind, principal_id, body)
-                )
-        except sqlite3.IntegrityError as error:
-            if _is_unique_violation(error):
-                raise PrincipalExists(label) from error
-            raise _failure(error) from error
-        except sqlite3.Error as error:
-            raise _failure(error) from error
-
-    def _principal_body(self, kind: str, principal_id: str) -> str | None:
-        try:
-            row = (
-                self._conn()
-                .execute("SELECT body FROM principals WHERE kind = ? AND id = ?", (kind, principal_id))
-                .fetchone()
-            )
-        except sqlite3.Error as error:
-            raise _failure(error) from error
-        return None if row is None else str(row[0])
-
-    def create_access_key(self, record: AccessKeyRecord) -> None:
-        self._insert_principal(
-            _ACCESS_KEY, record.access_key, codec.principal_to_json(record), record.access_key
-        )
-
-    def get_access_key(self, access_key: str) -> AccessKeyRecord | None:
-        body = self._principal_body(_ACCESS_KEY, access_key)
-        return None if body is None else codec.principal_from_json(AccessKeyRecord, body)
-
-    def create_user(self, record: UserRecord) -> None:
-        principal_id = codec.user_key(record.domain_name, record.name)
-        self._insert_principal(_USER, principal_id, codec.principal_to_json(record), record.name)
-
-    def get_user(self, domain_name: str, name: str) -> UserRecord | None:
-        body = self._principal_body(_USER, codec.user_key(domain_name, name))
-        return None if body is None else codec.principal_from_json(UserRecord, body)
-
-    def login_failures(self, domain_name: str, name: str, window: int) -> int:
-        body = self._principal_body(_LOGIN_FAILURES, f"{codec.user_key(domain_name, name)}#{window}")
-        return 0 if body is None else int(json.loads(body)["count"])
-
-    def add_login_failure(
-        self, domain_name: str, name: str, window: int, expires_at: int, delta: int = 1
-    ) -> int:
-        counter_id = f"{codec.user_key(domain_name, name)}#{window}"
-        try:
-            with self._write() as conn:
-                # Forget counters whose time is over, so names tried once do not pile up.
-                conn.execute(
-                    "DELETE FROM principals WHERE kind = ? AND json_extract(body, '$.expires_at') < ?",
-                    (_LOGIN_FAILURES, int(time.time())),
-                )
-                conn.execute(
-                    "INSERT INTO principals (kind, id, body) VALUES (?, ?, json_object('count', ?,"
-                    " 'expires_at', ?)) ON CONFLICT (kind, id) DO UPDATE SET"
-                    " body = json_set(body, '$.count', json_extract(body, '$.count') + ?)",
-                    (_LOGIN_FAILURES, counter_id, delta, expires_at, delta),
-                )
-                row = conn.execute(
-                    "SELECT json_extract(body, '$.count') FROM principals WHERE kind = ? AND id = ?",
-                    (_LOGIN_FAILURES, counter_id),
-                ).fetchone()
-        except sqlite3.Error as error:
-            raise _failure(error) from error
-        return int(row[0])
-
-    def get_secret(self, name: str) -> bytes | None:
-        body = self._principal_body(_SECRET, name)
-        return None if body is None else base64.b64decode(json.loads(body)["value"], validate=True)
-
-    def get_or_create_secret(self, name: str, wrapped: bytes) -> bytes:
-        body = json.dumps({"value": base64.b64encode(wrapped).decode("ascii")}, separators=(",", ":"))
-        try:
-            with self._write() as conn:
-                conn.execute(
-                    "INSERT OR IGNORE INTO principals (kind, id, body) VALUES (?, ?, ?)",
-                    (_SECRET, name, body),
-                )
-                row = conn.execute(
-                    "SELECT body FROM principals WHERE kind = ? AND id = ?", (_SECRET, name)
-                ).fetchone()
-        except sqlite3.Error as error:
-            raise _failure(error) from error
-        return base64.b64decode(json.loads(row[0])["value"], validate=True)
-
-    # -- integrity -------------------------------------------------------------------------
-
-    def integrity_check(self) -> bool:
-        """True if :meth:`check_integrity` finds no problem."""
-        return not self.check_integrity()
-
-    def check_integrity(self) -> list[str]:
-        """Every problem found in the file, as short lines naming rows by id (never a value); [] if sound.
-
-        In one read transaction (a consistent snapshot, even while a server writes): SQLite's own
-        ``PRAGMA integrity_check`` and ``foreign_key_check``, then the invariants this adapter keeps
-        (see :func:`_check_invariants`).
-        """
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN")
-            try:
-                problems = [
-                    f"integrity_check: {message}"
-                    for (message,) in conn.execute("PRAGMA integrity_check")
-                    if message != "ok"
-                ]
-                problems += [
-                    f"foreign_key_check: {table} rowid {rowid} -> {parent}"
-                    for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check")
-                ]
-                if not problems:  # the invariants are only worth reading from a sound file
-                    problems += _check_invariants(conn)
-            finally:
-                conn.execute("COMMIT")
-        except sqlite3.Error as error:
-            raise _failure(error) from error
-        return problems
 
 
 # The schema objects the invariants depend on (a missing trigger, say, lets key_counts drift).
-_EXPECTED_OBJECTS = {
-    "table": ("keys", "principals", "key_counts"),
+_OBJECTS = {
+    "table": ("keys", "key_counts"),
     "trigger": ("key_counts_insert", "key_counts_update_old", "key_counts_update_new", "key_counts_delete"),
     "index": (
         "keys_project_alias",
@@ -636,25 +379,14 @@ _STORED_COUNTS = f"SELECT {_COUNT_DIMENSIONS}, n FROM key_counts"  # noqa: S608 
 
 
 def _check_invariants(conn: sqlite3.Connection) -> list[str]:
-    """The invariants the adapter maintains: its schema objects exist; every key row's document
-    decodes and its column copies (project, id, alias, revision, listing columns) equal the
-    document's fields; ``seq`` never passes ``sqlite_sequence``; ``key_counts`` equals the live keys
-    counted per group; every principal row decodes under its kind and id."""
-    problems: list[str] = []
-    present = set(conn.execute("SELECT type, name FROM sqlite_master"))
-    for kind, names in _EXPECTED_OBJECTS.items():
-        problems += [f"schema: {kind} {name} is missing" for name in names if (kind, name) not in present]
-    if ("table", "keys") not in present or ("table", "key_counts") not in present:
-        return problems
+    """Every key row's document decodes and its column copies (project, id, alias, revision,
+    listing columns) equal the document's fields; ``seq`` never passes ``sqlite_sequence``;
+    ``key_counts`` equals the live keys counted per group."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(keys)")}
     missing = [name for name in _KEY_COLUMNS if name not in columns]
     if missing:
-        return [*problems, f"schema: keys lacks columns {', '.join(missing)}"]
-    problems += _check_key_rows(conn)
-    problems += _check_counts(conn)
-    if ("table", "principals") in present:
-        problems += _check_principals(conn)
-    return problems
+        return [f"schema: keys lacks columns {', '.join(missing)}"]
+    return _check_key_rows(conn) + _check_counts(conn)
 
 
 def _check_key_rows(conn: sqlite3.Connection) -> list[str]:
@@ -700,35 +432,4 @@ def _check_counts(conn: sqlite3.Connection) -> list[str]:
     ]
 
 
-def _principal_problem(kind: str, principal_id: str, body: str) -> str | None:
-    """What is wrong with one principals row (it decodes under its kind, and its id is the body's),
-    or None. Raises ValueError, TypeError or KeyError for a body that does not decode."""
-    if kind == _SECRET:
-        base64.b64decode(json.loads(body)["value"], validate=True)
-        return None
-    if kind == _LOGIN_FAILURES:
-        counter = json.loads(body)
-        if not (isinstance(counter["count"], int) and isinstance(counter["expires_at"], int)):
-            raise TypeError("count and expires_at must be integers")
-        return None if counter["count"] >= 1 else "a failure counter below 1"
-    if kind == _ACCESS_KEY:
-        access_key = codec.principal_from_json(AccessKeyRecord, body)
-        expected_id = access_key.access_key
-    elif kind == _USER:
-        user = codec.principal_from_json(UserRecord, body)
-        expected_id = codec.user_key(user.domain_name, user.name)
-    else:
-        return "an unknown kind"
-    return None if expected_id == principal_id else "the id differs from the body's"
-
-
-def _check_principals(conn: sqlite3.Connection) -> list[str]:
-    problems: list[str] = []
-    for kind, principal_id, body in conn.execute("SELECT kind, id, body FROM principals ORDER BY kind, id"):
-        try:
-            problem = _principal_problem(kind, principal_id, body)
-        except (ValueError, TypeError, KeyError) as error:
-            problem = f"the body does not decode ({type(error).__name__})"
-        if problem:
-            problems.append(f"principals {kind} {principal_id!r}: {problem}")
-    return problems
+SCHEMA = Schema(name="keys", setup=_setup, objects=_OBJECTS, check=_check_invariants)

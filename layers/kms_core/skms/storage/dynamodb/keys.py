@@ -1,4 +1,5 @@
-"""The AWS adapter of the :class:`KeyStore` port: one DynamoDB table (``KeysTable`` in template.yaml).
+"""The DynamoDB adapter of the :class:`KeyStore` port (key items, their ``key_alias`` reservations
+and counters; the table is shared, see :mod:`skms.storage.dynamodb`).
 
 Item layout (all in the project's partition ``PK = P#{project_id}``):
 
@@ -10,7 +11,8 @@ Item layout (all in the project's partition ``PK = P#{project_id}``):
   While the key is live, pending deletion (state ``"4"``) and has a ``scheduled_deletion_date``, it
   also carries ``GSI2PK = DUE`` and ``GSI2SK = {scheduled_deletion_date:013d}#{project_id}#{key_id}``
   (and only then: GSI2 is a sparse index of the keys pending deletion, in date order).
-- alias:   ``SK = A#{alias}`` with ``key_id``: the alias reservation (uniqueness per project).
+- key alias: ``SK = A#{key_alias}`` with ``key_id``: the reservation of a key's ``key_alias``
+  (uniqueness per project; alias records live elsewhere, see :mod:`skms.storage.dynamodb.aliases`).
 - counters: one per group of live keys sharing the list filters' values (``key_spec``,
   ``key_state``, ``enterprise_project_id``: :data:`skms.storage.codec.FILTER_FIELDS`):
   ``SK = COUNT#{b64(key_spec)}#{b64(key_state)}#{b64(enterprise_project_id)}`` (base64url, UTF-8,
@@ -27,20 +29,6 @@ Item layout (all in the project's partition ``PK = P#{project_id}``):
   ``count_keys`` is one Query of the partition's ``COUNT#`` items (a handful: one per group ever
   used) summing those that match the filters: its cost follows the groups, not the keys.
 
-Principals and service secrets are items of the same table, each in a partition of its own (their
-``PK`` prefixes never start with ``P#``, so they are in no project's partition):
-
-- access key: ``PK = AK#{access_key}``, ``SK = AK``;
-- user:       ``PK = USER#{base64url(domain_name)}#{base64url(name)}``, ``SK = USER``
-  (:func:`skms.storage.codec.user_key`: UTF-8, unpadded; the base64url alphabet has no ``#``, so
-  names containing ``#`` or anything else cannot make two users share a key);
-- failed logins: ``PK`` of the user (whether or not that user exists), ``SK = LOGIN-FAILURES#{window}``,
-  a counter ``count`` (ADD) and the TTL attribute ``expiration``;
-- secret:     ``PK = SYS#{name}``, ``SK = SECRET``, the value in ``value`` (Binary).
-
-Record fields are native attributes: bytes as ``B``, tuples of strings as ``L`` of ``S`` (order
-kept, may be empty). Creates are a PutItem conditional on ``attribute_not_exists(PK)``.
-
 Only live key items carry ``GSI1PK``, so the GSI lists the live keys of a project in creation order
 and nothing else; listing never scans. A cursor is a position in the index (the GSI key of a
 page's last item), so it stays valid after that key became a tombstone and left the index. List
@@ -50,7 +38,6 @@ the keys it skips, and it may take several Query calls when matches are sparse.
 ``due_for_deletion`` is a Query of GSI2 (one partition, ``DUE``, holding only the keys pending
 deletion of every project) up to a date: it never reads a key that is not pending deletion.
 Key-id uniqueness is enforced per project (ids are random UUIDs).
-Errors are told apart by ``Error.Code`` and ``CancellationReasons[i].Code``, never by message.
 
 A table written by the previous version of this adapter has a single ``SK = COUNT`` item per
 project (now ignored, and left in place) instead of the ``COUNT#`` groups, and no GSI2 attributes:
@@ -63,41 +50,45 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import random
 import re
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from skms.domain import AccessKeyRecord, KeyRecord, KeyState, UserRecord
+from skms.domain import KeyRecord, KeyState
 from skms.errors import ConcurrentUpdate
 from skms.storage import codec
+from skms.storage.dynamodb.table import (
+    CONDITION_FAILED,
+    CONDITIONAL_CHECK_FAILED,
+    DynamoTable,
+    av,
+    code,
+    failure,
+    n,
+    py,
+    s,
+)
 from skms.storage.port import (
     AliasExists,
     KeyExists,
     KeyFilter,
     KeyPage,
     KeyStore,
-    PrincipalExists,
     QuotaExceeded,
-    StorageFailure,
 )
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import (
         AttributeValueTypeDef,
         QueryInputTypeDef,
-        QueryOutputTypeDef,
         TransactWriteItemTypeDef,
     )
 
-    Item = dict[str, AttributeValueTypeDef]
+    from skms.storage.dynamodb.table import Item
 
 GSI = "GSI1"
 DUE_GSI = "GSI2"
@@ -109,11 +100,6 @@ _COUNT_PREFIX = "COUNT#"
 _COUNT_ATTR = "keys"
 _TOTAL_SK = "TOTAL"  # the project's live keys, all groups together: what create_key's quota checks
 _DEFAULTS_SK = "DEFAULTS"  # the project's live service default keys (user-instances leaves them out)
-_CONDITION_FAILED = "ConditionalCheckFailed"
-# TransactionConflict: another transaction holds one of our items (e.g. two creates racing on
-# a counter item). The SDK does not retry cancellations, so we do, briefly.
-_TXN_ATTEMPTS = 5
-_TXN_BACKOFF_S = 0.02
 # A filtered listing's Query Limit (items read, not matched) doubles each call up to this.
 _MAX_QUERY_LIMIT = 1000
 # Live: no deleted_at, or NULL there. Shared by filters and conditions; uses #del and :null.
@@ -181,36 +167,8 @@ def _shape(record: KeyRecord) -> _Shape:
     return _Shape(record.key_alias, codec.is_live(record), _group(record))
 
 
-def _s(value: str) -> AttributeValueTypeDef:
-    return {"S": value}
-
-
-def _n(value: int) -> AttributeValueTypeDef:
-    return {"N": str(value)}
-
-
-def _av(value: codec.Primitive) -> AttributeValueTypeDef:
-    if value is None:
-        return {"NULL": True}
-    if isinstance(value, bool):  # before int: bool is an int
-        return {"BOOL": value}
-    if isinstance(value, int):
-        return _n(value)
-    return _s(value)
-
-
-def _py(value: AttributeValueTypeDef) -> codec.Primitive:
-    if "S" in value:
-        return value["S"]
-    if "N" in value:
-        return int(value["N"])
-    if "BOOL" in value:
-        return value["BOOL"]
-    return None  # NULL
-
-
 def _key(project_id: str, sk: str) -> Item:
-    return {"PK": _s(_pk(project_id)), "SK": _s(sk)}
+    return {"PK": s(_pk(project_id)), "SK": s(sk)}
 
 
 def _key_item(record: KeyRecord) -> Item:
@@ -218,29 +176,29 @@ def _key_item(record: KeyRecord) -> Item:
     fields = codec.to_fields(record)
     if fields[codec.DELETED_AT] is None:
         del fields[codec.DELETED_AT]
-    item: Item = {name: _av(value) for name, value in fields.items()}
+    item: Item = {name: av(value) for name, value in fields.items()}
     item[codec.MATERIALS] = {
         "M": {version: {"B": blob} for version, blob in codec.materials_to_map(record.materials).items()}
     }
-    item["PK"] = _s(_pk(record.project_id))
-    item["SK"] = _s(_key_sk(record.key_id))
+    item["PK"] = s(_pk(record.project_id))
+    item["SK"] = s(_key_sk(record.key_id))
     if codec.is_live(record):
-        item["GSI1PK"] = _s(_pk(record.project_id))
-        item["GSI1SK"] = _s(_gsi1sk(record))
+        item["GSI1PK"] = s(_pk(record.project_id))
+        item["GSI1SK"] = s(_gsi1sk(record))
     if _is_due(record):
-        item["GSI2PK"] = _s(_DUE)
-        item["GSI2SK"] = _s(_gsi2sk(record))
+        item["GSI2PK"] = s(_DUE)
+        item["GSI2SK"] = s(_gsi2sk(record))
     return item
 
 
 def _is_live_item(item: Item) -> bool:
-    return codec.DELETED_AT not in item or _py(item[codec.DELETED_AT]) is None
+    return codec.DELETED_AT not in item or py(item[codec.DELETED_AT]) is None
 
 
 def _item_shape(item: Item) -> _Shape:
     """The shape of a stored key item (the fields are always there: to_fields writes them all)."""
-    group = tuple(str(_py(item[name])) for name in codec.FILTER_FIELDS)
-    return _Shape(cast(str, _py(item["key_alias"])), _is_live_item(item), group)
+    group = tuple(str(py(item[name])) for name in codec.FILTER_FIELDS)
+    return _Shape(cast(str, py(item["key_alias"])), _is_live_item(item), group)
 
 
 def _counter_moves(old: _Shape, new: _Shape) -> list[tuple[Group, int]]:
@@ -263,76 +221,19 @@ def _list_filter(filters: KeyFilter | None) -> tuple[str, dict[str, str], dict[s
     clauses = [_LIVE]
     for index, (name, value) in enumerate(codec.filter_fields(filters).items()):
         names[f"#f{index}"] = name
-        values[f":f{index}"] = _s(value)
+        values[f":f{index}"] = s(value)
         clauses.append(f"#f{index} = :f{index}")
     return " AND ".join(clauses), names, values
 
 
 def _record(item: Item) -> KeyRecord:
     fields = {
-        name: _py(value)
+        name: py(value)
         for name, value in item.items()
         if name != codec.MATERIALS and name not in _INDEX_ATTRS
     }
     materials = {version: blob["B"] for version, blob in item.get(codec.MATERIALS, {}).get("M", {}).items()}
     return codec.from_fields(fields, materials)
-
-
-def _access_key_key(access_key: str) -> Item:
-    return {"PK": _s(f"AK#{access_key}"), "SK": _s("AK")}
-
-
-def _user_key(domain_name: str, name: str) -> Item:
-    return {"PK": _s(f"USER#{codec.user_key(domain_name, name)}"), "SK": _s("USER")}
-
-
-def _login_failures_key(domain_name: str, name: str, window: int) -> Item:
-    return {"PK": _s(f"USER#{codec.user_key(domain_name, name)}"), "SK": _s(f"LOGIN-FAILURES#{window}")}
-
-
-def _secret_key(name: str) -> Item:
-    return {"PK": _s(f"SYS#{name}"), "SK": _s("SECRET")}
-
-
-def _principal_av(value: codec.PrincipalValue) -> AttributeValueTypeDef:
-    if isinstance(value, bytes):
-        return {"B": value}
-    if isinstance(value, tuple):
-        return {"L": [_s(entry) for entry in value]}
-    return _av(value)
-
-
-def _principal_py(value: AttributeValueTypeDef) -> Any:
-    if "B" in value:
-        return value["B"]
-    if "L" in value:
-        return [entry["S"] for entry in value["L"]]
-    return _py(value)
-
-
-def _principal_item(key: Item, record: codec.PrincipalRecord) -> Item:
-    item: Item = {name: _principal_av(value) for name, value in codec.principal_to_fields(record).items()}
-    item.update(key)
-    return item
-
-
-def _principal(cls: type[codec.P], item: Item) -> codec.P:
-    fields = {name: _principal_py(value) for name, value in item.items() if name not in _KEY_ATTRS}
-    return codec.principal_from_fields(cls, fields)
-
-
-def _code(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Code", "Unknown")
-
-
-def _reasons(error: ClientError) -> list[str]:
-    return [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
-
-
-def _failure(error: ClientError | BotoCoreError) -> StorageFailure:
-    """A StorageFailure naming the error code only (messages may quote item values)."""
-    name = _code(error) if isinstance(error, ClientError) else type(error).__name__
-    return StorageFailure(f"dynamodb: {name}")
 
 
 def _encode_cursor(key: dict[str, str]) -> str:
@@ -365,56 +266,14 @@ def _decode_cursor(project_id: str, cursor: str) -> Item:
         or key["SK"][2:] != key["GSI1SK"][14:]
     ):
         raise ValueError("invalid cursor")
-    return {name: _s(value) for name, value in key.items()}
+    return {name: s(value) for name, value in key.items()}
 
 
 class DynamoKeyStore(KeyStore):
-    def __init__(
-        self, table_name: str, client: DynamoDBClient | None = None, *, endpoint_url: str | None = None
-    ) -> None:
-        """``endpoint_url`` (e.g. DynamoDB Local) is used only when the client is created here."""
-        self._table = table_name
-        self._client_instance = client
-        self._endpoint_url = endpoint_url
-        self._client_lock = threading.Lock()
+    def __init__(self, table: DynamoTable) -> None:
+        self._table = table
         self._seen: OrderedDict[tuple[str, str], tuple[int, _Shape]] = OrderedDict()
         self._seen_lock = threading.Lock()
-
-    def _client(self) -> DynamoDBClient:
-        """Created on first use, not at import or construction (cold start, tests' mocks)."""
-        if self._client_instance is None:
-            with self._client_lock:
-                if self._client_instance is None:
-                    self._client_instance = boto3.client("dynamodb", endpoint_url=self._endpoint_url)
-        return self._client_instance
-
-    def _transact(self, items: list[TransactWriteItemTypeDef]) -> list[str] | None:
-        """Run a transaction; None on success, the cancellation codes if a condition failed."""
-        for attempt in range(_TXN_ATTEMPTS):
-            try:
-                self._client().transact_write_items(TransactItems=items)
-                return None
-            except ClientError as error:
-                if _code(error) != "TransactionCanceledException":
-                    raise _failure(error) from error
-                reasons = _reasons(error)
-                if _CONDITION_FAILED in reasons:
-                    return reasons
-                if "TransactionConflict" not in reasons or attempt + 1 == _TXN_ATTEMPTS:
-                    raise _failure(error) from error
-                time.sleep(random.uniform(0, _TXN_BACKOFF_S * 2**attempt))  # noqa: S311 - jitter
-            except BotoCoreError as error:
-                raise _failure(error) from error
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _get_item(self, key: Item) -> Item | None:
-        try:
-            response = self._client().get_item(TableName=self._table, Key=key, ConsistentRead=True)
-        except (ClientError, BotoCoreError) as error:
-            raise _failure(error) from error
-        return response.get("Item")
-
-    # -- the port --------------------------------------------------------------------------
 
     def _remember(self, record: KeyRecord) -> None:
         """Note the shape of ``record`` at its revision (the newest seen wins), for update_key."""
@@ -438,30 +297,30 @@ class DynamoKeyStore(KeyStore):
         """ADD ``delta`` to the project's TOTAL counter (or the counter ``sk``); with ``quota``,
         only while it is below it (a missing counter counts as 0)."""
         update: dict[str, Any] = {
-            "TableName": self._table,
+            "TableName": self._table.name,
             "Key": _key(project_id, sk),
             "UpdateExpression": "ADD #n :delta",
             "ExpressionAttributeNames": {"#n": _COUNT_ATTR},
-            "ExpressionAttributeValues": {":delta": _n(delta)},
+            "ExpressionAttributeValues": {":delta": n(delta)},
         }
         if quota is not None:
             update["ConditionExpression"] = "attribute_not_exists(#n) OR #n < :quota"
-            update["ExpressionAttributeValues"][":quota"] = _n(quota)
+            update["ExpressionAttributeValues"][":quota"] = n(quota)
         return cast("TransactWriteItemTypeDef", {"Update": update})
 
     def _count_update(self, project_id: str, group: Group, delta: int) -> TransactWriteItemTypeDef:
         """ADD ``delta`` to the counter of ``group`` in the project, creating it with its values
         (unconditional: the other items of its transaction carry the conditions)."""
         names = {"#n": _COUNT_ATTR}
-        values: dict[str, AttributeValueTypeDef] = {":delta": _n(delta)}
+        values: dict[str, AttributeValueTypeDef] = {":delta": n(delta)}
         sets = []
         for index, (name, value) in enumerate(zip(codec.FILTER_FIELDS, group, strict=True)):
             names[f"#g{index}"] = name
-            values[f":g{index}"] = _s(value)
+            values[f":g{index}"] = s(value)
             sets.append(f"#g{index} = :g{index}")
         return {
             "Update": {
-                "TableName": self._table,
+                "TableName": self._table.name,
                 "Key": _key(project_id, _count_sk(group)),
                 "UpdateExpression": f"ADD #n :delta SET {', '.join(sets)}",
                 "ExpressionAttributeNames": names,
@@ -471,18 +330,18 @@ class DynamoKeyStore(KeyStore):
 
     def create_key(self, record: KeyRecord, *, quota: int | None = None) -> None:
         alias_item: Item = _key(record.project_id, _alias_sk(record.key_alias))
-        alias_item["key_id"] = _s(record.key_id)
+        alias_item["key_id"] = s(record.key_id)
         items: list[TransactWriteItemTypeDef] = [
             {
                 "Put": {
-                    "TableName": self._table,
+                    "TableName": self._table.name,
                     "Item": _key_item(record),
                     "ConditionExpression": "attribute_not_exists(PK)",
                 }
             },
             {
                 "Put": {
-                    "TableName": self._table,
+                    "TableName": self._table.name,
                     "Item": alias_item,
                     "ConditionExpression": "attribute_not_exists(PK)",
                 }
@@ -493,18 +352,18 @@ class DynamoKeyStore(KeyStore):
             items.append(self._total_update(record.project_id, 1, quota))
             if record.is_default_key:
                 items.append(self._total_update(record.project_id, 1, sk=_DEFAULTS_SK))
-        reasons = self._transact(items)
+        reasons = self._table.transact(items)
         if reasons is None:
             self._remember(record)
             return
-        if reasons[0] == _CONDITION_FAILED:
+        if reasons[0] == CONDITION_FAILED:
             raise KeyExists(record.key_id)
-        if reasons[1] == _CONDITION_FAILED:
+        if reasons[1] == CONDITION_FAILED:
             raise AliasExists(record.key_alias)
         raise QuotaExceeded(record.project_id)
 
     def get_key(self, project_id: str, key_id: str) -> KeyRecord | None:
-        item = self._get_item(_key(project_id, _key_sk(key_id)))
+        item = self._table.get_item(_key(project_id, _key_sk(key_id)))
         if item is None:
             return None
         record = _record(item)
@@ -514,7 +373,7 @@ class DynamoKeyStore(KeyStore):
     def get_key_by_alias(self, project_id: str, alias: str) -> KeyRecord | None:
         # Two reads, not atomic: a rename between them is detected by re-checking the alias.
         for _ in range(3):
-            alias_item = self._get_item(_key(project_id, _alias_sk(alias)))
+            alias_item = self._table.get_item(_key(project_id, _alias_sk(alias)))
             if alias_item is None:
                 return None
             record = self.get_key(project_id, alias_item["key_id"]["S"])
@@ -544,8 +403,8 @@ class DynamoKeyStore(KeyStore):
                 self._remember(stored)
                 return stored
             if old is None:  # the key is absent, or the old item did not come back
-                old = self._get_item(_key(record.project_id, _key_sk(record.key_id)))
-            if old is None or _py(old["revision"]) != expected_revision:
+                old = self._table.get_item(_key(record.project_id, _key_sk(record.key_id)))
+            if old is None or py(old["revision"]) != expected_revision:
                 raise ConcurrentUpdate()
             actual = _item_shape(old)
             if actual == assumed:  # changed and changed back under us
@@ -562,21 +421,21 @@ class DynamoKeyStore(KeyStore):
         clauses = ["#rev = :expected", "#alias = :alias", _LIVE if old.live else _TOMBSTONE]
         names = {"#rev": "revision", "#alias": "key_alias", "#del": codec.DELETED_AT}
         values: dict[str, AttributeValueTypeDef] = {
-            ":expected": _n(expected_revision),
-            ":alias": _s(old.alias),
+            ":expected": n(expected_revision),
+            ":alias": s(old.alias),
             ":null": {"NULL": True},
         }
         for index, (name, value) in enumerate(zip(codec.FILTER_FIELDS, old.group, strict=True)):
             names[f"#g{index}"] = name
-            values[f":g{index}"] = _s(value)
+            values[f":g{index}"] = s(value)
             clauses.append(f"#g{index} = :g{index}")
         condition = " AND ".join(clauses)
         moves_alias = old.alias != stored.key_alias
         moves = _counter_moves(old, _shape(stored))
         if not moves_alias and not moves:
             try:
-                self._client().put_item(
-                    TableName=self._table,
+                self._table.client().put_item(
+                    TableName=self._table.name,
                     Item=_key_item(stored),
                     ConditionExpression=condition,
                     ExpressionAttributeNames=names,
@@ -585,16 +444,16 @@ class DynamoKeyStore(KeyStore):
                 )
                 return True, None
             except ClientError as error:
-                if _code(error) != "ConditionalCheckFailedException":
-                    raise _failure(error) from error
+                if code(error) != CONDITIONAL_CHECK_FAILED:
+                    raise failure(error) from error
                 return False, cast(dict[str, Any], error.response).get("Item")
             except BotoCoreError as error:
-                raise _failure(error) from error
+                raise failure(error) from error
 
         items: list[TransactWriteItemTypeDef] = [
             {
                 "Put": {
-                    "TableName": self._table,
+                    "TableName": self._table.name,
                     "Item": _key_item(stored),
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": names,
@@ -604,21 +463,21 @@ class DynamoKeyStore(KeyStore):
         ]
         if moves_alias:
             new_alias_item: Item = _key(stored.project_id, _alias_sk(stored.key_alias))
-            new_alias_item["key_id"] = _s(stored.key_id)
+            new_alias_item["key_id"] = s(stored.key_id)
             items.append(
                 {
                     "Delete": {
-                        "TableName": self._table,
+                        "TableName": self._table.name,
                         "Key": _key(stored.project_id, _alias_sk(old.alias)),
                         "ConditionExpression": "key_id = :kid",
-                        "ExpressionAttributeValues": {":kid": _s(stored.key_id)},
+                        "ExpressionAttributeValues": {":kid": s(stored.key_id)},
                     }
                 }
             )
             items.append(
                 {
                     "Put": {
-                        "TableName": self._table,
+                        "TableName": self._table.name,
                         "Item": new_alias_item,
                         "ConditionExpression": "attribute_not_exists(PK)",
                     }
@@ -629,44 +488,38 @@ class DynamoKeyStore(KeyStore):
             items.append(self._total_update(stored.project_id, liveness))
             if stored.is_default_key:
                 items.append(self._total_update(stored.project_id, liveness, sk=_DEFAULTS_SK))
-        reasons = self._transact(items)
+        reasons = self._table.transact(items)
         if reasons is None:
             return True, None
-        if reasons[0] == _CONDITION_FAILED:  # a stale guess beats a taken alias: re-evaluated
+        if reasons[0] == CONDITION_FAILED:  # a stale guess beats a taken alias: re-evaluated
             return False, None
-        if moves_alias and reasons[1] == _CONDITION_FAILED:  # the old alias is not ours
+        if moves_alias and reasons[1] == CONDITION_FAILED:  # the old alias is not ours
             raise ConcurrentUpdate()
         raise AliasExists(stored.key_alias)
 
     def _query_request(self, project_id: str, filters: KeyFilter | None) -> QueryInputTypeDef:
         expression, names, values = _list_filter(filters)
         return {
-            "TableName": self._table,
+            "TableName": self._table.name,
             "IndexName": GSI,
             "KeyConditionExpression": "GSI1PK = :p",
             "FilterExpression": expression,
             "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": {":p": _s(_pk(project_id)), **values},
+            "ExpressionAttributeValues": {":p": s(_pk(project_id)), **values},
             "ScanIndexForward": True,
         }
-
-    def _query(self, request: QueryInputTypeDef) -> QueryOutputTypeDef:
-        try:
-            return self._client().query(**request)
-        except (ClientError, BotoCoreError) as error:
-            raise _failure(error) from error
 
     def _partition_items(self, project_id: str, sk_prefix: str) -> Iterator[Item]:
         """Every item of the project's partition whose SK starts with ``sk_prefix``, strongly
         consistent, page after page."""
         request: QueryInputTypeDef = {
-            "TableName": self._table,
+            "TableName": self._table.name,
             "KeyConditionExpression": "PK = :p AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {":p": _s(_pk(project_id)), ":prefix": _s(sk_prefix)},
+            "ExpressionAttributeValues": {":p": s(_pk(project_id)), ":prefix": s(sk_prefix)},
             "ConsistentRead": True,
         }
         while True:
-            response = self._query(request)
+            response = self._table.query(request)
             yield from response["Items"]
             start = response.get("LastEvaluatedKey")
             if start is None:
@@ -695,7 +548,7 @@ class DynamoKeyStore(KeyStore):
             request["Limit"] = read_limit
             if start is not None:
                 request["ExclusiveStartKey"] = start
-            response = self._query(request)
+            response = self._table.query(request)
             items.extend(response["Items"])
             start = response.get("LastEvaluatedKey")
             if start is None:
@@ -717,15 +570,15 @@ class DynamoKeyStore(KeyStore):
         values match the filters (of every group without filters). Never reads a key item."""
         wanted = codec.filter_fields(filters)
         return sum(
-            int(_py(item[_COUNT_ATTR]) or 0)
+            int(py(item[_COUNT_ATTR]) or 0)
             for item in self._partition_items(project_id, _COUNT_PREFIX)
             if all(item.get(name, {}).get("S") == value for name, value in wanted.items())
         )
 
     def count_default_keys(self, project_id: str) -> int:
         """One GetItem of the project's ``DEFAULTS`` counter."""
-        item = self._get_item(_key(project_id, _DEFAULTS_SK))
-        return 0 if item is None else int(_py(item[_COUNT_ATTR]) or 0)
+        item = self._table.get_item(_key(project_id, _DEFAULTS_SK))
+        return 0 if item is None else int(py(item[_COUNT_ATTR]) or 0)
 
     def due_for_deletion(self, now_ms: int, limit: int) -> list[KeyRecord]:
         """A Query of the sparse GSI2 (``GSI2PK = DUE``, so only keys pending deletion are
@@ -740,16 +593,16 @@ class DynamoKeyStore(KeyStore):
         if limit < 1:
             return []
         request: QueryInputTypeDef = {
-            "TableName": self._table,
+            "TableName": self._table.name,
             "IndexName": DUE_GSI,
             "KeyConditionExpression": "GSI2PK = :due AND GSI2SK < :upper",
-            "ExpressionAttributeValues": {":due": _s(_DUE), ":upper": _s(f"{now_ms + 1:013d}")},
+            "ExpressionAttributeValues": {":due": s(_DUE), ":upper": s(f"{now_ms + 1:013d}")},
             "ScanIndexForward": True,
         }
         records: list[KeyRecord] = []
         while len(records) < limit:
             request["Limit"] = limit - len(records)
-            response = self._query(request)
+            response = self._table.query(request)
             records.extend(_record(item) for item in response["Items"])
             start = response.get("LastEvaluatedKey")
             if start is None:
@@ -780,20 +633,20 @@ class DynamoKeyStore(KeyStore):
                 defaults += record.is_default_key
             self._repair_index_attributes(item, record)
         for item in self._partition_items(project_id, _COUNT_PREFIX):
-            counts.setdefault(tuple(str(_py(item[name])) for name in codec.FILTER_FIELDS), 0)
+            counts.setdefault(tuple(str(py(item[name])) for name in codec.FILTER_FIELDS), 0)
         counters: list[Item] = []
         for group, keys in counts.items():
             counter: Item = _key(project_id, _count_sk(group))
-            counter.update({name: _s(value) for name, value in zip(codec.FILTER_FIELDS, group, strict=True)})
-            counter[_COUNT_ATTR] = _n(keys)
+            counter.update({name: s(value) for name, value in zip(codec.FILTER_FIELDS, group, strict=True)})
+            counter[_COUNT_ATTR] = n(keys)
             counters.append(counter)
-        counters.append({**_key(project_id, _TOTAL_SK), _COUNT_ATTR: _n(sum(counts.values()))})
-        counters.append({**_key(project_id, _DEFAULTS_SK), _COUNT_ATTR: _n(defaults)})
+        counters.append({**_key(project_id, _TOTAL_SK), _COUNT_ATTR: n(sum(counts.values()))})
+        counters.append({**_key(project_id, _DEFAULTS_SK), _COUNT_ATTR: n(defaults)})
         for counter in counters:
             try:
-                self._client().put_item(TableName=self._table, Item=counter)
+                self._table.client().put_item(TableName=self._table.name, Item=counter)
             except (ClientError, BotoCoreError) as error:
-                raise _failure(error) from error
+                raise failure(error) from error
         return sum(counts.values())
 
     def _repair_index_attributes(self, item: Item, record: KeyRecord) -> None:
@@ -802,7 +655,7 @@ class DynamoKeyStore(KeyStore):
         if not stale:
             return
         names = {f"#a{index}": name for index, name in enumerate(stale)}
-        values: dict[str, AttributeValueTypeDef] = {":rev": _n(record.revision)}
+        values: dict[str, AttributeValueTypeDef] = {":rev": n(record.revision)}
         sets, removes = [], []
         for index, name in enumerate(stale):
             if name in expected:
@@ -816,8 +669,8 @@ class DynamoKeyStore(KeyStore):
         if removes:
             parts.append(f"REMOVE {', '.join(removes)}")
         try:
-            self._client().update_item(
-                TableName=self._table,
+            self._table.client().update_item(
+                TableName=self._table.name,
                 Key=_key(record.project_id, _key_sk(record.key_id)),
                 UpdateExpression=" ".join(parts),
                 ConditionExpression="#rev = :rev",
@@ -825,74 +678,7 @@ class DynamoKeyStore(KeyStore):
                 ExpressionAttributeValues=values,
             )
         except ClientError as error:
-            if _code(error) != "ConditionalCheckFailedException":
-                raise _failure(error) from error
+            if code(error) != CONDITIONAL_CHECK_FAILED:
+                raise failure(error) from error
         except BotoCoreError as error:
-            raise _failure(error) from error
-
-    # -- principals --------------------------------------------------------------------------
-
-    def _put_if_absent(self, item: Item) -> bool:
-        """PutItem conditional on the item's absence; False if it was already there."""
-        try:
-            self._client().put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(PK)"
-            )
-        except ClientError as error:
-            if _code(error) == "ConditionalCheckFailedException":
-                return False
-            raise _failure(error) from error
-        except BotoCoreError as error:
-            raise _failure(error) from error
-        return True
-
-    def create_access_key(self, record: AccessKeyRecord) -> None:
-        if not self._put_if_absent(_principal_item(_access_key_key(record.access_key), record)):
-            raise PrincipalExists(record.access_key)
-
-    def get_access_key(self, access_key: str) -> AccessKeyRecord | None:
-        item = self._get_item(_access_key_key(access_key))
-        return None if item is None else _principal(AccessKeyRecord, item)
-
-    def create_user(self, record: UserRecord) -> None:
-        if not self._put_if_absent(_principal_item(_user_key(record.domain_name, record.name), record)):
-            raise PrincipalExists(record.name)
-
-    def get_user(self, domain_name: str, name: str) -> UserRecord | None:
-        item = self._get_item(_user_key(domain_name, name))
-        return None if item is None else _principal(UserRecord, item)
-
-    def login_failures(self, domain_name: str, name: str, window: int) -> int:
-        stored = self._get_item(_login_failures_key(domain_name, name, window))
-        return 0 if stored is None else int(stored["count"]["N"])
-
-    def add_login_failure(
-        self, domain_name: str, name: str, window: int, expires_at: int, delta: int = 1
-    ) -> int:
-        """One UpdateItem ADD (atomic); the table's TTL on ``expiration`` removes old windows."""
-        try:
-            response = self._client().update_item(
-                TableName=self._table,
-                Key=_login_failures_key(domain_name, name, window),
-                UpdateExpression="ADD #count :delta SET #expiration = :expires_at",
-                ExpressionAttributeNames={"#count": "count", "#expiration": "expiration"},
-                ExpressionAttributeValues={":delta": _n(delta), ":expires_at": _n(expires_at)},
-                ReturnValues="UPDATED_NEW",
-            )
-        except (ClientError, BotoCoreError) as error:
-            raise _failure(error) from error
-        return int(response["Attributes"]["count"]["N"])
-
-    def get_secret(self, name: str) -> bytes | None:
-        stored = self._get_item(_secret_key(name))
-        return None if stored is None else bytes(stored["value"]["B"])
-
-    def get_or_create_secret(self, name: str, wrapped: bytes) -> bytes:
-        """Conditional PutItem; if the secret is already there, a consistent GetItem of it."""
-        item: Item = {**_secret_key(name), "value": {"B": bytes(wrapped)}}
-        if self._put_if_absent(item):
-            return bytes(wrapped)
-        stored = self._get_item(_secret_key(name))
-        if stored is None:  # secrets are never deleted: only a store emptied under us gets here
-            raise StorageFailure("dynamodb: secret vanished after a failed create")
-        return bytes(stored["value"]["B"])
+            raise failure(error) from error

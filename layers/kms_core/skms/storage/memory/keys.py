@@ -1,10 +1,8 @@
-"""A thread-safe in-process fake of the :class:`KeyStore` port, for fast unit tests of logic.
+"""The in-memory fake of the :class:`KeyStore` port.
 
-It passes the same contract suite as the real adapters. One lock serialises every call, so
-conditional writes are trivially atomic. Records are copied in and out (``materials`` is a
-mutable dict inside a frozen dataclass) so a caller can never edit the stored state in place.
-Principal records and secrets hold only immutable values (str, bytes, tuples), so they are
-stored as given (bytes and tuples normalised, in case a caller passed a bytearray or a list).
+One lock serialises every call, so conditional writes are trivially atomic. Records are immutable
+through and through (frozen, their versions a tuple of frozen values), so a caller can never edit
+the stored state in place.
 
 Listing walks the project's keys in creation order from the cursor, skipping tombstones and keys
 the filters reject, until ``limit + 1`` are found; counting walks them all. That is fine for a fake:
@@ -14,10 +12,9 @@ the real adapters filter in their queries.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import threading
 
-from skms.domain import AccessKeyRecord, KeyRecord, KeyState, UserRecord
+from skms.domain import KeyRecord, KeyState
 from skms.errors import ConcurrentUpdate
 from skms.storage import codec
 from skms.storage.port import (
@@ -26,23 +23,12 @@ from skms.storage.port import (
     KeyFilter,
     KeyPage,
     KeyStore,
-    PrincipalExists,
     QuotaExceeded,
 )
 
 
 def _copy(record: KeyRecord) -> KeyRecord:
     return record  # records are immutable through and through (KeyVersions is a tuple of frozen values)
-
-
-def _frozen_access_key(record: AccessKeyRecord) -> AccessKeyRecord:
-    return dataclasses.replace(
-        record, secret_wrapped=bytes(record.secret_wrapped), project_ids=tuple(record.project_ids)
-    )
-
-
-def _frozen_user(record: UserRecord) -> UserRecord:
-    return dataclasses.replace(record, project_ids=tuple(record.project_ids))
 
 
 def _listed(record: KeyRecord, filters: KeyFilter | None) -> bool:
@@ -65,10 +51,6 @@ class InMemoryKeyStore(KeyStore):
         # project_id -> (seqs, key ids), both in creation order, so a page is a bisect + slice
         self._by_project: dict[str, tuple[list[int], list[str]]] = {}
         self._next_seq = 0
-        self._access_keys: dict[str, AccessKeyRecord] = {}
-        self._users: dict[tuple[str, str], UserRecord] = {}  # (domain_name, name) -> record
-        self._secrets: dict[str, bytes] = {}
-        self._login_failures: dict[tuple[str, str, int], int] = {}
 
     def create_key(self, record: KeyRecord, *, quota: int | None = None) -> None:
         with self._lock:
@@ -157,8 +139,6 @@ class InMemoryKeyStore(KeyStore):
         ids = self._by_project.get(project_id, ([], []))[1]
         return sum(1 for key_id in ids if _listed(self._keys[key_id][1], filters))
 
-    # -- principals --------------------------------------------------------------------------
-
     def due_for_deletion(self, now_ms: int, limit: int) -> list[KeyRecord]:
         with self._lock:
             due = [
@@ -171,46 +151,3 @@ class InMemoryKeyStore(KeyStore):
             ]
         due.sort(key=lambda record: (record.scheduled_deletion_date or 0, record.key_id))
         return due[:limit]
-
-    def create_access_key(self, record: AccessKeyRecord) -> None:
-        with self._lock:
-            if record.access_key in self._access_keys:
-                raise PrincipalExists(record.access_key)
-            self._access_keys[record.access_key] = _frozen_access_key(record)
-
-    def get_access_key(self, access_key: str) -> AccessKeyRecord | None:
-        with self._lock:
-            return self._access_keys.get(access_key)
-
-    def create_user(self, record: UserRecord) -> None:
-        key = (record.domain_name, record.name)
-        with self._lock:
-            if key in self._users:
-                raise PrincipalExists(record.name)
-            self._users[key] = _frozen_user(record)
-
-    def get_user(self, domain_name: str, name: str) -> UserRecord | None:
-        with self._lock:
-            return self._users.get((domain_name, name))
-
-    def login_failures(self, domain_name: str, name: str, window: int) -> int:
-        with self._lock:
-            return self._login_failures.get((domain_name, name, window), 0)
-
-    def add_login_failure(
-        self, domain_name: str, name: str, window: int, expires_at: int, delta: int = 1
-    ) -> int:
-        with self._lock:
-            key = (domain_name, name, window)
-            for stale in [k for k in self._login_failures if k[2] < window]:  # windows that are over
-                del self._login_failures[stale]
-            self._login_failures[key] = self._login_failures.get(key, 0) + delta
-            return self._login_failures[key]
-
-    def get_secret(self, name: str) -> bytes | None:
-        with self._lock:
-            return self._secrets.get(name)
-
-    def get_or_create_secret(self, name: str, wrapped: bytes) -> bytes:
-        with self._lock:
-            return self._secrets.setdefault(name, bytes(wrapped))
