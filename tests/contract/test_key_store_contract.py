@@ -28,7 +28,7 @@ from skms.errors import ConcurrentUpdate
 from skms.storage import codec
 from skms.storage.port import AliasExists, KeyExists, KeyFilter, KeyStore, QuotaExceeded, StorageFailure
 from skms.storage.sqlite import SqliteKeyStore, open_database
-from tests.contract.conftest import TABLE_NAME
+from tests.contract.conftest import TABLE_NAME, run_threads
 
 RecordFactory = Callable[..., KeyRecord]  # the new_record fixture (conftest.py)
 
@@ -883,25 +883,6 @@ THREADS = 16
 INCREMENTS_PER_THREAD = 5
 
 
-def _run_threads(count: int, target: Callable[[int], object]) -> list[BaseException]:
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            target(index)
-        except BaseException as error:  # collected and reported by the test
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return errors
-
-
 def test_concurrent_read_modify_write_loses_no_increment(
     threaded_store: KeyStore, new_record: RecordFactory
 ) -> None:
@@ -915,7 +896,7 @@ def test_concurrent_read_modify_write_loses_no_increment(
             increment(store, record.project_id, record.key_id)
 
     # When 16 threads each increment it 5 times with read-modify-write and retry
-    errors = _run_threads(THREADS, work)
+    errors = run_threads(THREADS, work)
     # Then every increment is kept and the revision counts every write
     assert errors == []
     final = store.get_key(record.project_id, record.key_id)
@@ -943,7 +924,7 @@ def test_concurrent_creates_with_one_alias_have_one_winner(
             outcomes.append(outcome)
 
     # When they are created at the same time
-    errors = _run_threads(THREADS, create)
+    errors = run_threads(THREADS, create)
     # Then exactly one wins and only the winner is stored
     assert errors == []
     assert sorted(outcomes) == ["alias-exists"] * (THREADS - 1) + ["created"]
@@ -978,7 +959,7 @@ def test_concurrent_deletions_of_one_key_count_once(
             outcomes.append(outcome)
 
     # When all of them make it a tombstone at the same time
-    errors = _run_threads(THREADS, delete)
+    errors = run_threads(THREADS, delete)
     # Then exactly one wins, and the count went down by exactly one
     assert errors == []
     assert sorted(outcomes) == ["conflict"] * (THREADS - 1) + ["deleted"]
@@ -1178,7 +1159,7 @@ def test_sqlite_database_of_the_old_schema_is_migrated_when_opened(
     project_id = old[0].project_id
     # When 4 stores open it at the same time
     opened: list[SqliteKeyFile] = []
-    errors = _run_threads(4, lambda _: opened.append(SqliteKeyFile(path)))
+    errors = run_threads(4, lambda _: opened.append(SqliteKeyFile(path)))
     assert errors == []
     store = opened[0]
     # Then it is migrated once: the listing columns and indexes are there, the old index is gone
@@ -1817,7 +1798,7 @@ def test_concurrent_creates_never_overshoot_the_quota(
             outcomes.append(outcome)
 
     # When 16 creates race for the 5 places left
-    errors = _run_threads(THREADS, create)
+    errors = run_threads(THREADS, create)
     # Then exactly 5 win: a count-then-write would let more through
     assert errors == []
     assert sorted(outcomes) == ["created"] * 5 + ["quota"] * (THREADS - 5)
