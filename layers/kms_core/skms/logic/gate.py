@@ -13,7 +13,9 @@ Every logic function that acts on an existing key opens it here, naming what it 
    changes (:data:`Use.MANAGE`) pass every live state here: their outcome per state is the state
    machine's (:data:`skms.logic.lifecycle.TRANSITIONS`).
 4. **Capability**: :data:`REFUSALS` lists, per purpose, which keys cannot serve it and the §F2 error
-   for each, first match wins (e.g. an HMAC key asked to encrypt is KMS.0341, an EC key KMS.1114).
+   for each, first match wins (e.g. an HMAC key asked to encrypt is KMS.0341, an EC key KMS.1114);
+   :data:`RECORD_REFUSALS` first, for what a key is beyond its spec and usage (a default key,
+   imported material: e.g. rotation, access-control §7).
 
 What passes is an :class:`OpenKey`: the record, its decoded spec and usage, and the material of its
 versions through the keyring (the primary encrypts, any live version decrypts).
