@@ -15,6 +15,7 @@ import list_keys
 import memory_peak
 import peer
 import per_message
+import rotation
 import server_throughput
 import sign_verify
 
@@ -29,6 +30,7 @@ def main() -> int:
         memory_peak,
         auth_cost,
         per_message,
+        rotation,
         list_keys,
         server_throughput,
         peer,

@@ -877,6 +877,82 @@ def test_a_key_is_due_from_its_scheduling_until_its_deletion_runs_or_is_cancelle
     assert store.count_keys(project_id, filters=KeyFilter(key_state="4")) == 1
 
 
+# -- due for rotation --------------------------------------------------------------------------
+
+
+def rotating(new_record: RecordFactory, next_time: int, **changes: Any) -> KeyRecord:
+    """A new enabled record with automatic rotation enabled, next due at ``next_time``."""
+    return new_record(key_rotation_enabled=True, next_rotation_time=next_time, **changes)
+
+
+def test_due_for_rotation_is_the_live_enabled_keys_with_rotation_enabled_up_to_now_earliest_first(
+    store: KeyStore, new_record: RecordFactory
+) -> None:
+    # Given keys with rotation enabled in two projects, due before or right at NOW, and keys that
+    # are not: due later, rotation disabled (with a stale time), disabled, pending deletion (and due
+    # for deletion), deleted; created in no particular order
+    due = [
+        rotating(new_record, NOW - 3000, project_id=OTHER_PROJECT),
+        rotating(new_record, NOW - 2000),
+        rotating(new_record, NOW - 1000, project_id=OTHER_PROJECT),
+        rotating(new_record, NOW),
+    ]
+    later = rotating(new_record, NOW + 1)
+    dead = rotating(new_record, NOW - 4000)
+    deleting = rotating(
+        new_record, NOW - 5000, key_state=KeyState.PENDING_DELETION, scheduled_deletion_date=NOW - 10
+    )
+    others = [
+        later,
+        new_record(key_rotation_enabled=False, next_rotation_time=NOW - 6000),
+        dead,
+        rotating(new_record, NOW - 7000, key_state=KeyState.DISABLED),
+        deleting,
+        new_record(),
+    ]
+    for record in (others[0], due[2], others[1], due[3], others[2], due[1], others[3], others[4], due[0]):
+        store.create_key(record)
+    store.create_key(others[5])
+    tombstone(store, dead)
+    # When / Then the due keys come earliest first, at most limit of them, the bound inclusive
+    assert store.due_for_rotation(NOW, 100) == due
+    assert store.due_for_rotation(NOW, 2) == due[:2]
+    assert store.due_for_rotation(NOW - 3001, 100) == []
+    assert store.due_for_rotation(NOW - 3000, 100) == due[:1]
+    assert store.due_for_rotation(NOW + 1, 100) == [*due, later]
+    # And the keys due for deletion are still exactly those (the two schedules do not mix)
+    assert store.due_for_deletion(NOW, 100) == [deleting]
+
+
+def test_a_key_leaves_the_rotation_schedule_while_disabled_or_pending_deletion_and_comes_back(
+    store: KeyStore, new_record: RecordFactory
+) -> None:
+    # Given an enabled key with rotation enabled, due
+    key = rotating(new_record, NOW - 1000)
+    store.create_key(key)
+    assert store.due_for_rotation(NOW, 10) == [key]
+    # When it is disabled, Then it is not due; re-enabled and still overdue, it is due again
+    key = change(store, key, key_state=KeyState.DISABLED)
+    assert store.due_for_rotation(NOW, 10) == []
+    key = change(store, key, key_state=KeyState.ENABLED)
+    assert store.due_for_rotation(NOW, 10) == [key]
+    # When its deletion is scheduled, Then it is due for deletion only; cancelled (disabled), neither
+    key = change(store, key, key_state=KeyState.PENDING_DELETION, scheduled_deletion_date=NOW - 1)
+    assert store.due_for_rotation(NOW, 10) == []
+    assert store.due_for_deletion(NOW, 10) == [key]
+    key = change(store, key, key_state=KeyState.DISABLED, scheduled_deletion_date=None)
+    assert store.due_for_rotation(NOW, 10) == []
+    assert store.due_for_deletion(NOW, 10) == []
+    # When it is enabled and rotated (its next time one period later), Then it is due only then
+    key = change(store, key, key_state=KeyState.ENABLED)
+    key = change(store, key, next_rotation_time=NOW + 5000)
+    assert store.due_for_rotation(NOW, 10) == []
+    assert store.due_for_rotation(NOW + 5000, 10) == [key]
+    # When rotation is disabled, Then it leaves the schedule
+    key = change(store, key, key_rotation_enabled=False, next_rotation_time=None)
+    assert store.due_for_rotation(NOW + 10_000, 10) == []
+
+
 # -- concurrency -------------------------------------------------------------------------------
 
 THREADS = 16
@@ -1167,10 +1243,11 @@ def test_sqlite_database_of_the_old_schema_is_migrated_when_opened(
     columns = [row[1] for row in raw.execute("PRAGMA table_info(keys)")]
     assert columns == [
         *("seq", "project_id", "key_id", "key_alias", "revision", "record"),
-        *("key_spec", "key_state", "enterprise_project_id", "deleted", "due_at"),
+        *("key_spec", "key_state", "enterprise_project_id", "deleted", "due_at", "rotate_at"),
     ]
     indexes = {row[1] for row in raw.execute("PRAGMA index_list(keys)")}
     assert indexes >= {
+        "keys_rotate",
         "keys_project_alias",
         "keys_live_seq",
         "keys_live_key_spec_seq",
@@ -1675,6 +1752,36 @@ def test_dynamodb_due_for_deletion_is_one_query_of_gsi2(
         ("GSI2", 1, True),
         ("GSI2", 10, True),
     ]
+
+
+def test_dynamodb_keys_on_the_rotation_schedule_carry_gsi2_rotate_and_are_read_by_one_query(
+    dynamo_store: KeyStore, new_record: RecordFactory
+) -> None:
+    # Given a key with rotation enabled and due, and a key pending deletion
+    record = rotating(new_record, NOW - 1000)
+    deleting = pending(new_record, NOW - 1000)
+    dynamo_store.create_key(record)
+    dynamo_store.create_key(deleting)
+    project_id = record.project_id
+
+    def gsi2(key: KeyRecord) -> dict[str, Any]:
+        item = _raw_key_item(project_id, key.key_id)
+        return {name: item[name]["S"] for name in ("GSI2PK", "GSI2SK") if name in item}
+
+    # Then the first is in GSI2's ROTATE partition by its next rotation time, the other in DUE
+    assert gsi2(record) == {"GSI2PK": "ROTATE", "GSI2SK": f"{NOW - 1000:013d}#{project_id}#{record.key_id}"}
+    assert gsi2(deleting)["GSI2PK"] == "DUE"
+    # When the due keys are read, Then that is one Query of GSI2, partition ROTATE, ascending
+    calls, queries = _record_calls(dynamo_store)
+    assert dynamo_store.due_for_rotation(NOW, 10) == [record]
+    assert calls == ["Query"]
+    assert queries[0]["IndexName"] == "GSI2"
+    assert queries[0]["ExpressionAttributeValues"][":due"] == {"S": "ROTATE"}
+    # When it is scheduled for deletion, it moves to DUE; cancelled (disabled), it leaves GSI2
+    record = change(dynamo_store, record, key_state=KeyState.PENDING_DELETION, scheduled_deletion_date=NOW)
+    assert gsi2(record) == {"GSI2PK": "DUE", "GSI2SK": f"{NOW:013d}#{project_id}#{record.key_id}"}
+    record = change(dynamo_store, record, key_state=KeyState.DISABLED, scheduled_deletion_date=None)
+    assert gsi2(record) == {}
 
 
 def test_dynamodb_rebuild_counts_repairs_a_table_of_the_previous_version(

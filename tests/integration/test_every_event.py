@@ -130,6 +130,16 @@ def _due_key(kms: KmsClient, services: Services) -> Fill:
     return {}
 
 
+def _rotation_due_key(kms: KmsClient, services: Services) -> Fill:
+    """A key with rotation enabled whose period has passed (the API allows 30 days at least)."""
+    key_id = kms.create_key()
+    _ok(kms, "enable_key_rotation", {"key_id": key_id})
+    record = services.stores.keys.get_key(PROJECT_ID, key_id)
+    assert record is not None
+    services.stores.keys.update_key(record.replace(next_rotation_time=now_ms() - 1000), record.revision)
+    return {}
+
+
 SEEDS: dict[str, Seed] = {
     "create_datakey": _key(),
     "create_datakey_without_plaintext": _key(),
@@ -155,6 +165,12 @@ SEEDS: dict[str, Seed] = {
     "generate_mac": _key(key_spec="HMAC_256", key_usage="GENERATE_VERIFY_MAC"),
     "verify_mac": _mac,
     "delete_expired_keys": _due_key,
+    "enable_key_rotation": _key(),
+    "disable_key_rotation": _key_in_state("enable_key_rotation"),
+    "show_key_rotation_status": _key(),
+    "update_key_rotation_interval": _key_in_state("enable_key_rotation"),
+    "rotate_on_demand": _key(),
+    "rotate_due_keys": _rotation_due_key,
 }
 
 
@@ -203,6 +219,8 @@ def _assert_success(function: str, kind: str, event: dict[str, Any], answer: Any
         assert [s["Effect"] for s in statements if s["Resource"] == event["methodArn"]] == ["Allow"], answer
     elif function == "delete_expired_keys":
         assert answer == {"deleted": 1, "skipped": 0}
+    elif function == "rotate_due_keys":
+        assert answer == {"rotated": 1, "skipped": 0}
     elif kind == "direct":
         assert isinstance(answer, dict)
         assert "error" not in answer, answer

@@ -226,7 +226,8 @@ def test_only_the_gate_checks_key_state_and_usage(module: Path) -> None:
 
 
 def test_every_use_of_an_existing_key_goes_through_the_gate() -> None:
-    # Only the gate reads a key for a caller; the others (sweep, storage) are not on a caller's behalf.
+    # Only the gate reads a key for a caller; the others (sweep, automatic rotation, storage) are
+    # not on a caller's behalf.
     readers = {
         module.relative_to(LAYER).as_posix()
         for module in LAYER.rglob("*.py")
@@ -235,4 +236,5 @@ def test_every_use_of_an_existing_key_goes_through_the_gate() -> None:
     assert {r for r in readers if r.startswith(("logic/", "api/", "auth/"))} <= {
         "logic/gate.py",
         "logic/sweep.py",
+        "logic/auto_rotation.py",
     }

@@ -122,7 +122,7 @@ def test_skms_serve_runs_the_templates_scheduled_sweep(memory_services: Services
     memory_services.stores.keys.update_key(record.replace(scheduled_deletion_date=1), record.revision)
     # When the local scheduler starts the template's scheduled functions
     scheduler = Scheduler(TEMPLATE, max_interval_seconds=0.2)
-    assert scheduler.jobs == ["DeleteExpiredKeysFunction"]
+    assert scheduler.jobs == ["DeleteExpiredKeysFunction", "RotateDueKeysFunction"]
     scheduler.start()
     try:
         deadline = time.monotonic() + 10

@@ -18,6 +18,11 @@ from tests.support.template import AwsCall, allows, denied_calls, function_state
 K = "/v1.0/{project_id}/kms/"
 # What the template served before its policies were shared: every route, its function, its guard.
 ROUTES = {
+    ("POST", K + "enable-key-rotation", "EnableKeyRotationFunction", True),
+    ("POST", K + "disable-key-rotation", "DisableKeyRotationFunction", True),
+    ("POST", K + "get-key-rotation-status", "ShowKeyRotationStatusFunction", True),
+    ("POST", K + "update-key-rotation-interval", "UpdateKeyRotationIntervalFunction", True),
+    ("POST", K + "rotate-on-demand", "RotateOnDemandFunction", True),
     ("GET", "/", "ShowVersionsFunction", False),
     ("GET", "/{version_id}", "ShowVersionFunction", False),
     ("POST", "/v3/auth/tokens", "CreateTokenFunction", False),
@@ -66,6 +71,9 @@ IDEMPOTENT = {
     "CancelKeyDeletionFunction",
     "UpdateKeyAliasFunction",
     "UpdateKeyDescriptionFunction",
+    "EnableKeyRotationFunction",
+    "DisableKeyRotationFunction",
+    "UpdateKeyRotationIntervalFunction",
 }
 PRINCIPAL_FUNCTIONS = {"AuthorizerFunction", "CreateTokenFunction"}
 
@@ -153,6 +161,18 @@ def test_the_due_index_is_read_by_the_sweep_alone() -> None:
     assert [f for f in FUNCTIONS if _allowed(f, due)] == ["DeleteExpiredKeysFunction"]
     other_project = AwsCall("dynamodb:Query", "table/index/GSI2", {"dynamodb:LeadingKeys": ["P#x"]})
     assert not any(_allowed(f, other_project) for f in FUNCTIONS)
+
+
+def test_the_rotation_index_is_read_by_the_rotation_schedule_alone() -> None:
+    rotate = AwsCall("dynamodb:Query", "table/index/GSI2", {"dynamodb:LeadingKeys": ["ROTATE"]})
+    assert [f for f in FUNCTIONS if _allowed(f, rotate)] == ["RotateDueKeysFunction"]
+
+
+def test_only_rotation_and_key_creation_wrap_new_material() -> None:
+    wrap = AwsCall("kms:Encrypt", "root-key", {"kms:EncryptionContext:purpose": ["cmk-material"]})
+    wrapping = {f for f in FUNCTIONS if _allowed(f, wrap)}
+    assert {"RotateOnDemandFunction", "RotateDueKeysFunction", "CreateKeyFunction"} <= wrapping
+    assert not {"EnableKeyRotationFunction", "ShowKeyRotationStatusFunction"} & wrapping
 
 
 def test_the_check_denies_what_no_statement_names() -> None:

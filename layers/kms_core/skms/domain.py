@@ -114,9 +114,14 @@ class KeyVersions:
         """``{number: wrapped}`` of the live versions (the storage shape)."""
         return {v.number: v.wrapped for v in self.versions if v.is_live}
 
+    @property
+    def next_number(self) -> int:
+        """The number :meth:`rotated` gives the new version (its material is wrapped under it)."""
+        return max((v.number for v in self.versions), default=-1) + 1
+
     def rotated(self, wrapped: bytes, created_at: int) -> KeyVersions:
         """A new live version after the newest one, which becomes primary."""
-        number = max((v.number for v in self.versions), default=-1) + 1
+        number = self.next_number
         return KeyVersions(
             number, (*self.versions, KeyVersion(number, created_at, VersionState.ENABLED, wrapped))
         )
@@ -177,6 +182,10 @@ class KeyRecord:
     scheduled_deletion_date: int | None = None
     expiration_time: int | None = None
     key_rotation_enabled: bool = False
+    # Automatic rotation (access-control §7): the period in days (30-365, 365 until changed) and,
+    # while rotation is enabled, when the next rotation is due (epoch ms; None while disabled).
+    rotation_interval: int = 365
+    next_rotation_time: int | None = None
     versions: KeyVersions = field(default_factory=KeyVersions)
     public_key_pem: str | None = None
     # Set when the scheduled deletion ran: the item is a tombstone that no operation can use and
@@ -198,6 +207,20 @@ class KeyRecord:
     def materials(self) -> dict[int, bytes]:
         """``{version: wrapped material}`` of the live versions."""
         return self.versions.materials
+
+    @property
+    def rotation_due_at(self) -> int | None:
+        """When the scheduled rotation should rotate this key, or None if it never should now:
+        only live, enabled keys with rotation enabled are on the schedule (access-control §7: a
+        disabled or pending-deletion key is not rotated; re-enabled, it rotates if it is overdue).
+        The storage adapters index keys by this value (their rotation index is sparse)."""
+        if (
+            self.deleted_at is not None
+            or not self.key_rotation_enabled
+            or self.key_state is not KeyState.ENABLED
+        ):
+            return None
+        return self.next_rotation_time
 
     def __repr__(self) -> str:  # never show wrapped material, even if it is only wrapped
         return (

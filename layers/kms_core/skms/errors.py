@@ -116,6 +116,22 @@ SymmetricKeyCannotSign = _error(
     "SymmetricKeyCannotSign", "KMS.1115", 400, "Symmetric keys cannot sign or verify."
 )
 
+# 400, rotation (§F2; access-control §7 for which key gets which)
+ExternalKeyCannotRotate = _error(
+    "ExternalKeyCannotRotate", "KMS.0312", 400, "Keys with imported (external) material cannot be rotated."
+)
+RotationNotEnabled = _error("RotationNotEnabled", "KMS.0313", 400, "Key rotation is not enabled.")
+AsymmetricKeyCannotRotate = _error(
+    "AsymmetricKeyCannotRotate", "KMS.0324", 400, "RSA and other asymmetric keys cannot be rotated."
+)
+KeystoreKeyCannotRotate = _error(
+    "KeystoreKeyCannotRotate", "KMS.0338", 400, "Keys of a custom keystore cannot be rotated."
+)
+RotationNotDisabled = _error("RotationNotDisabled", "KMS.2901", 400, "Key rotation is not disabled.")
+InvalidRotationInterval = _error(
+    "InvalidRotationInterval", "KMS.3001", 400, "rotation_interval must be between 30 and 365 days."
+)
+
 # 400, create / alias
 InvalidKeyAlias = _error("InvalidKeyAlias", "KMS.1101", 400, "Invalid key_alias.")
 InvalidKeyDescription = _error("InvalidKeyDescription", "KMS.1103", 400, "Invalid key_description.")

@@ -58,11 +58,22 @@ class Keyring:
         return self._cache
 
     def wrap(
-        self, project_id: str, key_id: str, version: int, material: bytes, binding: dict[str, str]
+        self,
+        project_id: str,
+        key_id: str,
+        version: int,
+        material: bytes,
+        binding: dict[str, str],
+        *,
+        remember: bool = True,
     ) -> bytes:
-        """Wrap new material of ``version`` for a key that is ``binding`` (:func:`key_binding`)."""
+        """Wrap new material of ``version`` for a key that is ``binding`` (:func:`key_binding`).
+
+        ``remember=False`` leaves the cache alone: a rotation wraps a version that a racing
+        rotation may write first with other material, so it must not be cached before its write won."""
         wrapped = self._root.wrap(material, material_context(project_id, key_id, version, binding))
-        self._cache.put((project_id, key_id, version), material)
+        if remember:
+            self._cache.put((project_id, key_id, version), material)
         return wrapped
 
     def primary(self, record: KeyRecord) -> tuple[int, bytes]:

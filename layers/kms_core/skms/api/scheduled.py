@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from skms.logic.auto_rotation import rotate_due_keys
 from skms.logic.sweep import sweep
 from skms.observability import logger
 from skms.runtime import get_services
@@ -17,3 +18,13 @@ def delete_expired_keys_handler(event: Any = None, context: Any = None) -> dict[
         extra={"operation": "delete-expired-keys", "deleted": result.deleted, "skipped": result.skipped},
     )
     return {"deleted": result.deleted, "skipped": result.skipped}
+
+
+def rotate_due_keys_handler(event: Any = None, context: Any = None) -> dict[str, int]:
+    """EventBridge schedule (and `skms serve`'s timer): rotate keys whose rotation period passed."""
+    result = rotate_due_keys(get_services())
+    logger.info(
+        "rotation",
+        extra={"operation": "rotate-due-keys", "rotated": result.rotated, "skipped": result.skipped},
+    )
+    return {"rotated": result.rotated, "skipped": result.skipped}

@@ -13,7 +13,9 @@ Every logic function that acts on an existing key opens it here, naming what it 
    changes (:data:`Use.MANAGE`) pass every live state here: their outcome per state is the state
    machine's (:data:`skms.logic.lifecycle.TRANSITIONS`).
 4. **Capability**: :data:`REFUSALS` lists, per purpose, which keys cannot serve it and the §F2 error
-   for each, first match wins (e.g. an HMAC key asked to encrypt is KMS.0341, an EC key KMS.1114).
+   for each, first match wins (e.g. an HMAC key asked to encrypt is KMS.0341, an EC key KMS.1114);
+   :data:`RECORD_REFUSALS` first, for what a key is beyond its spec and usage (a default key,
+   imported material: e.g. rotation, access-control §7).
 
 What passes is an :class:`OpenKey`: the record, its decoded spec and usage, and the material of its
 versions through the keyring (the primary encrypts, any live version decrypts).
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from skms import errors
 from skms.caller import Caller
 from skms.crypto.keyspec import KeySpec, KeyUsage
-from skms.domain import KeyRecord, KeyState
+from skms.domain import KeyRecord, KeyState, Origin
 from skms.keyring import MaterialUnavailable, UnknownVersion
 from skms.observability import logger
 from skms.runtime import Services
@@ -45,6 +47,7 @@ class Use(enum.Enum):
     PUBLIC_KEY = "public-key"  # get-publickey
     MAC = "mac"  # generate-mac and verify-mac
     AGREE = "agree"  # derive-shared-secret
+    ROTATE = "rotate"  # enable/disable rotation, its interval, rotate-on-demand (access-control §7)
 
 
 _LIVE_STATES = frozenset(KeyState)
@@ -67,6 +70,7 @@ STATE_ERRORS: dict[KeyState, type[errors.KmsError]] = {
 }
 
 Test = Callable[[KeySpec, KeyUsage], bool]
+RecordTest = Callable[[KeyRecord], bool]
 Refusal = tuple[Test, Callable[[], errors.KmsError]]
 
 
@@ -97,6 +101,17 @@ def _usage_is_not(wanted: KeyUsage) -> Test:
 def _say(kind: type[errors.KmsError], message: str | None = None) -> Callable[[], errors.KmsError]:
     return lambda: kind(message)
 
+
+# Use -> (which keys cannot serve it by what they are beyond spec and usage: service default keys,
+# imported material, custom keystores; the §F2 error), checked before REFUSALS, first match wins.
+# Access-control §7: default keys KMS.0211 (§F9), external keys KMS.0312, keystores KMS.0338.
+RECORD_REFUSALS: dict[Use, tuple[tuple[RecordTest, Callable[[], errors.KmsError]], ...]] = {
+    Use.ROTATE: (
+        (lambda record: record.is_default_key, _say(errors.DefaultKeyOperation)),
+        (lambda record: record.origin is not Origin.KMS, _say(errors.ExternalKeyCannotRotate)),
+        (lambda record: record.keystore_id not in ("", "0"), _say(errors.KeystoreKeyCannotRotate)),
+    ),
+}
 
 # Use -> (which keys cannot serve it, the §F2 error), first match wins. The codes follow the
 # operations' modules: skms.logic.data, datakeys, signing, mac and agreement explain each choice.
@@ -153,6 +168,13 @@ REFUSALS: dict[Use, tuple[Refusal, ...]] = {
             _usage_is_not(KeyUsage.KEY_AGREEMENT),
             _say(errors.KeyIsSignVerify, "SIGN_VERIFY keys cannot derive shared secrets."),
         ),
+    ),
+    # Access-control §7: only symmetric keys made by KMS (AES_256, SM4) rotate. HMAC keys are not
+    # settled by the docs; treated as that doc infers (KMS.0341). Every asymmetric spec gets
+    # KMS.0324, the code the docs give for RSA ("rotate" an asymmetric key by making a new one).
+    Use.ROTATE: (
+        (_hmac, _say(errors.UnsupportedForHmac, "HMAC keys cannot be rotated.")),
+        (_not_symmetric, _say(errors.AsymmetricKeyCannotRotate)),
     ),
 }
 
@@ -217,7 +239,10 @@ def check_state(record: KeyRecord, use: Use) -> None:
 
 
 def check_capability(record: KeyRecord, use: Use) -> None:
-    """Raise the §F2 error if ``record`` (its spec and usage) cannot serve ``use``."""
+    """Raise the §F2 error if ``record`` (what it is, then its spec and usage) cannot serve ``use``."""
+    for refuses_record, record_error in RECORD_REFUSALS.get(use, ()):
+        if refuses_record(record):
+            raise record_error()
     for refuses, error in REFUSALS[use]:
         if refuses(record.key_spec, record.key_usage):
             raise error()

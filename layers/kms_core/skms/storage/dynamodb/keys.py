@@ -10,7 +10,10 @@ Item layout (all in the project's partition ``PK = P#{project_id}``):
   so listings never read it, while its item keeps the id (and its alias item the alias) reserved.
   While the key is live, pending deletion (state ``"4"``) and has a ``scheduled_deletion_date``, it
   also carries ``GSI2PK = DUE`` and ``GSI2SK = {scheduled_deletion_date:013d}#{project_id}#{key_id}``
-  (and only then: GSI2 is a sparse index of the keys pending deletion, in date order).
+  (and only then: GSI2 is a sparse index of the keys pending deletion, in date order). While the
+  key is on the automatic rotation schedule (``KeyRecord.rotation_due_at``: live, enabled, rotation
+  enabled; never pending deletion at the same time) it carries ``GSI2PK = ROTATE`` and
+  ``GSI2SK = {next_rotation_time:013d}#{project_id}#{key_id}`` instead: GSI2's second partition.
 - key alias: ``SK = A#{key_alias}`` with ``key_id``: the reservation of a key's ``key_alias``
   (uniqueness per project; alias records live elsewhere, see :mod:`skms.storage.dynamodb.aliases`).
 - counters: one per group of live keys sharing the list filters' values (``key_spec``,
@@ -92,7 +95,8 @@ if TYPE_CHECKING:
 
 GSI = "GSI1"
 DUE_GSI = "GSI2"
-_DUE = "DUE"  # the one GSI2PK value
+_DUE = "DUE"  # the GSI2PK of keys pending deletion
+_ROTATE = "ROTATE"  # the GSI2PK of keys on the automatic rotation schedule
 _KEY_ATTRS = ("PK", "SK", "GSI1PK", "GSI1SK")  # also the attributes of a list cursor
 _DUE_ATTRS = ("GSI2PK", "GSI2SK")
 _INDEX_ATTRS = (*_KEY_ATTRS, *_DUE_ATTRS)  # every attribute of a key item that is no record field
@@ -188,6 +192,9 @@ def _key_item(record: KeyRecord) -> Item:
     if _is_due(record):
         item["GSI2PK"] = s(_DUE)
         item["GSI2SK"] = s(_gsi2sk(record))
+    elif record.rotation_due_at is not None:
+        item["GSI2PK"] = s(_ROTATE)
+        item["GSI2SK"] = s(f"{record.rotation_due_at:013d}#{record.project_id}#{record.key_id}")
     return item
 
 
@@ -590,13 +597,22 @@ class DynamoKeyStore(KeyStore):
         may be missing, or come back in its previous version. That is fine for the sweep, which
         re-checks each record and tombstones it by a write conditional on its revision (a stale
         record fails that condition and is re-read)."""
+        return self._gsi2_partition(_DUE, now_ms, limit)
+
+    def due_for_rotation(self, now_ms: int, limit: int) -> list[KeyRecord]:
+        """A Query of GSI2's ``ROTATE`` partition (only keys on the rotation schedule), ascending,
+        up to ``GSI2SK < {now_ms + 1:013d}``, as :meth:`due_for_deletion` reads ``DUE``. Eventually
+        consistent: the rotation re-checks each record and writes conditionally on its revision."""
+        return self._gsi2_partition(_ROTATE, now_ms, limit)
+
+    def _gsi2_partition(self, partition: str, now_ms: int, limit: int) -> list[KeyRecord]:
         if limit < 1:
             return []
         request: QueryInputTypeDef = {
             "TableName": self._table.name,
             "IndexName": DUE_GSI,
             "KeyConditionExpression": "GSI2PK = :due AND GSI2SK < :upper",
-            "ExpressionAttributeValues": {":due": s(_DUE), ":upper": s(f"{now_ms + 1:013d}")},
+            "ExpressionAttributeValues": {":due": s(partition), ":upper": s(f"{now_ms + 1:013d}")},
             "ScanIndexForward": True,
         }
         records: list[KeyRecord] = []

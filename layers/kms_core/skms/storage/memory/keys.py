@@ -151,3 +151,13 @@ class InMemoryKeyStore(KeyStore):
             ]
         due.sort(key=lambda record: (record.scheduled_deletion_date or 0, record.key_id))
         return due[:limit]
+
+    def due_for_rotation(self, now_ms: int, limit: int) -> list[KeyRecord]:
+        with self._lock:
+            due = [
+                record
+                for _, record in self._keys.values()
+                if record.rotation_due_at is not None and record.rotation_due_at <= now_ms
+            ]
+        due.sort(key=lambda record: (record.rotation_due_at or 0, record.project_id, record.key_id))
+        return due[:limit]

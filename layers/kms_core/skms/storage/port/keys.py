@@ -84,3 +84,9 @@ class KeyStore(abc.ABC):
     def due_for_deletion(self, now_ms: int, limit: int) -> list[KeyRecord]:
         """Live keys of every project that are pending deletion with a date <= ``now_ms``, oldest
         date first, at most ``limit``: an index query (sparse in DynamoDB), never a scan."""
+
+    @abc.abstractmethod
+    def due_for_rotation(self, now_ms: int, limit: int) -> list[KeyRecord]:
+        """Keys of every project whose automatic rotation is due: ``rotation_due_at`` (live,
+        enabled, rotation enabled) <= ``now_ms``, earliest first, at most ``limit``: an index
+        query (sparse in DynamoDB), never a scan."""

@@ -159,7 +159,10 @@ class SqliteDatabase:
         ``PRAGMA integrity_check`` and ``foreign_key_check``, then for each schema, its objects'
         presence and (when they are all there) its invariants.
         """
-        conn = self.connection()
+        try:
+            conn = self.connection()  # opening runs PRAGMAs, which a torn file can already fail
+        except sqlite3.Error as error:
+            raise failure(error) from error
         try:
             conn.execute("BEGIN")
             try:

@@ -40,10 +40,12 @@ from skms.storage.sqlite.database import Schema, SqliteDatabase, failure, is_uni
 # ALTER TABLE also uses on an older database (an added NOT NULL column needs a default).
 _DELETED = "deleted"
 _DUE_AT = "due_at"  # scheduled_deletion_date of a live key pending deletion, else NULL
+_ROTATE_AT = "rotate_at"  # KeyRecord.rotation_due_at: next_rotation_time of a key on the rotation schedule
 _LIST_COLUMNS = {
     **dict.fromkeys(codec.FILTER_FIELDS, "TEXT NOT NULL DEFAULT ''"),
     _DELETED: "INTEGER NOT NULL DEFAULT 0",
     _DUE_AT: "INTEGER",
+    _ROTATE_AT: "INTEGER",
 }
 _SET_LIST_COLUMNS = ", ".join(f"{name} = ?" for name in _LIST_COLUMNS)
 _BACKFILL_BATCH = 500
@@ -131,6 +133,8 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS keys_live_seq ON keys (project_id, deleted, seq)",
     # Partial index: only keys pending deletion are in it, so the sweep reads just those.
     "CREATE INDEX IF NOT EXISTS keys_due ON keys (due_at) WHERE due_at IS NOT NULL",
+    # Partial index: only keys on the automatic rotation schedule, so the rotation reads just those.
+    "CREATE INDEX IF NOT EXISTS keys_rotate ON keys (rotate_at) WHERE rotate_at IS NOT NULL",
     # Partial index: only service default keys (aliases <service>/default, which no caller may
     # take) are in it, so user-instances subtracts them without reading the project's keys.
     f"CREATE INDEX IF NOT EXISTS keys_default ON keys (project_id, deleted) WHERE {_IS_DEFAULT_ALIAS}",
@@ -156,7 +160,12 @@ def _list_values(record: KeyRecord) -> tuple[str | int | None, ...]:
     fields = codec.to_fields(record)
     live = codec.is_live(record)
     due = record.scheduled_deletion_date if live and record.key_state is KeyState.PENDING_DELETION else None
-    return (*(str(fields[name]) for name in codec.FILTER_FIELDS), 0 if live else 1, due)
+    return (
+        *(str(fields[name]) for name in codec.FILTER_FIELDS),
+        0 if live else 1,
+        due,
+        record.rotation_due_at,
+    )
 
 
 def _where(project_id: str, filters: KeyFilter | None) -> tuple[str, list[str | int]]:
@@ -356,6 +365,22 @@ class SqliteKeyStore(KeyStore):
             raise failure(error) from error
         return [codec.from_json(text) for (text,) in rows]
 
+    def due_for_rotation(self, now_ms: int, limit: int) -> list[KeyRecord]:
+        """A range read of the partial index ``keys_rotate``."""
+        try:
+            rows = (
+                self._db.connection()
+                .execute(
+                    "SELECT record FROM keys WHERE rotate_at IS NOT NULL AND rotate_at <= ?"
+                    " ORDER BY rotate_at, seq LIMIT ?",
+                    (now_ms, limit),
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as error:
+            raise failure(error) from error
+        return [codec.from_json(text) for (text,) in rows]
+
 
 # The schema objects the invariants depend on (a missing trigger, say, lets key_counts drift).
 _OBJECTS = {
@@ -365,6 +390,7 @@ _OBJECTS = {
         "keys_project_alias",
         "keys_live_seq",
         "keys_due",
+        "keys_rotate",
         "keys_default",
         *(f"keys_live_{name}_seq" for name in codec.FILTER_FIELDS),
     ),
