@@ -496,3 +496,18 @@ def test_every_operation_has_an_action_named_in_kms() -> None:
     for operation, action in ACTIONS.items():
         assert action.name.startswith("kms:"), operation
         assert len(action.name.split(":")) == 3, operation
+
+
+def test_every_authenticated_operation_has_its_action() -> None:
+    # The functions' operations come from their handlers (endpoint() records each one's spec)
+    from skms.api.handler import endpoint_of
+    from skms.sam_template import load_handler, routes_from_template
+    from tests.conftest import REPO_ROOT
+
+    operations = set()
+    for route in routes_from_template(REPO_ROOT / "template.yaml"):
+        spec = endpoint_of(load_handler(route))
+        if spec is not None and not spec.public:
+            operations.add(spec.operation)
+    assert operations
+    assert operations <= set(ACTIONS), sorted(operations - set(ACTIONS))

@@ -83,7 +83,7 @@ ACTIONS: dict[str, Action] = {
     "disable-key-rotation": _key("kms:cmk:disableKeyRotation", "kms:cmk:disableRotation"),
     "get-key-rotation-status": _key("kms:cmk:getKeyRotationStatus", "kms:cmk:getRotation", level=READ),
     "update-key-rotation-interval": _key("kms:cmk:updateKeyRotationInterval", "kms:cmk:updateRotation"),
-    "rotate-key-on-demand": _key("kms:cmk:rotateKeyOnDemand", "kms:cmk:enableRotation"),
+    "rotate-on-demand": _key("kms:cmk:rotateKeyOnDemand", "kms:cmk:enableRotation"),
     "gen-random": _global("kms::generateRandom", "kms:cmk:generate"),
     "show-user-quotas": _global("kms::getQuota", "kms:cmk:getQuota", level=READ),
     "show-user-instances": _global("kms::getInstance", "kms:cmk:getInstance", level=READ),
