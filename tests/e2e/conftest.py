@@ -29,6 +29,7 @@ printed as the "secret scan" section of the summary.
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import hmac
 import http.client
@@ -127,7 +128,8 @@ def requires_sqlite(reason: str) -> pytest.MarkDecorator:
 
 
 def moto_backend() -> MotoBackend:
-    """The one moto_server of the process, started on first use (stopped at the session's end)."""
+    """The one moto_server of the process, started on first use and stopped at exit (after the
+    session's secret scan, which reads the tables)."""
     global _moto  # noqa: PLW0603 - one per test process
     if _moto is None:
         backend = MotoBackend(Path(tempfile.mkdtemp(prefix="skms-moto-")) / "moto_server.log")
@@ -135,13 +137,6 @@ def moto_backend() -> MotoBackend:
         atexit.register(backend.stop)
         _moto = backend
     return _moto
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _stop_moto_backend() -> Iterator[None]:
-    yield
-    if _moto is not None:
-        _moto.stop()
 
 
 # -- the server subprocess -----------------------------------------------------------------------
@@ -202,7 +197,11 @@ class SkmsServer:
         self.port = 0
         self.runs = 0
         log_dir.mkdir(parents=True, exist_ok=True)
-        REGISTRY.add_server(log_dir, data_dir)  # its logs are scanned for secrets after the session
+        # Its logs are scanned for secrets after the session, for those at rest in its store too.
+        recover = None
+        if self.table_name is not None:
+            recover = functools.partial(moto_backend().recover_at_rest, self.table_name)
+        REGISTRY.add_server(log_dir, data_dir, recover)
 
     @property
     def base_url(self) -> str:

@@ -16,8 +16,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
+
+if TYPE_CHECKING:
+    from tests.support.secret_scan import SecretRegistry
 
 BACKEND_VARIABLE = "SKMS_E2E_BACKEND"
 BACKENDS = ("sqlite", "dynamodb")
@@ -98,14 +102,8 @@ class MotoBackend:
                         f"moto_server accepted no connection within {START_TIMEOUT_S}s"
                     ) from None
                 time.sleep(0.05)
-        kms = boto3.client(
-            "kms",
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-        )
-        self.root_key_id = kms.create_key(Description="skms e2e root key")["KeyMetadata"]["Arn"]
+        created = self._client("kms").create_key(Description="skms e2e root key")
+        self.root_key_id = created["KeyMetadata"]["Arn"]
 
     @staticmethod
     def _clean_env() -> dict[str, str]:
@@ -141,6 +139,62 @@ class MotoBackend:
             "KMS_ROOT_KEY_ID": self.root_key_id,
             "KMS_KMS_ENDPOINT": self.endpoint,
         }
+
+    def _client(self, service: Literal["dynamodb", "kms"]) -> Any:
+        options: dict[str, Any] = {
+            "endpoint_url": self.endpoint,
+            "region_name": REGION,
+            "aws_access_key_id": AWS_ENV["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        }
+        return boto3.client(service, **options)
+
+    def recover_at_rest(self, table_name: str, registry: SecretRegistry) -> list[str]:
+        """Record every CMK's material, every access key's SK and the token key of one table,
+        unwrapped with the root key as only its holder can (the DynamoDB counterpart of
+        :func:`tests.support.secret_scan.recover_at_rest`); returns what could not be read.
+        Needs moto_server still running: it is stopped at exit, after the session's scan."""
+        from skms.auth.principals import TOKEN_KEY_NAME, _secret_context, _service_secret_context
+        from skms.crypto.errors import CryptoError
+        from skms.domain import AccessKeyRecord
+        from skms.keyring import version_context
+        from skms.root_keys.aws_kms import AwsKmsRootKey
+        from skms.storage.dynamodb.keys import _record
+        from skms.storage.dynamodb.principals import _principal
+
+        root = AwsKmsRootKey(self.root_key_id, client=self._client("kms"))
+        unreadable: list[str] = []
+        # A test-only look at the whole (small) table: the service itself never scans.
+        for page in self._client("dynamodb").get_paginator("scan").paginate(TableName=table_name):
+            for item in page["Items"]:
+                pk, sk = item["PK"]["S"], item["SK"]["S"]
+                if pk.startswith("P#") and sk.startswith("K#"):
+                    record = _record(item)
+                    for held in record.versions.versions:
+                        if not held.is_live:
+                            continue
+                        try:
+                            registry.add(
+                                f"material of {record.key_spec} key {record.key_id}",
+                                root.unwrap(held.wrapped, version_context(record, held)),
+                            )
+                        except CryptoError:
+                            unreadable.append(f"{table_name}: material {held.number} of key {record.key_id}")
+                    continue
+                if sk == "AK":
+                    access_key = _principal(AccessKeyRecord, item)
+                    context = _secret_context(access_key.access_key, access_key.domain_id)
+                    wrapped, label = access_key.secret_wrapped, f"SK of {access_key.access_key}"
+                elif pk == f"SYS#{TOKEN_KEY_NAME}" and sk == "SECRET":
+                    context = _service_secret_context(TOKEN_KEY_NAME)
+                    wrapped, label = bytes(item["value"]["B"]), "token-signing key"
+                else:
+                    continue
+                try:
+                    registry.add(f"{label} in {table_name}", root.unwrap(wrapped, context))
+                except CryptoError:
+                    unreadable.append(f"{table_name}: {label}")
+        return unreadable
 
     def stop(self) -> None:
         process, self.process = self.process, None
