@@ -77,9 +77,9 @@ def _services(settings: Settings) -> Services:
 
 
 def _dynamodb_client(endpoint_url: str | None) -> Any:
-    from skms.storage.dynamodb import DynamoTable
+    from skms.storage.dynamodb import provision
 
-    return DynamoTable("", endpoint_url=endpoint_url).client()
+    return provision.client(endpoint_url)
 
 
 def _serve(args: argparse.Namespace) -> int:

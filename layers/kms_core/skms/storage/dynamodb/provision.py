@@ -43,6 +43,13 @@ class TableMismatch(StorageFailure):
     """A table of that name exists but its keys or indexes are not the template's."""
 
 
+def client(endpoint_url: str | None = None) -> DynamoDBClient:
+    """A DynamoDB client for the management commands (``endpoint_url``: DynamoDB Local, moto)."""
+    import boto3
+
+    return boto3.client("dynamodb", endpoint_url=endpoint_url)
+
+
 def table_properties(template: Mapping[str, Any], logical_id: str = TABLE_RESOURCE) -> dict[str, Any]:
     """The ``Properties`` of an ``AWS::DynamoDB::Table`` resource of a parsed template."""
     resource = (template.get("Resources") or {}).get(logical_id)
