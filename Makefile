@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format types template-lint pytest unit integration e2e fuzz openapi events bench install clean sam-build
+.PHONY: run test lint format types template-lint pytest unit integration e2e e2e-dynamodb fuzz openapi events bench install clean sam-build
 
 $(STAMP): pyproject.toml layers/kms_core/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,10 @@ types: $(STAMP)
 template-lint: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 
+# Every test on the default backend (SQLite), then the end-to-end suite again on the AWS backend.
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory e2e-dynamodb
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -46,6 +48,13 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+# The whole end-to-end suite with every `skms serve` on a DynamoDB table of its own (made with
+# `skms create-table`) over HTTP and its root key in AWS KMS, both moto_server on 127.0.0.1
+# (tests/support/aws_backend.py); tests of what only SQLite has skip themselves. ~3 minutes.
+E2E_DYNAMODB_ARGS ?=
+e2e-dynamodb: $(STAMP)
+	SKMS_E2E_BACKEND=dynamodb $(BIN)/pytest tests/e2e $(E2E_DYNAMODB_ARGS)
 
 # Long fuzzing run of every operation of the OpenAPI document against `skms serve` (make test runs
 # a bounded one; ~20 minutes here). SKMS_FUZZ_EXAMPLES: examples per operation; SKMS_FUZZ_SEED: the

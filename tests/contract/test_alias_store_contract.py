@@ -203,6 +203,33 @@ def test_listings_reject_a_malformed_cursor_and_a_limit_below_one(
             aliases.list_project_aliases(PROJECT, limit)
 
 
+def test_a_cursor_is_refused_by_any_other_listing(aliases: AliasStore, new_alias: AliasFactory) -> None:
+    # Given aliases of two keys and of another project, and a cursor of each kind of listing
+    for key_id in (KEY_A, KEY_B):
+        for index in range(3):
+            aliases.create_alias(new_alias(alias=f"alias/{key_id[:1]}-{index}", key_id=key_id))
+    for index in range(3):
+        aliases.create_alias(new_alias(alias=f"alias/o-{index}", key_id=KEY_A, project_id=OTHER_PROJECT))
+    key_cursor = aliases.list_key_aliases(PROJECT, KEY_A, 1).next_cursor
+    project_cursor = aliases.list_project_aliases(PROJECT, 1).next_cursor
+    assert key_cursor is not None
+    assert project_cursor is not None
+    # When / Then another project's, another key's or the other kind of listing refuses them
+    refusals: list[Callable[[], object]] = [
+        lambda: aliases.list_project_aliases(OTHER_PROJECT, 5, project_cursor),
+        lambda: aliases.list_key_aliases(OTHER_PROJECT, KEY_A, 5, key_cursor),
+        lambda: aliases.list_key_aliases(PROJECT, KEY_B, 5, key_cursor),
+        lambda: aliases.list_key_aliases(PROJECT, KEY_A, 5, project_cursor),
+        lambda: aliases.list_project_aliases(PROJECT, 5, key_cursor),
+    ]
+    for refused in refusals:
+        with pytest.raises(ValueError):
+            refused()
+    # And the listings they were issued by accept them
+    assert len(aliases.list_key_aliases(PROJECT, KEY_A, 5, key_cursor).records) == 2
+    assert len(aliases.list_project_aliases(PROJECT, 5, project_cursor).records) == 5
+
+
 def test_a_cursor_stays_valid_after_its_alias_is_deleted_or_moved(
     aliases: AliasStore, new_alias: AliasFactory
 ) -> None:

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from skms.crypto.keyspec import KeySpec, KeyUsage
 from skms.domain import KeyRecord, KeyState, KeyVersion, KeyVersions, Origin, VersionState
 from skms.errors import ConcurrentUpdate
-from skms.storage import codec
+from skms.storage import codec, cursors
 from skms.storage.port import AliasExists, KeyExists, KeyFilter, KeyStore, QuotaExceeded, StorageFailure
 from skms.storage.sqlite import SqliteKeyStore, open_database
 from tests.contract.conftest import TABLE_NAME, run_threads
@@ -524,6 +524,42 @@ def test_list_rejects_a_malformed_cursor(store: KeyStore, new_record: RecordFact
     # When / Then a cursor the store never issued is refused
     with pytest.raises(ValueError):
         store.list_keys(record.project_id, 2, "not a cursor!")
+
+
+def test_a_cursor_of_another_project_is_refused(store: KeyStore, new_record: RecordFactory) -> None:
+    # Given two projects with keys, and a cursor issued by a listing of the first
+    for project_id in ("p" * 32, OTHER_PROJECT):
+        for _ in range(3):
+            store.create_key(new_record(project_id=project_id))
+    cursor = store.list_keys("p" * 32, 1).next_cursor
+    assert cursor is not None
+    # When / Then the other project's listing refuses it, with and without filters
+    with pytest.raises(ValueError):
+        store.list_keys(OTHER_PROJECT, 1, cursor)
+    with pytest.raises(ValueError):
+        store.list_keys(OTHER_PROJECT, 1, cursor, filters=KeyFilter(key_spec="AES_256"))
+    # And the project it was issued for still accepts it
+    assert len(store.list_keys("p" * 32, 5, cursor).records) == 2
+
+
+def test_a_cursor_names_its_page_and_project_only(store: KeyStore, new_record: RecordFactory) -> None:
+    """A marker tells its holder nothing they were not shown: it is the position of the page's last
+    key (its creation date and id, both in the page) bound to the project, so it is the same
+    whatever other projects did (no store-wide sequence, no count of anyone's keys)."""
+    # Given many keys of another project, created before and between this project's keys
+    for _ in range(5):
+        store.create_key(new_record(project_id=OTHER_PROJECT))
+    first = new_record()
+    store.create_key(first)
+    for _ in range(5):
+        store.create_key(new_record(project_id=OTHER_PROJECT))
+    store.create_key(new_record())
+    # When the project's first page of one key is read
+    page = store.list_keys(first.project_id, 1)
+    # Then its marker is the project-bound position of that key and nothing else
+    assert page.records == [first]
+    assert page.next_cursor == cursors.key_cursor(first.project_id, first.creation_date, first.key_id)
+    assert cursors.key_position(first.project_id, page.next_cursor) == (first.creation_date, first.key_id)
 
 
 def test_count_keys_counts_successful_creates_only(store: KeyStore, new_record: RecordFactory) -> None:
@@ -1145,6 +1181,8 @@ def test_sqlite_pages_and_counts_are_index_searches(
     store = SqliteKeyFile(tmp_path / "plan.sqlite3")
     stored = _populate(store, new_record)
     project_id = stored[0].project_id
+    cursor = store.list_keys(project_id, 2).next_cursor
+    assert cursor is not None
     # And the SQL this thread's connection (the one list_keys and count_keys use) runs, traced
     # with its values bound
     conn = store._conn()
@@ -1153,18 +1191,23 @@ def test_sqlite_pages_and_counts_are_index_searches(
     # When every filter combination reads a first page, a later page and a count
     for filters in _PLAN_FILTERS:
         store.list_keys(project_id, 2, filters=filters)
-        store.list_keys(project_id, 2, "3", filters=filters)
+        store.list_keys(project_id, 2, cursor, filters=filters)
         store.count_keys(project_id, filters=filters)
     conn.set_trace_callback(None)
     # Then each page is one SEARCH of a listing index (project_id, deleted[, filter], seq): no
-    # SCAN of the table or of an index, and no sort (seq comes in index order); each count is a
-    # SEARCH of the small trigger-maintained key_counts table by its primary key
-    assert len(statements) == 3 * len(_PLAN_FILTERS)
+    # SCAN of the table or of an index, and no sort (seq comes in index order); a later page
+    # first finds its cursor's key by the UNIQUE key_id index; each count is a SEARCH of the
+    # small trigger-maintained key_counts table by its primary key
+    assert len(statements) == 4 * len(_PLAN_FILTERS)
     for sql in statements:
         plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
         assert len(plan) == 1, (sql, plan)
         if "key_counts" in sql:
             assert plan[0].startswith("SEARCH key_counts USING PRIMARY KEY (project_id=?"), (sql, plan)
+            continue
+        if sql.startswith("SELECT seq FROM keys WHERE key_id"):
+            assert plan[0].startswith("SEARCH keys USING INDEX sqlite_autoindex_keys_"), (sql, plan)
+            assert "(key_id=?)" in plan[0], (sql, plan)
             continue
         assert plan[0].startswith(
             ("SEARCH keys USING INDEX keys_live_", "SEARCH keys USING COVERING INDEX keys_live_")
@@ -1466,19 +1509,6 @@ def test_dynamodb_sparse_filtered_pages_read_on_in_growing_queries(
     (query,) = queries
     assert "IndexName" not in query
     assert set(calls) == {"Query"}
-
-
-def test_dynamodb_cursor_of_another_project_is_refused(
-    dynamo_store: KeyStore, new_record: RecordFactory
-) -> None:
-    # Given a cursor issued for one project
-    for _ in range(3):
-        dynamo_store.create_key(new_record())
-    cursor = dynamo_store.list_keys("p" * 32, 1).next_cursor
-    assert cursor is not None
-    # When / Then it is refused for another project
-    with pytest.raises(ValueError):
-        dynamo_store.list_keys(OTHER_PROJECT, 1, cursor)
 
 
 def test_dynamodb_table_matches_the_template(dynamo_table: str) -> None:

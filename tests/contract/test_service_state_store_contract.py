@@ -102,6 +102,22 @@ def test_a_login_attempt_can_be_taken_back(stores: Stores) -> None:
     assert stores.service_state.login_failures("d", "dave", 5) == 1
 
 
+def test_a_successful_login_leaves_no_count_and_a_take_back_never_goes_below_zero(stores: Stores) -> None:
+    state = stores.service_state
+    # Given a login attempt counted, then taken back because the password was right
+    assert state.add_login_failure("d", "erin", 9, expires_at=2_000_000_000) == 1
+    assert state.add_login_failure("d", "erin", 9, expires_at=2_000_000_000, delta=-1) == 0
+    # Then no failure is counted
+    assert state.login_failures("d", "erin", 9) == 0
+    # When a take-back finds nothing to take back (no counter, or one already at 0)
+    assert state.add_login_failure("d", "erin", 9, expires_at=2_000_000_000, delta=-1) == 0
+    assert state.add_login_failure("d", "frank", 9, expires_at=2_000_000_000, delta=-1) == 0
+    # Then no count went below 0 (which would grant extra attempts): the next failure counts 1
+    assert state.login_failures("d", "frank", 9) == 0
+    assert state.add_login_failure("d", "erin", 9, expires_at=2_000_000_000) == 1
+    assert state.add_login_failure("d", "frank", 9, expires_at=2_000_000_000) == 1
+
+
 def test_concurrent_login_failures_are_all_counted(threaded_stores: Stores) -> None:
     stores = threaded_stores
     # When 16 failed attempts for one user are counted at the same time

@@ -11,6 +11,12 @@ Servers: one session-wide server for the read-mostly tests (``skms_server``), an
 tests that need their own data dir or restart the process (``start_server``). Every server logs at
 DEBUG.
 
+Backends: ``skms serve`` runs on SQLite (its data dir) unless ``SKMS_E2E_BACKEND=dynamodb``, which
+runs every server on a DynamoDB table of its own over HTTP with its root key in AWS KMS, both
+served by one ``moto_server`` (tests/support/aws_backend.py; ``make test`` runs a part of the suite
+that way). Tests of what only the SQLite backend has (its file, its local root key, ``skms check``)
+skip themselves there, each saying why.
+
 Secret hygiene (issue 6, item 4; tests/support/secret_scan.py): every secret the suite sends or
 receives is recorded in ``secret_scan.REGISTRY`` - by ``RawApi``'s connections, by a session-wide
 hook in the Huawei SDK's ``HttpHandler`` (every SDK client, however built), by the fixtures below
@@ -22,6 +28,8 @@ printed as the "secret scan" section of the summary.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import hashlib
 import hmac
 import http.client
@@ -33,6 +41,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -49,6 +58,7 @@ from huaweicloudsdkcore.http.http_handler import HttpHandler
 from huaweicloudsdkkms.v2 import KmsClient
 
 from tests.support import secret_scan
+from tests.support.aws_backend import MotoBackend, on_dynamodb
 from tests.support.secret_scan import REGISTRY, RecordingHTTPConnection
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -107,6 +117,28 @@ def other_credentials(credentials: Credentials, skms_server: SkmsServer) -> Cred
     return create_access_key(skms_server, OTHER_PROJECT_ID)
 
 
+# -- the AWS backend (SKMS_E2E_BACKEND=dynamodb) -------------------------------------------------
+
+_moto: MotoBackend | None = None
+
+
+def requires_sqlite(reason: str) -> pytest.MarkDecorator:
+    """Skip on the DynamoDB backend a test of what only the SQLite backend has; ``reason`` says what."""
+    return pytest.mark.skipif(on_dynamodb(), reason=f"SQLite backend only: {reason}")
+
+
+def moto_backend() -> MotoBackend:
+    """The one moto_server of the process, started on first use and stopped at exit (after the
+    session's secret scan, which reads the tables)."""
+    global _moto  # noqa: PLW0603 - one per test process
+    if _moto is None:
+        backend = MotoBackend(Path(tempfile.mkdtemp(prefix="skms-moto-")) / "moto_server.log")
+        backend.start()
+        atexit.register(backend.stop)
+        _moto = backend
+    return _moto
+
+
 # -- the server subprocess -----------------------------------------------------------------------
 
 
@@ -152,12 +184,24 @@ class SkmsServer:
     def __init__(self, data_dir: Path, log_dir: Path, env: dict[str, str]) -> None:
         self.data_dir = data_dir
         self.log_dir = log_dir
+        self.table_name: str | None = None
+        if on_dynamodb():  # a table of its own, as a data dir of its own is on SQLite
+            backend = moto_backend()
+            self.table_name = backend.new_table(REPO_ROOT)
+            env = {
+                **{name: value for name, value in env.items() if not name.startswith("AWS_")},
+                **backend.store_env(self.table_name),
+            }
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.runs = 0
         log_dir.mkdir(parents=True, exist_ok=True)
-        REGISTRY.add_server(log_dir, data_dir)  # its logs are scanned for secrets after the session
+        # Its logs are scanned for secrets after the session, for those at rest in its store too.
+        recover = None
+        if self.table_name is not None:
+            recover = functools.partial(moto_backend().recover_at_rest, self.table_name)
+        REGISTRY.add_server(log_dir, data_dir, recover)
 
     @property
     def base_url(self) -> str:

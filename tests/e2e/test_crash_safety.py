@@ -6,7 +6,7 @@ what the server acknowledged. After a fixed number of successes the main thread 
 server while requests are in flight. Then:
 
 1. ``skms check`` passes on the data dir exactly as the crash left it (SQLite's checks and the
-   store's invariants, key_counts included);
+   store's invariants, key_counts included; SQLite backend only: there is no file on DynamoDB);
 2. a server restarted on it reports, for every acknowledged key, its last acknowledged state and
    alias - or, for a key whose change was in flight at the kill, the value before or after it;
 3. every acknowledged data key decrypts to its plaintext (its key enabled first if need be).
@@ -272,6 +272,10 @@ def _check_durable(api: RawApi, world: World) -> None:
 
 
 def _check_store(skms_cli: SkmsCli, server: SkmsServer) -> None:
+    if server.table_name is not None:
+        # On DynamoDB (SKMS_E2E_BACKEND=dynamodb) there is no file to check: `skms check` reads the
+        # SQLite store only, and a table's durability is the service's. Steps 2 and 3 still run.
+        return
     report = skms_cli.run(server, "check")  # asserts exit code 0
     assert report["ok"] is True, report["problems"]
 

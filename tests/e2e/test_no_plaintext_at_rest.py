@@ -29,8 +29,15 @@ from skms.crypto.keypairs import SM2_PKCS8_PREFIX, sm2_from_pkcs8
 from skms.crypto.root_key import LocalRootKey
 from skms.keyring import version_context
 from skms.storage import sqlite
+from tests.e2e.conftest import requires_sqlite
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    # What is at rest here is the data dir's SQLite file, read with its local root key. On
+    # DynamoDB the store is the table (its items hold wrapped material only: tests/contract), and
+    # the session's secret scan still searches every server's logs for every secret on the wire.
+    requires_sqlite("reads the SQLite store and local root key of the data dir"),
+]
 
 # The strictest log level, so debug lines are searched too.
 SERVER_ENV = {"POWERTOOLS_LOG_LEVEL": "DEBUG"}

@@ -176,3 +176,71 @@ def _record_like(store: Any, project_id: str) -> Any:
     template = store.list_keys(project_id, 1).records[0]
     key_id = str(uuid.uuid4())
     return dataclasses.replace(template, key_id=key_id, key_alias=f"copy-{key_id[:8]}", revision=1)
+
+
+# -- skms create-table and a missing table ----------------------------------------------------------
+
+
+def test_create_table_builds_the_templates_table_and_is_idempotent(
+    clean_env: None, capsys: pytest.CaptureFixture[str], aws_account: Any
+) -> None:
+    # Given no table yet
+    table_name = "skms-cli-created"
+    # When skms create-table runs twice
+    first = _run(capsys, "create-table", "--table-name", table_name)
+    second = _run(capsys, "create-table", "--table-name", table_name)
+    # Then the first created it and the second found it, as template.yaml's KeysTable describes it
+    assert (first, second) == (
+        {"table": table_name, "created": True},
+        {"table": table_name, "created": False},
+    )
+    client = boto3.client("dynamodb")
+    table = client.describe_table(TableName=table_name)["Table"]
+    properties = aws_account.template["Resources"]["KeysTable"]["Properties"]
+    assert table["KeySchema"] == properties["KeySchema"]
+    assert sorted(index["IndexName"] for index in table["GlobalSecondaryIndexes"]) == ["GSI1", "GSI2"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expiration")
+
+
+def test_create_table_refuses_a_table_of_another_shape(
+    clean_env: None, capsys: pytest.CaptureFixture[str], aws_account: Any
+) -> None:
+    # Given a table of that name with another key schema
+    boto3.client("dynamodb").create_table(
+        TableName="someone-elses",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    # When / Then skms create-table says so and exits 1
+    assert cli.main(["create-table", "--table-name", "someone-elses"]) == 1
+    assert "other keys or indexes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "with_root_key"),
+    [
+        pytest.param(("access-key", "create", "--project-id", PROJECT_ID), True, id="access-key-create"),
+        pytest.param(("rebuild-counts", "--project-id", PROJECT_ID), False, id="rebuild-counts"),
+        pytest.param(("serve", "--port", "0"), True, id="serve"),
+    ],
+)
+def test_a_missing_table_is_a_clear_error_not_a_traceback(
+    clean_env: None,
+    capsys: pytest.CaptureFixture[str],
+    aws_account: Any,
+    argv: tuple[str, ...],
+    with_root_key: bool,
+) -> None:
+    # Given no table named "missing"
+    root_key = ("--root-key-id", aws_account.root_key_arn) if with_root_key else ()
+    # When a command is pointed at it
+    code = cli.main([*argv, "--table-name", "missing", *root_key])
+    # Then it exits 1 with one line that names the table and the command that creates it
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "the DynamoDB table missing" in err
+    assert "skms create-table" in err
+    assert "Traceback" not in err

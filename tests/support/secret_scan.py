@@ -30,7 +30,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,10 +73,13 @@ class Hit:
 
 @dataclass(frozen=True)
 class Server:
-    """Where one server logs (every file under ``log_dir``) and keeps its store (``data_dir``)."""
+    """Where one server logs (every file under ``log_dir``) and keeps its store (``data_dir``;
+    ``recover`` reads a store kept elsewhere, e.g. a DynamoDB table, as :func:`recover_at_rest`
+    reads a data dir)."""
 
     log_dir: Path
     data_dir: Path
+    recover: Callable[[SecretRegistry], list[str]] | None = None
 
 
 @dataclass
@@ -90,9 +93,11 @@ class SecretRegistry:
     def __repr__(self) -> str:  # never print the values
         return f"SecretRegistry({len(self.secrets)} secrets, {len(self.servers)} servers)"
 
-    def add_server(self, log_dir: Path, data_dir: Path) -> None:
+    def add_server(
+        self, log_dir: Path, data_dir: Path, recover: Callable[[SecretRegistry], list[str]] | None = None
+    ) -> None:
         with self._lock:
-            self.servers.setdefault(log_dir.resolve(), Server(log_dir, data_dir))
+            self.servers.setdefault(log_dir.resolve(), Server(log_dir, data_dir, recover))
 
     def add(self, label: str, value: str | bytes) -> None:
         """Record a secret, and the bytes it encodes if it is hex or base64 text."""
@@ -400,6 +405,8 @@ def verdict(registry: SecretRegistry) -> Verdict | None:
     for server in servers:
         try:
             notes += recover_at_rest(registry, server.data_dir)
+            if server.recover is not None:
+                notes += server.recover(registry)
         except Exception as exc:  # reported: the scan would miss that dir's secrets
             problems.append(f"{server.data_dir}: its secrets at rest cannot be read ({exc!r})")
     secrets, _ = registry.snapshot()

@@ -1,8 +1,8 @@
 """Read template.yaml, the one source of truth of the DynamoDB schema, so tests build the same table.
 
-CloudFormation short tags (``!Ref``, ``!GetAtt``, ``!Sub``, ...) are not YAML that
-:class:`yaml.SafeLoader` knows; :class:`CfnLoader` turns them into their long forms
-(``{"Ref": ...}``, ``{"Fn::GetAtt": [...]}``) instead of failing.
+Parsing (CloudFormation short tags included) and creating the table are the layer's
+(:mod:`skms.sam_template`, :mod:`skms.storage.dynamodb.provision`, which ``skms create-table`` uses
+too); this module adds what only tests need: the functions of the template and its IAM grants.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pathlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from skms import sam_template
 from skms.sam_template import FunctionRef
+from skms.storage.dynamodb import provision
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -22,93 +22,20 @@ if TYPE_CHECKING:
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
-_SHORT_TAGS = {
-    "Ref": "Ref",
-    "Condition": "Condition",
-    **{
-        name: f"Fn::{name}"
-        for name in (
-            "And",
-            "Base64",
-            "Cidr",
-            "Equals",
-            "FindInMap",
-            "GetAtt",
-            "GetAZs",
-            "If",
-            "ImportValue",
-            "Join",
-            "Length",
-            "Not",
-            "Or",
-            "Select",
-            "Split",
-            "Sub",
-            "ToJsonString",
-            "Transform",
-        )
-    },
-}
-
-# The create_table arguments that template.yaml's table Properties carry over verbatim.
-_TABLE_ARGS = (
-    "AttributeDefinitions",
-    "KeySchema",
-    "GlobalSecondaryIndexes",
-    "LocalSecondaryIndexes",
-    "BillingMode",
-    "ProvisionedThroughput",
-)
-
-
-class CfnLoader(yaml.SafeLoader):
-    """SafeLoader that reads CloudFormation short-form intrinsic functions."""
-
-
-def _short_tag(long_name: str) -> Any:
-    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-        value: Any
-        if isinstance(node, yaml.ScalarNode):
-            value = loader.construct_scalar(node)
-            if long_name == "Fn::GetAtt":  # !GetAtt Res.Attr == {"Fn::GetAtt": ["Res", "Attr"]}
-                value = str(value).split(".", 1)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            assert isinstance(node, yaml.MappingNode)
-            value = loader.construct_mapping(node, deep=True)
-        return {long_name: value}
-
-    return construct
-
-
-for _short, _long in _SHORT_TAGS.items():
-    CfnLoader.add_constructor(f"!{_short}", _short_tag(_long))
-
 
 def load_template(path: pathlib.Path = TEMPLATE_PATH) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        document = yaml.load(handle, Loader=CfnLoader)
-    assert isinstance(document, dict)
-    return document
+    return sam_template.load_template(path)
 
 
 def table_properties(logical_id: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
-    resource = (template or load_template())["Resources"][logical_id]
-    assert resource["Type"] == "AWS::DynamoDB::Table", resource["Type"]
-    properties = resource["Properties"]
-    assert isinstance(properties, dict)
-    return properties
+    return provision.table_properties(template or load_template(), logical_id)
 
 
 def create_table_from_template(
     client: DynamoDBClient, logical_id: str, table_name: str, template: dict[str, Any] | None = None
 ) -> None:
-    """Create ``table_name`` with the key schema, indexes and billing of ``logical_id``."""
-    properties = table_properties(logical_id, template)
-    arguments = {name: properties[name] for name in _TABLE_ARGS if name in properties}
-    client.create_table(TableName=table_name, **arguments)
-    client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 5})
+    """Create ``table_name`` with the key schema, indexes, billing and TTL of ``logical_id``."""
+    provision.create_table(client, table_name, table_properties(logical_id, template))
 
 
 def template_functions(path: pathlib.Path = TEMPLATE_PATH) -> dict[str, FunctionRef]:

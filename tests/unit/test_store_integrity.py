@@ -102,6 +102,44 @@ def test_a_sound_store_has_no_problem(data_dir: Path, capsys: pytest.CaptureFixt
     assert (code, report["ok"], report["problems"]) == (0, True, [])
 
 
+def test_the_login_failure_counters_a_crash_or_an_older_version_leaves_are_sound(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A token request counts the attempt, checks the password, then takes the attempt back if it
+    was right (skms/logic/tokens.py). A SIGKILL between the count and the take-back leaves the
+    attempt counted; a version before the take-back deleted counters at 0 left them at 0."""
+    stores = open_stores(data_dir / "kms.sqlite3")
+    state = stores.service_state
+    # Given a successful login that completed (count, then take-back)
+    state.add_login_failure("example", "bob", 7, 2_000_000_000)
+    state.add_login_failure("example", "bob", 7, 2_000_000_000, delta=-1)
+    # And one that a SIGKILL cut after its count: nothing more is written for it
+    state.add_login_failure("example", "carol", 7, 2_000_000_000)
+    # And a take-back that found no counter (its window forgotten in between)
+    state.add_login_failure("example", "dave", 7, 2_000_000_000, delta=-1)
+    stores.close()
+    # And a counter left at 0 by the previous version's take-back
+    _damage(
+        data_dir,
+        "INSERT INTO principals VALUES ('login-failures', 'old#7',"
+        " json_object('count', 0, 'expires_at', 2000000000))",
+    )
+    # Then the completed login and the take-back of nothing left no counter, the cut one left 1
+    conn = sqlite3.connect(data_dir / "kms.sqlite3")
+    try:
+        counts = dict(
+            conn.execute(
+                "SELECT id, json_extract(body, '$.count') FROM principals WHERE kind = 'login-failures'"
+            ).fetchall()
+        )
+    finally:
+        conn.close()
+    assert sorted(counts.values()) == [0, 1, 1], counts  # old#7, alice's fixture, carol's cut login
+    # And skms check finds the store sound
+    code, report = _cli_check(data_dir, capsys)
+    assert (code, report["ok"], report["problems"]) == (0, True, [])
+
+
 def test_a_corrupted_count_row_is_found(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Given a key_counts row one above the real number of enabled AES_256 keys
     _damage(data_dir, "UPDATE key_counts SET n = n + 1 WHERE key_spec = 'AES_256' AND key_state = '2'")
@@ -148,6 +186,11 @@ def test_a_corrupted_count_row_is_found(data_dir: Path, capsys: pytest.CaptureFi
             "UPDATE principals SET body = '{}' WHERE kind = 'secret'", "does not decode", id="secret"
         ),
         pytest.param("INSERT INTO principals VALUES ('bogus', 'x', '{}')", "unknown kind", id="kind"),
+        pytest.param(
+            "UPDATE principals SET body = json_set(body, '$.count', -1) WHERE kind = 'login-failures'",
+            "a negative failure counter",
+            id="login-failures-negative",
+        ),
         pytest.param("DROP TABLE aliases", "table aliases is missing", id="alias-table"),
         pytest.param("DROP INDEX aliases_key", "index aliases_key is missing", id="alias-index"),
         pytest.param(

@@ -6,6 +6,8 @@
 - ``skms access-key create --project-id P [--domain-id D]``: prints access, secret, project_id, domain_id.
 - ``skms user create --name N --project-id P [--domain-id D]``: reads the password from stdin.
 - ``skms check [--data-dir DIR]``: checks the local store's integrity; exits 1 on any problem.
+- ``skms create-table --table-name T [--dynamodb-endpoint URL]``: creates the DynamoDB table (keys,
+  indexes, TTL) from template.yaml's ``KeysTable``; an existing table of the same shape is fine.
 
 The management commands work on the local store by default, or on a deployed stack's table with
 ``--table-name`` (and ``--root-key-id``, the stack's RootKeyArn output).
@@ -22,8 +24,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from skms.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from skms.runtime import Services
 
 
 def _default_template() -> Path:
@@ -56,19 +62,39 @@ def _settings() -> Settings:
         raise SystemExit(2) from None
 
 
+def _services(settings: Settings) -> Services:
+    """The services of ``settings``; on DynamoDB, only once the table is known to exist (a
+    missing table is a clear :class:`TableMissing`, not a failure of the first write)."""
+    from skms.runtime import build_services
+
+    services = build_services(settings)
+    if settings.storage == "dynamodb":
+        from skms.storage.dynamodb import provision
+
+        assert settings.table_name is not None  # checked by Settings
+        provision.require_table(_dynamodb_client(settings.dynamodb_endpoint), settings.table_name)
+    return services
+
+
+def _dynamodb_client(endpoint_url: str | None) -> Any:
+    from skms.storage.dynamodb import provision
+
+    return provision.client(endpoint_url)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from skms.auth.principals import CredentialConflict
     from skms.local.bootstrap import bootstrap_credentials
     from skms.local.scheduler import Scheduler
     from skms.local.server import ApiGatewayEmulator, LocalServer
     from skms.observability import logger
-    from skms.runtime import build_services, set_services
+    from skms.runtime import set_services
 
     _apply_store_options(args)
     settings = _settings()
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(settings.data_dir, 0o700)
-    services = build_services(settings)
+    services = _services(settings)
     set_services(services)
     try:
         access_key, credentials_file = bootstrap_credentials(services, os.environ)
@@ -158,11 +184,34 @@ def _events(args: argparse.Namespace) -> int:
 def _rebuild_counts(args: argparse.Namespace) -> int:
     """Recount each project's key counters from its keys (DynamoKeyStore.rebuild_counts): run once
     per project after deploying a version that added counters, while the project sees no writes."""
-    from skms.storage.dynamodb import DynamoKeyStore, DynamoTable
+    from skms.storage.dynamodb import DynamoKeyStore, DynamoTable, provision
 
-    store = DynamoKeyStore(DynamoTable(args.table_name, endpoint_url=args.dynamodb_endpoint))
+    client = _dynamodb_client(args.dynamodb_endpoint)
+    provision.require_table(client, args.table_name)
+    store = DynamoKeyStore(DynamoTable(args.table_name, client))
     counted = {project: store.rebuild_counts(project) for project in _projects(args.project_id)}
     print(json.dumps({"table": args.table_name, "live_keys": counted}, indent=2))
+    return 0
+
+
+def _create_table(args: argparse.Namespace) -> int:
+    """Create the DynamoDB table of the AWS backend from the template (idempotent)."""
+    from skms.sam_template import load_template
+    from skms.storage.dynamodb import provision
+
+    _apply_store_options(args)
+    settings = _settings()
+    if settings.table_name is None:
+        print("skms: name the table with --table-name (or KMS_TABLE_NAME)", file=sys.stderr)
+        return 2
+    try:
+        properties = provision.table_properties(load_template(Path(args.template)))
+    except (OSError, ValueError) as exc:
+        print(f"skms: {args.template}: {exc}", file=sys.stderr)
+        return 2
+    client = _dynamodb_client(settings.dynamodb_endpoint)
+    created = provision.create_table(client, settings.table_name, properties)
+    print(json.dumps({"table": settings.table_name, "created": created}, indent=2))
     return 0
 
 
@@ -198,11 +247,10 @@ def _projects(values: list[str]) -> tuple[str, ...]:
 
 def _access_key_create(args: argparse.Namespace) -> int:
     from skms.auth.principals import create_access_key, new_access_key
-    from skms.runtime import build_services
 
     _apply_store_options(args)
     settings = _settings()
-    services = build_services(settings)
+    services = _services(settings)
     domain_id = args.domain_id or settings.domain_id
     access_key, secret_key = new_access_key()
     projects = _projects(args.project_id)
@@ -231,7 +279,6 @@ def _access_key_create(args: argparse.Namespace) -> int:
 
 def _user_create(args: argparse.Namespace) -> int:
     from skms.auth.principals import create_user
-    from skms.runtime import build_services
     from skms.storage.port import PrincipalExists
 
     _apply_store_options(args)
@@ -240,7 +287,7 @@ def _user_create(args: argparse.Namespace) -> int:
     if not password:
         print("skms: the password is read from standard input and must not be empty", file=sys.stderr)
         return 2
-    services = build_services(settings)
+    services = _services(settings)
     domain_id = args.domain_id or settings.domain_id
     try:
         user = create_user(
@@ -274,6 +321,34 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table-name", help="a deployed stack's DynamoDB table (KMS_TABLE_NAME)")
     parser.add_argument("--root-key-id", help="the stack's root AWS KMS key id or ARN (KMS_ROOT_KEY_ID)")
     parser.add_argument("--dynamodb-endpoint", help="DynamoDB endpoint URL instead of SQLite")
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the chosen command; a store or root key that cannot be used is one line, exit 1."""
+    from skms.root_keys.aws_kms import RootKeyUnavailable
+    from skms.storage.port import StorageFailure
+
+    try:
+        result: int = args.run(args)
+    except StorageFailure as exc:  # names the table or the driver's error code, never a value
+        print(f"skms: {exc}", file=sys.stderr)
+        return 1
+    except RootKeyUnavailable as exc:
+        print(f"skms: the root key in AWS KMS is unavailable ({exc})", file=sys.stderr)
+        return 1
+    return result
+
+
+def _add_create_table(commands: Any) -> None:
+    create_table = commands.add_parser(
+        "create-table", help="create the DynamoDB table from template.yaml (an existing one is fine)"
+    )
+    create_table.add_argument("--table-name", help="the table to create (KMS_TABLE_NAME)")
+    create_table.add_argument("--dynamodb-endpoint", help="DynamoDB endpoint URL (KMS_DYNAMODB_ENDPOINT)")
+    create_table.add_argument(
+        "--template", default=str(_default_template()), help="the SAM template whose KeysTable to create"
+    )
+    create_table.set_defaults(run=_create_table)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -338,14 +413,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     rebuild.add_argument("--dynamodb-endpoint", help="DynamoDB endpoint URL")
     rebuild.set_defaults(run=_rebuild_counts)
 
+    _add_create_table(commands)
+
     check = commands.add_parser("check", help="check the local store's integrity (exit 1 on problems)")
     check.add_argument("--data-dir", help="local store directory (KMS_DATA_DIR)")
     check.set_defaults(run=_check)
 
     args = parser.parse_args(argv)
     os.umask(0o077)  # the store, root key and credentials files are private to this user
-    result: int = args.run(args)
-    return result
+    return _run(args)
 
 
 if __name__ == "__main__":

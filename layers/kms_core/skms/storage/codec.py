@@ -237,25 +237,3 @@ def user_key(domain_name: str, name: str) -> str:
     once a name may contain the separator: ``"a#b" + "#" + "c" == "a" + "#" + "b#c"``).
     """
     return f"{_b64url(domain_name)}#{_b64url(name)}"
-
-
-# -- aliases ---------------------------------------------------------------------------------------
-
-
-def alias_cursor(alias: str) -> str:
-    """The cursor after ``alias`` in an alias listing of the SQLite and memory adapters: the
-    name in base64url (UTF-8, unpadded), so a cursor is opaque and URL-safe."""
-    return _b64url(alias)
-
-
-def alias_from_cursor(cursor: str) -> str:
-    """Inverse of :func:`alias_cursor`; ValueError for anything it cannot have produced."""
-    if not cursor or not cursor.isascii():
-        raise ValueError("invalid cursor")
-    try:
-        alias = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
-    except (ValueError, UnicodeDecodeError) as error:  # binascii.Error is a ValueError
-        raise ValueError("invalid cursor") from error
-    if alias_cursor(alias) != cursor:  # non-canonical spellings (padding bits, '=') are refused
-        raise ValueError("invalid cursor")
-    return alias

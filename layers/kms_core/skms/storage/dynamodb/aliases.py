@@ -14,9 +14,9 @@ Item layout (one item per alias, in its domain's partition; no ``P#``, ``AK#``, 
   ``DUE``, so the deletion sweep of GSI2 never meets one).
 
 Listings are a Query of one GSI partition from the cursor, ``Limit = limit + 1`` (more calls only if
-DynamoDB's 1 MB page cut one short); the cursor is base64url JSON ``[domain_id, alias]`` of the
-page's last item, from which the ExclusiveStartKey is rebuilt. GSI reads are eventually consistent:
-an alias created or moved a moment ago may show up a moment later.
+DynamoDB's 1 MB page cut one short); the cursor names the page's last item (its domain and alias,
+bound to the listing: :mod:`skms.storage.cursors`), from which the ExclusiveStartKey is rebuilt. GSI
+reads are eventually consistent: an alias created or moved a moment ago may show up a moment later.
 
 ``delete_alias`` is a DeleteItem conditional on ``key_id``; ``move_alias`` an UpdateItem of
 ``key_id``, ``update_time`` and ``GSI1PK`` conditional on ``key_id`` and ``project_id`` (the
@@ -26,14 +26,13 @@ alias's project never changes, so neither do ``GSI2PK``/``GSI2SK``).
 from __future__ import annotations
 
 import base64
-import binascii
-import json
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from skms.domain import AliasRecord
 from skms.errors import ConcurrentUpdate
+from skms.storage import cursors
 from skms.storage.dynamodb.table import CONDITIONAL_CHECK_FAILED, DynamoTable, code, failure, n, py, s
 from skms.storage.port import AliasExists, AliasNotFound, AliasPage, AliasStore
 
@@ -81,28 +80,6 @@ def _record(item: Item) -> AliasRecord:
     return AliasRecord(**fields)
 
 
-def _encode_cursor(record: AliasRecord) -> str:
-    raw = json.dumps([record.domain_id, record.alias], separators=(",", ":")).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _decode_cursor(cursor: str) -> tuple[str, str]:
-    """``(domain_id, alias)`` of a cursor; ValueError for anything :func:`_encode_cursor` cannot
-    have produced (DynamoDB would answer an empty key attribute with a ValidationException)."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        position = json.loads(raw)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
-        raise ValueError("invalid cursor") from error
-    if (
-        not isinstance(position, list)
-        or len(position) != 2
-        or not all(isinstance(part, str) and part for part in position)
-    ):
-        raise ValueError("invalid cursor")
-    return position[0], position[1]
-
-
 class DynamoAliasStore(AliasStore):
     def __init__(self, table: DynamoTable) -> None:
         self._table = table
@@ -115,7 +92,9 @@ class DynamoAliasStore(AliasStore):
         item = self._table.get_item(_key(domain_id, alias))
         return None if item is None else _record(item)
 
-    def _page(self, index: str, partition: str, limit: int, cursor: str | None) -> AliasPage:
+    def _page(
+        self, scope: tuple[str, ...], index: str, partition: str, limit: int, cursor: str | None
+    ) -> AliasPage:
         if limit < 1:
             raise ValueError("limit must be positive")
         request: QueryInputTypeDef = {
@@ -127,7 +106,7 @@ class DynamoAliasStore(AliasStore):
             "ScanIndexForward": True,
         }
         if cursor is not None:
-            domain_id, alias = _decode_cursor(cursor)
+            domain_id, alias = cursors.alias_position(scope, cursor)
             request["ExclusiveStartKey"] = {
                 **_key(domain_id, alias),
                 f"{index}PK": s(partition),
@@ -143,16 +122,20 @@ class DynamoAliasStore(AliasStore):
                 break
             request["ExclusiveStartKey"] = start
         records = [_record(item) for item in items[:limit]]
-        next_cursor = _encode_cursor(records[-1]) if len(items) > limit else None
+        next_cursor = None
+        if len(items) > limit:
+            next_cursor = cursors.alias_cursor(scope, records[-1].domain_id, records[-1].alias)
         return AliasPage(records=records, next_cursor=next_cursor)
 
     def list_key_aliases(
         self, project_id: str, key_id: str, limit: int, cursor: str | None = None
     ) -> AliasPage:
-        return self._page(KEY_INDEX, _key_partition(project_id, key_id), limit, cursor)
+        scope = cursors.key_aliases_scope(project_id, key_id)
+        return self._page(scope, KEY_INDEX, _key_partition(project_id, key_id), limit, cursor)
 
     def list_project_aliases(self, project_id: str, limit: int, cursor: str | None = None) -> AliasPage:
-        return self._page(PROJECT_INDEX, _project_partition(project_id), limit, cursor)
+        scope = cursors.project_aliases_scope(project_id)
+        return self._page(scope, PROJECT_INDEX, _project_partition(project_id), limit, cursor)
 
     def delete_alias(self, domain_id: str, alias: str, *, key_id: str) -> AliasRecord:
         try:

@@ -33,8 +33,9 @@ Item layout (all in the project's partition ``PK = P#{project_id}``):
   used) summing those that match the filters: its cost follows the groups, not the keys.
 
 Only live key items carry ``GSI1PK``, so the GSI lists the live keys of a project in creation order
-and nothing else; listing never scans. A cursor is a position in the index (the GSI key of a
-page's last item), so it stays valid after that key became a tombstone and left the index. List
+and nothing else; listing never scans. A cursor is a position in the index (the creation date and
+id of a page's last key, bound to the project: :mod:`skms.storage.cursors`), so it stays valid
+after that key became a tombstone and left the index. List
 filters are a ``FilterExpression`` on that Query (with the tombstone exclusion, kept as a guard),
 so a filtered page reads the index from the cursor until it has found its keys: its cost follows
 the keys it skips, and it may take several Query calls when matches are sparse.
@@ -51,8 +52,6 @@ sees no writes), which recounts the groups and rewrites the index attributes of 
 from __future__ import annotations
 
 import base64
-import binascii
-import json
 import re
 import threading
 from collections import OrderedDict
@@ -63,7 +62,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from skms.domain import KeyRecord, KeyState
 from skms.errors import ConcurrentUpdate
-from skms.storage import codec
+from skms.storage import codec, cursors
 from skms.storage.dynamodb.table import (
     CONDITION_FAILED,
     CONDITIONAL_CHECK_FAILED,
@@ -97,7 +96,7 @@ GSI = "GSI1"
 DUE_GSI = "GSI2"
 _DUE = "DUE"  # the GSI2PK of keys pending deletion
 _ROTATE = "ROTATE"  # the GSI2PK of keys on the automatic rotation schedule
-_KEY_ATTRS = ("PK", "SK", "GSI1PK", "GSI1SK")  # also the attributes of a list cursor
+_KEY_ATTRS = ("PK", "SK", "GSI1PK", "GSI1SK")
 _DUE_ATTRS = ("GSI2PK", "GSI2SK")
 _INDEX_ATTRS = (*_KEY_ATTRS, *_DUE_ATTRS)  # every attribute of a key item that is no record field
 _COUNT_PREFIX = "COUNT#"
@@ -243,37 +242,22 @@ def _record(item: Item) -> KeyRecord:
     return codec.from_fields(fields, materials)
 
 
-def _encode_cursor(key: dict[str, str]) -> str:
-    raw = json.dumps(key, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+_UUID = re.compile(r"[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}")
 
 
-_UUID = r"[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}"
-_CURSOR_SK = re.compile(rf"K#{_UUID}")
-_CURSOR_GSI1SK = re.compile(rf"[0-9]{{13}}#{_UUID}")
-
-
-def _decode_cursor(project_id: str, cursor: str) -> Item:
-    """The ExclusiveStartKey a cursor stands for; ValueError unless it belongs to this project."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key = json.loads(raw)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
-        raise ValueError("invalid cursor") from error
-    if (
-        not isinstance(key, dict)
-        or sorted(key) != sorted(_KEY_ATTRS)
-        or not all(isinstance(value, str) for value in key.values())
-        or key["PK"] != _pk(project_id)
-        or key["GSI1PK"] != _pk(project_id)
-        # A forged position (e.g. empty key attributes) would make DynamoDB answer a
-        # ValidationException, i.e. a 500: only positions of real key items are accepted.
-        or not _CURSOR_SK.fullmatch(key["SK"])
-        or not _CURSOR_GSI1SK.fullmatch(key["GSI1SK"])
-        or key["SK"][2:] != key["GSI1SK"][14:]
-    ):
+def _start_key(project_id: str, cursor: str) -> Item:
+    """The ExclusiveStartKey (GSI1 position) a cursor stands for; ValueError unless it is a cursor
+    of this project naming a real key id (a forged empty or odd attribute would make DynamoDB
+    answer a ValidationException, i.e. a 500)."""
+    creation_date, key_id = cursors.key_position(project_id, cursor)
+    if not _UUID.fullmatch(key_id):
         raise ValueError("invalid cursor")
-    return {name: s(value) for name, value in key.items()}
+    return {
+        "PK": s(_pk(project_id)),
+        "SK": s(_key_sk(key_id)),
+        "GSI1PK": s(_pk(project_id)),
+        "GSI1SK": s(f"{creation_date:013d}#{key_id}"),
+    }
 
 
 class DynamoKeyStore(KeyStore):
@@ -542,12 +526,12 @@ class DynamoKeyStore(KeyStore):
         ``limit + 1`` and, while filters reject items, doubles each call (up to
         ``_MAX_QUERY_LIMIT``), so a page of sparse matches takes few calls; without filters one
         call does (more only if DynamoDB's 1 MB page cut it short). The items read past the
-        page's last one are dropped: the cursor is the GSI key of the page's last item,
-        base64url JSON. GSI reads are eventually consistent: a key created a moment ago may
-        show up a moment later."""
+        page's last one are dropped: the cursor names the page's last key
+        (:mod:`skms.storage.cursors`), from which its GSI position is rebuilt. GSI reads are
+        eventually consistent: a key created a moment ago may show up a moment later."""
         if limit < 1:
             raise ValueError("limit must be positive")
-        start = None if cursor is None else _decode_cursor(project_id, cursor)
+        start = None if cursor is None else _start_key(project_id, cursor)
         request = self._query_request(project_id, filters)
         items: list[Item] = []
         read_limit = limit + 1
@@ -565,11 +549,12 @@ class DynamoKeyStore(KeyStore):
                 read_limit = missing
             else:  # the filters rejected some: read more at once
                 read_limit = min(max(2 * read_limit, missing), _MAX_QUERY_LIMIT)
-        page = items[:limit]
+        records = [_record(item) for item in items[:limit]]
         next_cursor = None
         if len(items) > limit:
-            next_cursor = _encode_cursor({name: page[-1][name]["S"] for name in _KEY_ATTRS})
-        return KeyPage(records=[_record(item) for item in page], next_cursor=next_cursor)
+            last = records[-1]
+            next_cursor = cursors.key_cursor(project_id, last.creation_date, last.key_id)
+        return KeyPage(records=records, next_cursor=next_cursor)
 
     def count_keys(self, project_id: str, *, filters: KeyFilter | None = None) -> int:
         """One strongly consistent Query of the partition's ``COUNT#`` items (one per group of

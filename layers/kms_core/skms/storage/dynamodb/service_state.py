@@ -9,10 +9,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from skms.storage.dynamodb.principals import user_partition
-from skms.storage.dynamodb.table import DynamoTable, n, s, translated
+from skms.storage.dynamodb.table import CONDITIONAL_CHECK_FAILED, DynamoTable, code, failure, n, s
 from skms.storage.port import ServiceStateStore, StorageFailure
 
 if TYPE_CHECKING:
@@ -38,16 +40,28 @@ class DynamoServiceStateStore(ServiceStateStore):
     def add_login_failure(
         self, domain_name: str, name: str, window: int, expires_at: int, delta: int = 1
     ) -> int:
-        """One UpdateItem ADD (atomic); the table's TTL on ``expiration`` removes old windows."""
-        with translated():
-            response = self._table.client().update_item(
-                TableName=self._table.name,
-                Key=_login_failures_key(domain_name, name, window),
-                UpdateExpression="ADD #count :delta SET #expiration = :expires_at",
-                ExpressionAttributeNames={"#count": "count", "#expiration": "expiration"},
-                ExpressionAttributeValues={":delta": n(delta), ":expires_at": n(expires_at)},
-                ReturnValues="UPDATED_NEW",
-            )
+        """One UpdateItem ADD (atomic); the table's TTL on ``expiration`` removes old windows. A
+        take-back (``delta`` < 0) is conditional on a count that stays at 0 or more, so it never
+        creates a counter or takes one below 0 (a count at 0 stays until its TTL: 0 reads as none)."""
+        request: dict[str, Any] = {
+            "TableName": self._table.name,
+            "Key": _login_failures_key(domain_name, name, window),
+            "UpdateExpression": "ADD #count :delta SET #expiration = :expires_at",
+            "ExpressionAttributeNames": {"#count": "count", "#expiration": "expiration"},
+            "ExpressionAttributeValues": {":delta": n(delta), ":expires_at": n(expires_at)},
+            "ReturnValues": "UPDATED_NEW",
+        }
+        if delta < 0:
+            request["ConditionExpression"] = "#count >= :least"
+            request["ExpressionAttributeValues"][":least"] = n(-delta)
+        try:
+            response = self._table.client().update_item(**request)
+        except ClientError as error:
+            if delta < 0 and code(error) == CONDITIONAL_CHECK_FAILED:
+                return 0  # nothing (or not that much) to take back
+            raise failure(error) from error
+        except BotoCoreError as error:
+            raise failure(error) from error
         return int(response["Attributes"]["count"]["N"])
 
     def get_secret(self, name: str) -> bytes | None:

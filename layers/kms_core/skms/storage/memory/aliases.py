@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from skms.domain import AliasRecord
 from skms.errors import ConcurrentUpdate
-from skms.storage import codec
+from skms.storage import cursors
 from skms.storage.port import AliasExists, AliasNotFound, AliasPage, AliasStore
 
 
@@ -28,10 +28,12 @@ class InMemoryAliasStore(AliasStore):
         with self._lock:
             return self._aliases.get((domain_id, alias))
 
-    def _page(self, wanted: Callable[[AliasRecord], bool], limit: int, cursor: str | None) -> AliasPage:
+    def _page(
+        self, scope: tuple[str, ...], wanted: Callable[[AliasRecord], bool], limit: int, cursor: str | None
+    ) -> AliasPage:
         if limit < 1:
             raise ValueError("limit must be positive")
-        after = None if cursor is None else codec.alias_from_cursor(cursor)
+        after = None if cursor is None else cursors.alias_position(scope, cursor)[1]
         with self._lock:
             found = sorted(
                 (record for record in self._aliases.values() if wanted(record)),
@@ -40,18 +42,28 @@ class InMemoryAliasStore(AliasStore):
         if after is not None:
             found = [record for record in found if record.alias > after]
         page = found[:limit]
-        next_cursor = codec.alias_cursor(page[-1].alias) if len(found) > limit else None
+        next_cursor = None
+        if len(found) > limit:
+            next_cursor = cursors.alias_cursor(scope, page[-1].domain_id, page[-1].alias)
         return AliasPage(records=page, next_cursor=next_cursor)
 
     def list_key_aliases(
         self, project_id: str, key_id: str, limit: int, cursor: str | None = None
     ) -> AliasPage:
         return self._page(
-            lambda record: record.project_id == project_id and record.key_id == key_id, limit, cursor
+            cursors.key_aliases_scope(project_id, key_id),
+            lambda record: record.project_id == project_id and record.key_id == key_id,
+            limit,
+            cursor,
         )
 
     def list_project_aliases(self, project_id: str, limit: int, cursor: str | None = None) -> AliasPage:
-        return self._page(lambda record: record.project_id == project_id, limit, cursor)
+        return self._page(
+            cursors.project_aliases_scope(project_id),
+            lambda record: record.project_id == project_id,
+            limit,
+            cursor,
+        )
 
     def delete_alias(self, domain_id: str, alias: str, *, key_id: str) -> AliasRecord:
         with self._lock:

@@ -4,9 +4,10 @@ One lock serialises every call, so conditional writes are trivially atomic. Reco
 through and through (frozen, their versions a tuple of frozen values), so a caller can never edit
 the stored state in place.
 
-Listing walks the project's keys in creation order from the cursor, skipping tombstones and keys
-the filters reject, until ``limit + 1`` are found; counting walks them all. That is fine for a fake:
-the real adapters filter in their queries.
+Listing walks the project's keys in creation order from the cursor (:mod:`skms.storage.cursors`: the
+page's last key, bound to the project; its ``seq`` is found in the project to resume), skipping
+tombstones and keys the filters reject, until ``limit + 1`` are found; counting walks them all. That
+is fine for a fake: the real adapters filter in their queries.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 
 from skms.domain import KeyRecord, KeyState
 from skms.errors import ConcurrentUpdate
-from skms.storage import codec
+from skms.storage import codec, cursors
 from skms.storage.port import (
     AliasExists,
     KeyExists,
@@ -33,14 +34,6 @@ def _copy(record: KeyRecord) -> KeyRecord:
 
 def _listed(record: KeyRecord, filters: KeyFilter | None) -> bool:
     return codec.is_live(record) and (filters is None or filters.matches(record))
-
-
-def _parse_cursor(cursor: str | None) -> int:
-    if cursor is None:
-        return -1
-    if not (cursor.isascii() and cursor.isdigit()):
-        raise ValueError("invalid cursor")
-    return int(cursor)
 
 
 class InMemoryKeyStore(KeyStore):
@@ -108,8 +101,14 @@ class InMemoryKeyStore(KeyStore):
     ) -> KeyPage:
         if limit < 1:
             raise ValueError("limit must be positive")
-        after = _parse_cursor(cursor)
+        position = None if cursor is None else cursors.key_position(project_id, cursor)
         with self._lock:
+            after = -1
+            if position is not None:
+                entry = self._keys.get(position[1])
+                if entry is None or entry[1].project_id != project_id:
+                    raise ValueError("invalid cursor")  # no such key in this project
+                after = entry[0]
             seqs, ids = self._by_project.get(project_id, ([], []))
             found: list[tuple[int, KeyRecord]] = []  # up to limit + 1, to know whether more follow
             for index in range(bisect.bisect_right(seqs, after), len(seqs)):
@@ -119,7 +118,10 @@ class InMemoryKeyStore(KeyStore):
                     if len(found) > limit:
                         break
             records = [_copy(record) for _, record in found[:limit]]
-            next_cursor = str(found[limit - 1][0]) if len(found) > limit else None
+            next_cursor = None
+            if len(found) > limit:
+                last = records[-1]
+                next_cursor = cursors.key_cursor(project_id, last.creation_date, last.key_id)
             return KeyPage(records=records, next_cursor=next_cursor)
 
     def count_keys(self, project_id: str, *, filters: KeyFilter | None = None) -> int:

@@ -24,8 +24,14 @@ class InMemoryServiceStateStore(ServiceStateStore):
             key = (domain_name, name, window)
             for stale in [k for k in self._login_failures if k[2] < window]:  # windows that are over
                 del self._login_failures[stale]
-            self._login_failures[key] = self._login_failures.get(key, 0) + delta
-            return self._login_failures[key]
+            if delta < 0 and key not in self._login_failures:
+                return 0  # nothing to take back: a take-back never creates a counter
+            count = max(self._login_failures.get(key, 0) + delta, 0)
+            if count == 0:
+                self._login_failures.pop(key, None)  # a counter at zero is no counter
+            else:
+                self._login_failures[key] = count
+            return count
 
     def get_secret(self, name: str) -> bytes | None:
         with self._lock:

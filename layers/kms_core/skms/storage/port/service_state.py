@@ -28,4 +28,5 @@ class ServiceStateStore(abc.ABC):
     ) -> int:
         """Add ``delta`` (an atomic increment; -1 takes an attempt back) to the failed attempts of
         ``window`` and return the new count. The counter may be forgotten after ``expires_at``
-        (epoch seconds)."""
+        (epoch seconds). A take-back never takes a count below 0 and never creates a counter;
+        a counter it brings to 0 may be removed (0 and absent read the same)."""

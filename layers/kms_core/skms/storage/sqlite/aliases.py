@@ -3,10 +3,10 @@
 One row per alias, plain columns (no secret, nothing to encode): primary key ``(domain_id, alias)``
 (the uniqueness of an alias in its domain: a create is a plain INSERT, a primary-key violation is
 :class:`AliasExists`). Listings are range reads of ``aliases_key (project_id, key_id, alias)`` and
-``aliases_project (project_id, alias)`` from the cursor (the last alias of the previous page,
-base64url): ``ORDER BY alias LIMIT n + 1`` in index order, never a scan or a sort. Delete and move
-are a DELETE / UPDATE ``WHERE`` the alias still points at the expected key, in a ``BEGIN
-IMMEDIATE`` transaction that then tells "absent" from "points elsewhere".
+``aliases_project (project_id, alias)`` from the cursor (the last alias of the previous page, bound
+to the listing: :mod:`skms.storage.cursors`): ``ORDER BY alias LIMIT n + 1`` in index order, never a
+scan or a sort. Delete and move are a DELETE / UPDATE ``WHERE`` the alias still points at the
+expected key, in a ``BEGIN IMMEDIATE`` transaction that then tells "absent" from "points elsewhere".
 
 The table is created by ``CREATE TABLE IF NOT EXISTS`` when the file is opened, so a file of an
 earlier version (without it) opens fine.
@@ -19,7 +19,7 @@ from typing import Any
 
 from skms.domain import AliasRecord
 from skms.errors import ConcurrentUpdate
-from skms.storage import codec
+from skms.storage import cursors
 from skms.storage.port import AliasExists, AliasNotFound, AliasPage, AliasStore
 from skms.storage.sqlite.database import Schema, SqliteDatabase, failure, is_unique_violation
 
@@ -72,26 +72,32 @@ class SqliteAliasStore(AliasStore):
         )
         return None if row is None else _record(row)
 
-    def _page(self, where: str, params: tuple[str, ...], limit: int, cursor: str | None) -> AliasPage:
+    def _page(
+        self, scope: tuple[str, ...], where: str, params: tuple[str, ...], limit: int, cursor: str | None
+    ) -> AliasPage:
         if limit < 1:
             raise ValueError("limit must be positive")
         clauses, values = [where], list(params)
         if cursor is not None:
             clauses.append("alias > ?")
-            values.append(codec.alias_from_cursor(cursor))
+            values.append(cursors.alias_position(scope, cursor)[1])
         sql = f"{_SELECT} WHERE {' AND '.join(clauses)} ORDER BY alias LIMIT ?"
         rows = self._db.read(lambda conn: conn.execute(sql, (*values, limit + 1)).fetchall())
         records = [_record(row) for row in rows[:limit]]
-        next_cursor = codec.alias_cursor(records[-1].alias) if len(rows) > limit else None
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = cursors.alias_cursor(scope, records[-1].domain_id, records[-1].alias)
         return AliasPage(records=records, next_cursor=next_cursor)
 
     def list_key_aliases(
         self, project_id: str, key_id: str, limit: int, cursor: str | None = None
     ) -> AliasPage:
-        return self._page("project_id = ? AND key_id = ?", (project_id, key_id), limit, cursor)
+        scope = cursors.key_aliases_scope(project_id, key_id)
+        return self._page(scope, "project_id = ? AND key_id = ?", (project_id, key_id), limit, cursor)
 
     def list_project_aliases(self, project_id: str, limit: int, cursor: str | None = None) -> AliasPage:
-        return self._page("project_id = ?", (project_id,), limit, cursor)
+        scope = cursors.project_aliases_scope(project_id)
+        return self._page(scope, "project_id = ?", (project_id,), limit, cursor)
 
     def delete_alias(self, domain_id: str, alias: str, *, key_id: str) -> AliasRecord:
         try:

@@ -1,6 +1,8 @@
 """The SQLite adapter of the :class:`KeyStore` port: the ``keys`` table and its counters.
 
-``seq`` (``AUTOINCREMENT``: monotonic, never reused) is the creation order and the list cursor.
+``seq`` (``AUTOINCREMENT``: monotonic, never reused) is the creation order. It is global, so it is
+never shown: a list cursor names the page's last key (:mod:`skms.storage.cursors`, bound to the
+project), whose ``seq`` is looked up in the project (the UNIQUE ``key_id`` index) to resume.
 ``key_alias`` uniqueness is a UNIQUE index on ``(project_id, key_alias)``.
 
 The record is one JSON document (``record``); the fields listing filters on are copied into real
@@ -25,7 +27,7 @@ import sqlite3
 
 from skms.domain import KeyRecord, KeyState
 from skms.errors import ConcurrentUpdate
-from skms.storage import codec
+from skms.storage import codec, cursors
 from skms.storage.port import (
     AliasExists,
     KeyExists,
@@ -294,28 +296,34 @@ class SqliteKeyStore(KeyStore):
     def list_keys(
         self, project_id: str, limit: int, cursor: str | None = None, *, filters: KeyFilter | None = None
     ) -> KeyPage:
-        """One indexed range query; fetches ``limit + 1`` rows to know whether more follow."""
+        """One indexed range query; fetches ``limit + 1`` rows to know whether more follow. A
+        cursor's key is found in the project first (one lookup of the UNIQUE ``key_id`` index; a
+        tombstone keeps its row, so a cursor stays valid after its key was deleted)."""
         if limit < 1:
             raise ValueError("limit must be positive")
-        after = -1
-        if cursor is not None:
-            if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
-                raise ValueError("invalid cursor")  # also keeps it inside SQLite's 64-bit integers
-            after = int(cursor)
+        position = None if cursor is None else cursors.key_position(project_id, cursor)
         where, params = _where(project_id, filters)
         try:
-            rows = (
-                self._db.connection()
-                .execute(
-                    f"SELECT seq, record FROM keys WHERE {where} AND seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
-                    (*params, after, limit + 1),
-                )
-                .fetchall()
-            )
+            conn = self._db.connection()
+            after = -1
+            if position is not None:
+                found = conn.execute(
+                    "SELECT seq FROM keys WHERE key_id = ? AND project_id = ?", (position[1], project_id)
+                ).fetchone()
+                if found is None:
+                    raise ValueError("invalid cursor")  # no such key in this project
+                after = int(found[0])
+            rows = conn.execute(
+                f"SELECT seq, record FROM keys WHERE {where} AND seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
+                (*params, after, limit + 1),
+            ).fetchall()
         except sqlite3.Error as error:
             raise failure(error) from error
         records = [codec.from_json(text) for _, text in rows[:limit]]
-        next_cursor = str(rows[limit - 1][0]) if len(rows) > limit else None
+        next_cursor = None
+        if len(rows) > limit:
+            last = records[-1]
+            next_cursor = cursors.key_cursor(project_id, last.creation_date, last.key_id)
         return KeyPage(records=records, next_cursor=next_cursor)
 
     def count_keys(self, project_id: str, *, filters: KeyFilter | None = None) -> int:

@@ -96,7 +96,9 @@ def _principal_problem(kind: str, principal_id: str, body: str) -> str | None:
         counter = json.loads(body)
         if not (isinstance(counter["count"], int) and isinstance(counter["expires_at"], int)):
             raise TypeError("count and expires_at must be integers")
-        return None if counter["count"] >= 1 else "a failure counter below 1"
+        # 0 is "no failures": the take-back of a successful login left such rows before it learnt
+        # to delete them, and they hold nothing wrong. Below 0 would grant extra attempts.
+        return None if counter["count"] >= 0 else "a negative failure counter"
     if kind == ACCESS_KEY:
         access_key = codec.principal_from_json(AccessKeyRecord, body)
         expected_id = access_key.access_key

@@ -5,7 +5,10 @@
   ``get_or_create_secret`` is ``INSERT OR IGNORE`` then SELECT in one ``BEGIN IMMEDIATE`` transaction;
 - ``login-failures``: ``id`` is the user key then ``#{window}``, ``body`` is
   ``{"count": n, "expires_at": epoch seconds}``; counters whose time is over are deleted by the
-  next write.
+  next write. A stored count is at least 1: a take-back (``delta`` < 0, after a successful login)
+  updates an existing counter only and deletes it when it reaches 0, in the same transaction. A
+  crash between a login's count and its take-back leaves that attempt counted (1 or more): the
+  conservative side, and a sound store for ``skms check``.
 """
 
 from __future__ import annotations
@@ -40,19 +43,31 @@ class SqliteServiceStateStore(ServiceStateStore):
                     "DELETE FROM principals WHERE kind = ? AND json_extract(body, '$.expires_at') < ?",
                     (LOGIN_FAILURES, int(time.time())),
                 )
-                conn.execute(
-                    "INSERT INTO principals (kind, id, body) VALUES (?, ?, json_object('count', ?,"
-                    " 'expires_at', ?)) ON CONFLICT (kind, id) DO UPDATE SET"
-                    " body = json_set(body, '$.count', json_extract(body, '$.count') + ?)",
-                    (LOGIN_FAILURES, counter_id, delta, expires_at, delta),
-                )
+                if delta > 0:
+                    conn.execute(
+                        "INSERT INTO principals (kind, id, body) VALUES (?, ?, json_object('count', ?,"
+                        " 'expires_at', ?)) ON CONFLICT (kind, id) DO UPDATE SET"
+                        " body = json_set(body, '$.count', json_extract(body, '$.count') + ?)",
+                        (LOGIN_FAILURES, counter_id, delta, expires_at, delta),
+                    )
+                else:  # a take-back: of an existing counter only, and to 0 at most, which removes it
+                    conn.execute(
+                        "UPDATE principals SET body = json_set(body, '$.count',"
+                        " max(json_extract(body, '$.count') + ?, 0)) WHERE kind = ? AND id = ?",
+                        (delta, LOGIN_FAILURES, counter_id),
+                    )
+                    conn.execute(
+                        "DELETE FROM principals WHERE kind = ? AND id = ?"
+                        " AND json_extract(body, '$.count') < 1",
+                        (LOGIN_FAILURES, counter_id),
+                    )
                 row = conn.execute(
                     "SELECT json_extract(body, '$.count') FROM principals WHERE kind = ? AND id = ?",
                     (LOGIN_FAILURES, counter_id),
                 ).fetchone()
         except sqlite3.Error as error:
             raise failure(error) from error
-        return int(row[0])
+        return 0 if row is None else int(row[0])
 
     def get_secret(self, name: str) -> bytes | None:
         body = row_body(self._db, SECRET, name)
