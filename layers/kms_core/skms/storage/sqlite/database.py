@@ -159,8 +159,9 @@ class SqliteDatabase:
         ``PRAGMA integrity_check`` and ``foreign_key_check``, then for each schema, its objects'
         presence and (when they are all there) its invariants.
         """
-        conn = self.connection()
         try:
+            # Inside the try: a file whose schema pages are torn fails as soon as it is opened.
+            conn = self.connection()
             conn.execute("BEGIN")
             try:
                 problems = [
