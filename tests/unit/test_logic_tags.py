@@ -73,8 +73,8 @@ def test_the_tag_lifecycle_of_one_key(memory_services: Services, caller: Caller)
     assert _shown(memory_services, caller, key_id) == {}
     # create-kms-tag adds, and replaces the value of an existing tag key
     for value in ("prod", "test"):
-        body = {"key_id": key_id, "tag": {"key": "env", "value": value}}
-        assert create_kms_tag(parse_body(CreateKmsTagRequestBody, body), caller, memory_services) is None
+        body: dict[str, Any] = {"key_id": key_id, "tag": {"key": "env", "value": value}}
+        create_kms_tag(parse_body(CreateKmsTagRequestBody, body), caller, memory_services)
     # an absent value is ""
     create_kms_tag(
         parse_body(CreateKmsTagRequestBody, {"key_id": key_id, "tag": {"key": "x"}}), caller, memory_services
@@ -82,7 +82,7 @@ def test_the_tag_lifecycle_of_one_key(memory_services: Services, caller: Caller)
     _tag(memory_services, caller, key_id, team="core", 标签="值")
     assert _shown(memory_services, caller, key_id) == {"env": "test", "team": "core", "x": "", "标签": "值"}
     # batch delete removes by tag key; tag keys the key does not carry are ignored
-    body = {"key_id": key_id, "action": "delete", "tags": [{"key": "team"}, {"key": "absent"}]}
+    body = {"key_id": key_id, "action": "delete", "tags": [{"key": "team"}, {"key": "absent"}]}  # 204
     batch_create_kms_tags(parse_body(BatchCreateKmsTagsRequestBody, body), caller, memory_services)
     delete_tag(parse_body(DeleteTagRequestBody, {"key_id": key_id, "key": "x"}), caller, memory_services)
     assert _shown(memory_services, caller, key_id) == {"env": "test", "标签": "值"}
