@@ -154,7 +154,8 @@ def list_kms_by_tags(
     tags = services.stores.tags
     if not names:
         if counting:
-            return ListKmsByTagsResponseBody(total_count=tags.find_keys(caller.project_id, conditions).total)
+            total = tags.find_keys(caller.project_id, conditions, limit=0).total
+            return ListKmsByTagsResponseBody(total_count=total)
         page = tags.find_keys(caller.project_id, conditions, offset=offset, limit=limit)
         records = describe_keys(services, caller, page.key_ids)
         total = page.total

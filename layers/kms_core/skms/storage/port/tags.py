@@ -70,7 +70,8 @@ class TagStore(abc.ABC):
         limit: int | None = None,
     ) -> TagMatches:
         """The ids of the project's keys that meet every condition (with no condition: every key
-        that carries a tag), ascending, from ``offset``, at most ``limit`` (None: all)."""
+        that carries a tag), ascending, from ``offset``, at most ``limit`` (None: all; 0: only the
+        total)."""
 
     @abc.abstractmethod
     def project_tags(self, project_id: str) -> dict[str, list[str]]:
