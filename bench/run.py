@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import auth_cost
 import import_time
+import list_by_tags
 import list_keys
 import memory_peak
 import peer
@@ -32,6 +33,7 @@ def main() -> int:
         per_message,
         rotation,
         list_keys,
+        list_by_tags,
         server_throughput,
         peer,
         sign_verify,

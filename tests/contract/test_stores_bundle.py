@@ -34,6 +34,8 @@ def _use_every_store(
     assert stores.aliases.get_alias(alias.domain_id, alias.alias) == alias
     assert stores.service_state.get_or_create_secret(f"s-{record.key_id}", b"v") == b"v"
     assert stores.service_state.add_login_failure("d", record.key_id, 1, expires_at=2_000_000_000) == 1
+    stores.tags.change_tags(record.project_id, record.key_id, put={"env": "prod"}, max_tags=10)
+    assert stores.tags.get_tags(record.project_id, record.key_id) == {"env": "prod"}
 
 
 def test_every_store_works_after_the_bundle_is_closed(

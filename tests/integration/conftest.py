@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -424,6 +425,15 @@ class KmsClient:
             event["body"] = raw_body
         elif body is not None:
             event["body"] = sdk_json(body)
+        if isinstance(body, dict):
+            # Path parameters the body names (``/kms/{key_id}/tags``) go in the path, percent-encoded
+            # as the SDK sends them, with the paths the signature covers.
+            for name, value in (event.get("pathParameters") or {}).items():
+                if name != "project_id" and isinstance(body.get(name), str):
+                    given = quote(body[name], safe="")
+                    event["pathParameters"][name] = given
+                    for holder in (event, event["requestContext"]):
+                        holder["path"] = holder["path"].replace(f"/{value}", f"/{given}", 1)
         if project_id != PROJECT_ID:
             # The request of another project, authorised by the authorizer for that project.
             event["pathParameters"]["project_id"] = project_id

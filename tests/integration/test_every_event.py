@@ -13,6 +13,7 @@ routes, signed with AK/SK as well, which adds the access-key read and secret unw
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -140,6 +141,17 @@ def _rotation_due_key(kms: KmsClient, services: Services) -> Fill:
     return {}
 
 
+def _tagged_key(kms: KmsClient, _: Services) -> Fill:
+    """A key named like the list-kms-by-tags event's match, carrying its tag (env=prod)."""
+    key_id = kms.create_key(f"orders-{uuid.uuid4().hex[:8]}")
+    reply = kms.call(
+        "batch_create_kms_tags",
+        {"key_id": key_id, "action": "create", "tags": [{"key": "env", "value": "prod"}]},
+    )
+    assert reply.status == 204, reply.raw_body
+    return {"key_id": key_id}
+
+
 SEEDS: dict[str, Seed] = {
     "create_datakey": _key(),
     "create_datakey_without_plaintext": _key(),
@@ -171,6 +183,12 @@ SEEDS: dict[str, Seed] = {
     "update_key_rotation_interval": _key_in_state("enable_key_rotation"),
     "rotate_on_demand": _key(),
     "rotate_due_keys": _rotation_due_key,
+    "create_kms_tag": _key(),
+    "batch_create_kms_tags": _key(),
+    "delete_tag": _tagged_key,
+    "show_kms_tags": _tagged_key,
+    "list_kms_tags": _tagged_key,
+    "list_kms_by_tags": _tagged_key,
 }
 
 
@@ -178,6 +196,17 @@ def _filled(body: dict[str, Any], fill: Fill) -> dict[str, Any]:
     placeholders = {name for name, value in body.items() if value == PLACEHOLDER_KEY_ID}
     assert placeholders <= set(fill), f"no value for the placeholders {placeholders - set(fill)}"
     return {**body, **fill}
+
+
+def _fill_path(event: dict[str, Any], fill: Fill) -> None:
+    """Path parameters that are placeholders (``/kms/{key_id}/tags``) take the seeded values, in
+    ``pathParameters`` and in the paths (which the AK/SK signature covers)."""
+    for name, value in (event.get("pathParameters") or {}).items():
+        if value == PLACEHOLDER_KEY_ID and name in fill:
+            event["pathParameters"][name] = fill[name]
+            event["path"] = event["path"].replace(value, fill[name])
+            context = event["requestContext"]
+            context["path"] = context["path"].replace(value, fill[name])
 
 
 def _event(function: str, kind: str, fill: Fill, kms: KmsClient, principals: Principals) -> dict[str, Any]:
@@ -190,6 +219,8 @@ def _event(function: str, kind: str, fill: Fill, kms: KmsClient, principals: Pri
         event["body"] = _filled(event["body"], fill)
     elif kind in {"api", "api-aksk"} and event["body"] is not None:
         event["body"] = sdk_json(_filled(json.loads(event["body"]), fill))
+    if kind in {"api", "api-aksk"}:
+        _fill_path(event, fill)
     if kind == "api-aksk":
         kms.sign(event, principals)
     return event

@@ -58,6 +58,13 @@ ROUTES = {
             "verify-mac": "VerifyMacFunction",
         }.items()
     ),
+    # tags (spec §8)
+    ("POST", K + "{key_id}/tags", "CreateKmsTagFunction", True),
+    ("POST", K + "{key_id}/tags/action", "BatchCreateKmsTagsFunction", True),
+    ("DELETE", K + "{key_id}/tags/{key}", "DeleteTagFunction", True),
+    ("GET", K + "{key_id}/tags", "ShowKmsTagsFunction", True),
+    ("GET", K + "tags", "ListKmsTagsFunction", True),
+    ("POST", K + "resource_instances/action", "ListKmsByTagsFunction", True),
 }
 
 TEMPLATE_DOC = load_template(TEMPLATE)
@@ -76,6 +83,15 @@ IDEMPOTENT = {
     "UpdateKeyRotationIntervalFunction",
 }
 PRINCIPAL_FUNCTIONS = {"AuthorizerFunction", "CreateTokenFunction"}
+TAG_WRITERS = {
+    "CreateKmsTagFunction",
+    "BatchCreateKmsTagsFunction",
+    "DeleteTagFunction",
+    "DeleteExpiredKeysFunction",  # a deleted key's tags go with it
+}
+TAG_READERS = TAG_WRITERS | {"ShowKmsTagsFunction", "ListKmsTagsFunction", "ListKmsByTagsFunction"}
+TAG_FUNCTIONS = TAG_READERS - {"DeleteExpiredKeysFunction"}
+TAG_PARTITIONS = ("TAG#cHJvamVjdA", "TAG#cHJvamVjdA#ZW52")  # a project's tag sets, one tag key's index
 
 
 def _item(action: str, leading_key: str, *attributes: str) -> AwsCall:
@@ -205,3 +221,25 @@ def test_every_role_stays_within_the_default_managed_policy_quota() -> None:
     # role (AWSLambdaBasicExecutionRole and, with Tracing: Active, AWSXrayWriteOnlyAccess).
     counts = {f: len(RESOURCES[f]["Properties"].get("Policies", [])) for f in FUNCTIONS}
     assert max(counts.values()) <= 10 - 2, counts
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_tag_items_are_read_and_written_only_by_the_tag_functions_and_the_sweep(function: str) -> None:
+    for partition in TAG_PARTITIONS:
+        for action in ("GetItem", "Query"):
+            assert _allowed(function, _item(action, partition)) == (function in TAG_READERS), action
+        for action in ("PutItem", "UpdateItem", "DeleteItem"):
+            assert _allowed(function, _item(action, partition)) == (function in TAG_WRITERS), action
+
+
+@pytest.mark.parametrize("function", sorted(TAG_FUNCTIONS))
+def test_tag_functions_only_read_keys_and_never_write_them(function: str) -> None:
+    project_item = "P#0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e"
+    assert not any(
+        _allowed(function, _item(action, project_item)) for action in ("PutItem", "UpdateItem", "DeleteItem")
+    )
+    assert not _allowed(
+        function, AwsCall("dynamodb:Query", "table/index/GSI1", {"dynamodb:LeadingKeys": [project_item]})
+    )
+    unwrap = AwsCall("kms:Decrypt", "root-key", {"kms:EncryptionContext:purpose": ["cmk-material"]})
+    assert not _allowed(function, unwrap)

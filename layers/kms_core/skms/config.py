@@ -28,6 +28,9 @@ class Settings(BaseModel):
     domain_id: str = Field(default="0" * 32, pattern=r"^[0-9a-zA-Z]{1,64}$")
     region_id: str = "local"
     key_quota: int = Field(default=20000, ge=1)
+    # Tag keys one key may carry (access-control.md §5: 10 in the API docs, 20 in the console's).
+    # At most 20, so that one tag change stays within one DynamoDB transaction (skms.storage.dynamodb.tags).
+    tags_per_key: int = Field(default=10, ge=1, le=20)
     cache_ttl_seconds: float = Field(default=300.0, gt=0)
     cache_max_entries: int = Field(default=1024, ge=1)
     # How long a warm authorizer trusts an access key's record (enabled, projects) before reading

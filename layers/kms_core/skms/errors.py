@@ -132,6 +132,25 @@ InvalidRotationInterval = _error(
     "InvalidRotationInterval", "KMS.3001", 400, "rotation_interval must be between 30 and 365 days."
 )
 
+# 400, tags (§F2; access-control.md §5)
+EmptyTagList = _error("EmptyTagList", "KMS.0401", 400, "The tag list is empty.")
+InvalidMatchValue = _error("InvalidMatchValue", "KMS.0402", 400, "Invalid match value.")
+InvalidMatchKey = _error("InvalidMatchKey", "KMS.0403", 400, "Invalid match key.")
+InvalidTagAction = _error("InvalidTagAction", "KMS.0404", 400, "Invalid action.")
+InvalidTagValue = _error("InvalidTagValue", "KMS.0405", 400, "Invalid tag value.")
+InvalidTagKey = _error("InvalidTagKey", "KMS.0406", 400, "Invalid tag key.")
+InvalidTagListSize = _error("InvalidTagListSize", "KMS.0407", 400, "Invalid tag list size.")
+TooManyTags = _error("TooManyTags", "KMS.0409", 400, "Too many tags.")
+TagValueTooLong = _error("TagValueTooLong", "KMS.0410", 400, "The tag value is too long.")
+TagKeyTooLong = _error("TagKeyTooLong", "KMS.0411", 400, "The tag key is too long.")
+InvalidTagList = _error("InvalidTagList", "KMS.0412", 400, "Invalid tag list.")
+TooManyTagValues = _error("TooManyTagValues", "KMS.0413", 400, "Too many tag values.")
+InvalidTags = _error("InvalidTags", "KMS.0414", 400, "Invalid tags.")
+InvalidMatches = _error("InvalidMatches", "KMS.0415", 400, "Invalid matches.")
+TagNotFound = _error("TagNotFound", "KMS.0416", 404, "The tag does not exist.")
+InvalidTagOffset = _error("InvalidTagOffset", "KMS.0417", 400, "Invalid offset.")
+OffsetNotRequired = _error("OffsetNotRequired", "KMS.0418", 400, "offset and limit are not used by count.")
+
 # 400, create / alias
 InvalidKeyAlias = _error("InvalidKeyAlias", "KMS.1101", 400, "Invalid key_alias.")
 InvalidKeyDescription = _error("InvalidKeyDescription", "KMS.1103", 400, "Invalid key_description.")

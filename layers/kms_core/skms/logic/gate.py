@@ -24,7 +24,7 @@ versions through the keyring (the primary encrypts, any live version decrypts).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from skms import errors
@@ -48,17 +48,27 @@ class Use(enum.Enum):
     MAC = "mac"  # generate-mac and verify-mac
     AGREE = "agree"  # derive-shared-secret
     ROTATE = "rotate"  # enable/disable rotation, its interval, rotate-on-demand (access-control §7)
+    TAG = "tag"  # add, change or remove its tags (spec §8; reading them is DESCRIBE)
 
 
 _LIVE_STATES = frozenset(KeyState)
 _ENABLED_ONLY = frozenset({KeyState.ENABLED})
+_NOT_PENDING_DELETION = _LIVE_STATES - {KeyState.PENDING_DELETION, KeyState.FROZEN}
+_OWN_ROWS = (Use.DESCRIBE, Use.MANAGE, Use.TAG)
 
 # Use -> the states in which a key may be used for it.
 USABLE_STATES: dict[Use, frozenset[KeyState]] = {
     Use.DESCRIBE: _LIVE_STATES,
     Use.MANAGE: _LIVE_STATES,
-    **{use: _ENABLED_ONLY for use in Use if use not in (Use.DESCRIBE, Use.MANAGE)},
+    # Tags are metadata: a disabled key may be tagged, a key pending deletion (KMS.0210) or
+    # frozen (KMS.0320) may not, as for every change other than describe (README, lifecycle).
+    Use.TAG: _NOT_PENDING_DELETION,
+    **{use: _ENABLED_ONLY for use in Use if use not in _OWN_ROWS},
 }
+
+# Uses refused on a service default key (default_key_flag "1"), KMS.0211 (access-control.md §5:
+# default keys cannot be tagged). The lifecycle's own list is skms.logic.lifecycle.DEFAULT_KEY_FORBIDDEN.
+DEFAULT_KEY_REFUSED: frozenset[Use] = frozenset({Use.TAG})
 
 # §F1: a key in state 3 gives KMS.0209, in state 4 KMS.0210, frozen KMS.0320; other states KMS.1301.
 STATE_ERRORS: dict[KeyState, type[errors.KmsError]] = {
@@ -118,6 +128,7 @@ RECORD_REFUSALS: dict[Use, tuple[tuple[RecordTest, Callable[[], errors.KmsError]
 REFUSALS: dict[Use, tuple[Refusal, ...]] = {
     Use.DESCRIBE: (),
     Use.MANAGE: (),
+    Use.TAG: (),
     Use.ENCRYPT: (
         (_hmac, _say(errors.UnsupportedForHmac)),
         (_ec, _say(errors.EcKeyCannotEncrypt)),
@@ -263,4 +274,19 @@ def open_key(services: Services, caller: Caller, key_ref: str, use: Use) -> Open
     # resolution (so a refusal can name the key's URN) and the state checks.
     check_state(record, use)
     check_capability(record, use)
+    if record.is_default_key and use in DEFAULT_KEY_REFUSED:
+        raise errors.DefaultKeyOperation
     return OpenKey(record, use, services)
+
+
+def describe_keys(services: Services, caller: Caller, key_ids: Iterable[str]) -> list[KeyRecord]:
+    """The caller's keys among ``key_ids``, each opened for :data:`Use.DESCRIBE`, in the order
+    given; ids that name no live key of the project (deleted meanwhile) are left out. For
+    listings that found the ids elsewhere (list-kms-by-tags: the tag store)."""
+    opened: list[KeyRecord] = []
+    for key_id in key_ids:
+        try:
+            opened.append(open_key(services, caller, key_id, Use.DESCRIBE).record)
+        except errors.KeyNotFound:
+            continue
+    return opened

@@ -53,6 +53,9 @@ def _tombstone(services: Services, record: KeyRecord, now: int) -> bool:
             record = fresh
             continue
         services.keyring.forget(record)
+        # Its tags go with it (spec §8): after the tombstone, so a key whose deletion was
+        # cancelled meanwhile keeps them; list-kms-by-tags skips tombstones in between.
+        services.stores.tags.delete_tags(record.project_id, record.key_id)
         return True
     return False
 

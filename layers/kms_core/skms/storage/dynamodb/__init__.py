@@ -4,7 +4,8 @@
 the one translation of driver errors. Each record kind has a module with its adapter and the
 layout of its items: :mod:`.keys` (``PK = P#{project_id}``), :mod:`.aliases` (``PK =
 ALIAS#{domain_id}``), :mod:`.principals` (``PK = AK#...`` and ``USER#...``) and
-:mod:`.service_state` (``PK = SYS#...``, and ``LOGIN-FAILURES#`` items in a user's partition).
+:mod:`.tags` (``PK = TAG#...``), :mod:`.service_state` (``PK = SYS#...``, and ``LOGIN-FAILURES#``
+items in a user's partition).
 Every item kind has a ``PK`` prefix of its own, so IAM ``dynamodb:LeadingKeys`` conditions can
 give each function just the kinds it uses; queries only, never scans. Adding a record kind is one
 more module, with a prefix of its own, and one more field in :func:`stores_on`.
@@ -19,6 +20,7 @@ from skms.storage.dynamodb.keys import DynamoKeyStore
 from skms.storage.dynamodb.principals import DynamoPrincipalStore
 from skms.storage.dynamodb.service_state import DynamoServiceStateStore
 from skms.storage.dynamodb.table import DynamoTable
+from skms.storage.dynamodb.tags import DynamoTagStore
 from skms.storage.port import Stores
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ __all__ = [
     "DynamoPrincipalStore",
     "DynamoServiceStateStore",
     "DynamoTable",
+    "DynamoTagStore",
     "open_stores",
     "stores_on",
 ]
@@ -42,6 +45,7 @@ def stores_on(table: DynamoTable) -> Stores:
         aliases=DynamoAliasStore(table),
         principals=DynamoPrincipalStore(table),
         service_state=DynamoServiceStateStore(table),
+        tags=DynamoTagStore(table),
     )
 
 

@@ -10,6 +10,7 @@ from skms.storage.memory.aliases import InMemoryAliasStore
 from skms.storage.memory.keys import InMemoryKeyStore
 from skms.storage.memory.principals import InMemoryPrincipalStore
 from skms.storage.memory.service_state import InMemoryServiceStateStore
+from skms.storage.memory.tags import InMemoryTagStore
 from skms.storage.port import Stores
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "InMemoryKeyStore",
     "InMemoryPrincipalStore",
     "InMemoryServiceStateStore",
+    "InMemoryTagStore",
     "open_stores",
 ]
 
@@ -27,4 +29,5 @@ def open_stores() -> Stores:
         aliases=InMemoryAliasStore(),
         principals=InMemoryPrincipalStore(),
         service_state=InMemoryServiceStateStore(),
+        tags=InMemoryTagStore(),
     )

@@ -19,10 +19,12 @@ from skms.storage.port.errors import (
     PrincipalExists,
     QuotaExceeded,
     StorageFailure,
+    TagLimitExceeded,
 )
 from skms.storage.port.keys import KeyFilter, KeyPage, KeyStore
 from skms.storage.port.principals import PrincipalStore
 from skms.storage.port.service_state import ServiceStateStore
+from skms.storage.port.tags import TagCondition, TagMatches, TagStore
 
 __all__ = [
     "AliasExists",
@@ -39,4 +41,8 @@ __all__ = [
     "ServiceStateStore",
     "StorageFailure",
     "Stores",
+    "TagCondition",
+    "TagLimitExceeded",
+    "TagMatches",
+    "TagStore",
 ]

@@ -11,6 +11,7 @@ from skms.storage.port.aliases import AliasStore
 from skms.storage.port.keys import KeyStore
 from skms.storage.port.principals import PrincipalStore
 from skms.storage.port.service_state import ServiceStateStore
+from skms.storage.port.tags import TagStore
 
 
 def _nothing() -> None:
@@ -23,6 +24,7 @@ class Stores:
     aliases: AliasStore
     principals: PrincipalStore
     service_state: ServiceStateStore
+    tags: TagStore
     # Releases what the stores share (connections); the factory of the backend provides it.
     on_close: Callable[[], None] = field(default=_nothing, repr=False, compare=False)
 

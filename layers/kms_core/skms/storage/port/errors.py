@@ -26,3 +26,7 @@ class PrincipalExists(Exception):
 
 class StorageFailure(Exception):
     """The store could not be reached or refused for a reason other than a condition."""
+
+
+class TagLimitExceeded(Exception):
+    """The change would leave the key with more tag keys than the limit given to ``change_tags``."""

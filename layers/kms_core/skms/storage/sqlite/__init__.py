@@ -3,7 +3,7 @@
 :class:`SqliteDatabase` (in :mod:`.database`) owns the file: connections, write transactions,
 error translation, schema set-up and ``check_integrity``. Each record kind has a module with its
 adapter and its :class:`Schema` (tables, indexes, migrations, invariants): :mod:`.keys`,
-:mod:`.aliases`, :mod:`.principals` and :mod:`.service_state` (which shares the ``principals``
+:mod:`.aliases`, :mod:`.tags`, :mod:`.principals` and :mod:`.service_state` (which shares the ``principals``
 table). Adding a record kind is one more module and one more entry in :data:`SCHEMAS`.
 """
 
@@ -12,12 +12,13 @@ from __future__ import annotations
 import pathlib
 
 from skms.storage.port import Stores
-from skms.storage.sqlite import aliases, keys, principals
+from skms.storage.sqlite import aliases, keys, principals, tags
 from skms.storage.sqlite.aliases import SqliteAliasStore
 from skms.storage.sqlite.database import Schema, SqliteDatabase
 from skms.storage.sqlite.keys import SqliteKeyStore
 from skms.storage.sqlite.principals import SqlitePrincipalStore
 from skms.storage.sqlite.service_state import SqliteServiceStateStore
+from skms.storage.sqlite.tags import SqliteTagStore
 
 __all__ = [
     "SCHEMAS",
@@ -26,12 +27,13 @@ __all__ = [
     "SqliteKeyStore",
     "SqlitePrincipalStore",
     "SqliteServiceStateStore",
+    "SqliteTagStore",
     "open_database",
     "open_stores",
     "stores_on",
 ]
 
-SCHEMAS: tuple[Schema, ...] = (keys.SCHEMA, principals.SCHEMA, aliases.SCHEMA)
+SCHEMAS: tuple[Schema, ...] = (keys.SCHEMA, principals.SCHEMA, aliases.SCHEMA, tags.SCHEMA)
 
 
 def open_database(path: pathlib.Path, *, setup_schema: bool = True) -> SqliteDatabase:
@@ -47,6 +49,7 @@ def stores_on(database: SqliteDatabase) -> Stores:
         aliases=SqliteAliasStore(database),
         principals=SqlitePrincipalStore(database),
         service_state=SqliteServiceStateStore(database),
+        tags=SqliteTagStore(database),
         on_close=database.close,
     )
 

@@ -160,10 +160,8 @@ class SqliteDatabase:
         presence and (when they are all there) its invariants.
         """
         try:
-            conn = self.connection()  # opening runs PRAGMAs, which a torn file can already fail
-        except sqlite3.Error as error:
-            raise failure(error) from error
-        try:
+            # Inside the try: a file whose schema pages are torn fails as soon as it is opened.
+            conn = self.connection()
             conn.execute("BEGIN")
             try:
                 problems = [
