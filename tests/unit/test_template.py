@@ -142,7 +142,8 @@ def test_principal_functions_never_touch_project_items(function: str) -> None:
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_idempotency_records_and_deletes_are_granted_only_where_used(function: str) -> None:
-    assert _allowed(function, _item("PutItem", "IDEMPOTENCY")) == (function in IDEMPOTENT)
+    assert _allowed(function, _item("PutItem", "IDEMPOTENCY#3f")) == (function in IDEMPOTENT)
+    assert not _allowed(function, _item("PutItem", "IDEMPOTENCYX"))
     # Only a rename deletes a project item (the old alias reservation)
     deletes = _allowed(function, _item("DeleteItem", "P#0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e"))
     assert deletes == (function == "UpdateKeyAliasFunction")

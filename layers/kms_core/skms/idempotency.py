@@ -8,9 +8,9 @@ while the first request is still running. Failed requests are not remembered (a 
 Only operations whose answers hold no secret are idempotent (see ``endpoint(idempotent=True)``):
 the stored answer is a key id, state, alias or description, never key material or a data key.
 
-Storage: in AWS, Powertools' DynamoDB persistence layer on the keys table itself (partition
-``IDEMPOTENCY``, sort key = the hashed idempotency key, ``expiration`` as the table's TTL
-attribute); locally, ``skms.storage.idempotency.SqliteIdempotencyStore``, the same semantics on
+Storage: in AWS, Powertools' DynamoDB persistence layer on the keys table itself (partitions
+``IDEMPOTENCY#<2 hex digits>``, sort key = the hashed idempotency key, ``expiration`` as the
+table's TTL attribute); locally, ``skms.storage.idempotency.SqliteIdempotencyStore``, the same semantics on
 the embedded store.
 """
 
