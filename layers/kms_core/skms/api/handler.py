@@ -2,7 +2,8 @@
 
 Order of work for every request: parse the event, authenticate (API requests: the authorizer's
 context, completed here by the AK/SK signature check over the raw body; direct invocations are
-authorised by IAM), validate the body into the model, call the logic, render.
+authorised by IAM, and only for the projects of ``KMS_DIRECT_INVOCATION_PROJECTS``), validate the
+body into the model, call the logic, render.
 
 Errors: a :class:`KmsError` is rendered with its status and §F2 body; a failing dependency
 (storage, root key) as KMS.0102 / KMS.0104; anything else is logged (type and traceback only,
@@ -110,6 +111,9 @@ class _Endpoint:
                 request_id=invocation.request_id,
                 principal=principal.identity(),
             )
+        if not self.public and invocation.project_id not in services.settings.direct_projects:
+            # Opt-in per deployment (template parameter DirectInvocationProjects), per project.
+            raise errors.AccessDenied("Direct invocations are not enabled for this project.")
         domain_id = invocation.domain_id or services.settings.domain_id
         return Caller(
             project_id=invocation.project_id,
