@@ -15,6 +15,7 @@ import list_keys
 import memory_peak
 import peer
 import per_message
+import replay_cost
 import server_throughput
 import sign_verify
 
@@ -28,6 +29,7 @@ def main() -> int:
         import_time,
         memory_peak,
         auth_cost,
+        replay_cost,
         per_message,
         list_keys,
         server_throughput,

@@ -186,3 +186,21 @@ def test_every_role_stays_within_the_default_managed_policy_quota() -> None:
     # role (AWSLambdaBasicExecutionRole and, with Tracing: Active, AWSXrayWriteOnlyAccess).
     counts = {f: len(RESOURCES[f]["Properties"].get("Policies", [])) for f in FUNCTIONS}
     assert max(counts.values()) <= 10 - 2, counts
+
+
+def test_replay_protection_and_direct_invocations_are_parameters() -> None:
+    parameters = TEMPLATE_DOC["Parameters"]
+    assert parameters["ReplayProtection"]["AllowedValues"] == ["state-changing", "all", "off"]
+    assert parameters["ReplayProtection"]["Default"] == "state-changing"
+    assert parameters["DirectInvocationProjects"]["Default"] == ""  # off by default
+    variables = TEMPLATE_DOC["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["KMS_REPLAY_PROTECTION"] == {"Ref": "ReplayProtection"}
+    assert variables["KMS_DIRECT_INVOCATION_PROJECTS"] == {"Ref": "DirectInvocationProjects"}
+    # Direct invokers are named in resource policies only when the parameter names one
+    permissions = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Lambda::Permission"}
+    assert permissions
+    for permission in permissions.values():
+        assert permission["Condition"] == "HasDirectInvoker"
+        assert permission["Properties"]["Principal"] == {"Ref": "DirectInvoker"}
+    # ReplayProtection=all grants the replay records to the other functions, and only then
+    assert RESOURCES["ReplayRecordsPolicy"]["Condition"] == "ReplayProtectsAll"

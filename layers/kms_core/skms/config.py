@@ -37,6 +37,10 @@ class Settings(BaseModel):
     # window, further attempts are refused without checking the password until the window ends.
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_seconds: int = Field(default=900, ge=1)
+    # A signed (AK/SK) request is executed at most once within its X-Sdk-Date window (spec §F6):
+    # "state-changing" guards the operations that create or change keys (a replay gets the first
+    # answer), "all" also refuses replays of every other operation, "off" guards none.
+    replay_protection: Literal["state-changing", "all", "off"] = "state-changing"
     # Direct (event-driven) invocations: the projects they may act in, comma-separated; empty
     # (the default) refuses every direct invocation of a project-scoped function.
     direct_invocation_projects: str = Field(default="", pattern=r"^[A-Za-z0-9_,\s-]*$")
