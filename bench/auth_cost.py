@@ -42,7 +42,7 @@ def run() -> float:
     from tests.support.signer import sign_headers
 
     with tempfile.TemporaryDirectory() as data_dir:
-        services = build_services(Settings(data_dir=Path(data_dir)))
+        services = build_services(Settings(data_dir=Path(data_dir), direct_invocation_projects=PROJECT))
         set_services(services)
         ak, sk = "AKBENCHAKBENCHAKBENC", "bench-secret-key-bench-secret-key-000000"
         create_access_key(services, domain_id="d" * 32, project_ids=(PROJECT,), access_key=ak, secret_key=sk)

@@ -17,6 +17,7 @@ _CHILD = r"""
 import json, os, resource, sys
 from pathlib import Path
 os.environ["KMS_DATA_DIR"] = sys.argv[1]
+os.environ["KMS_DIRECT_INVOCATION_PROJECTS"] = "0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e"  # direct events
 root = Path(sys.argv[2])
 from skms.sam_template import routes_from_template, load_handler
 handlers = {r.code_uri.name: load_handler(r) for r in routes_from_template(root / "template.yaml")}

@@ -16,6 +16,7 @@ import list_keys
 import memory_peak
 import peer
 import per_message
+import replay_cost
 import rotation
 import server_throughput
 import sign_verify
@@ -30,6 +31,7 @@ def main() -> int:
         import_time,
         memory_peak,
         auth_cost,
+        replay_cost,
         per_message,
         rotation,
         list_keys,

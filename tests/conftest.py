@@ -27,6 +27,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO_ROOT / "template.yaml"
 PROJECT_ID = "0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e"
 OTHER_PROJECT_ID = "f0e1d2c3b4a5968778695a4b3c2d1e0f"
+# Direct invocations are off by default (KMS_DIRECT_INVOCATION_PROJECTS): the tests that invoke
+# handlers directly (events/*/direct.json) enable them, explicitly, for the test projects only.
+DIRECT_PROJECTS = f"{PROJECT_ID},{OTHER_PROJECT_ID}"
 
 
 def make_services(settings: Settings, stores: Stores | None = None) -> Services:
@@ -37,7 +40,7 @@ def make_services(settings: Settings, stores: Stores | None = None) -> Services:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "kms-data")
+    return Settings(data_dir=tmp_path / "kms-data", direct_invocation_projects=DIRECT_PROJECTS)
 
 
 @pytest.fixture

@@ -162,7 +162,8 @@ def check_alias_was_not_created(api: Any, alias: str) -> None:
     created = api.post("create-key", {"key_alias": alias})
     assert created.status == 200, (created.status, created.body)
     assert KEY_ID_RE.fullmatch(created.json()["key_info"]["key_id"])
-    again = api.post("create-key", {"key_alias": alias})
+    # A new request (the same one again at once would be a replay: README, Replayed requests)
+    again = api.post("create-key", {"key_alias": alias, "sequence": str(uuid.uuid4())})
     check_kms_refusal(again, 400, "KMS.1104")
 
 

@@ -125,6 +125,11 @@ def _payload(op: str, key: Key | None, rng: random.Random) -> dict[str, Any]:
         payload["pending_days"] = "7"
     elif op == "update-key-alias":
         payload["key_alias"] = f"crash-renamed-{uuid.uuid4().hex[:12]}"
+    if op != "create-datakey":
+        # The same state change of the same key again within one X-Sdk-Date second would be the
+        # same signed request, answered with its first answer (README, Replayed requests): each
+        # one here is a new request, so it carries its own sequence.
+        payload["sequence"] = str(uuid.uuid4())
     return payload
 
 
@@ -226,10 +231,20 @@ def _burst_and_kill(server: SkmsServer, api: RawApi, world: World, cycle: int) -
 def _enable(api: RawApi, key: Key) -> None:
     """Bring a key back to enabled (so its data keys can be decrypted), acknowledging each step."""
     if key.state == PENDING_DELETION:
-        assert api.post_ok("cancel-key-deletion", {"key_id": key.key_id})["key_state"] == DISABLED
+        assert (
+            api.post_ok("cancel-key-deletion", {"key_id": key.key_id, "sequence": str(uuid.uuid4())})[
+                "key_state"
+            ]
+            == DISABLED
+        )
         key.state = DISABLED
     if key.state == DISABLED:
-        assert api.post_ok("enable-key", {"key_id": key.key_id})["key_info"]["key_state"] == ENABLED
+        assert (
+            api.post_ok("enable-key", {"key_id": key.key_id, "sequence": str(uuid.uuid4())})["key_info"][
+                "key_state"
+            ]
+            == ENABLED
+        )
         key.state = ENABLED
 
 

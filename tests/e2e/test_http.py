@@ -108,8 +108,10 @@ def test_seed_create_key_example(raw_api: Any) -> None:
         assert isinstance(info[name], str), info
         assert info[name], info
     assert KEY_ID_RE.fullmatch(info["key_id"])
-    # And the alias is now taken
-    check_error(raw_api.request("POST", raw_api.path("create-key"), SEED_CREATE_KEY), 400, "KMS.1104")
+    # And the alias is now taken (for a new request: the same one again at once would be a replay,
+    # answered with the first answer; README, Replayed requests)
+    again = json.dumps({**json.loads(SEED_CREATE_KEY), "sequence": str(uuid.uuid4())}).encode()
+    check_error(raw_api.request("POST", raw_api.path("create-key"), again), 400, "KMS.1104")
 
 
 def test_seed_create_datakey_example(raw_api: Any, key_id: str) -> None:

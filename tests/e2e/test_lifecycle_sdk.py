@@ -114,21 +114,29 @@ def describe(client: KmsClient, key_id: str) -> Any:
     return client.list_key_detail(ListKeyDetailRequest(body=OperateKeyRequestBody(key_id=key_id)))
 
 
-def enable(client: KmsClient, key_id: str) -> Any:
-    return client.enable_key(EnableKeyRequest(body=OperateKeyRequestBody(key_id=key_id)))
+def fresh() -> str:
+    """A new ``sequence`` for a request that repeats an earlier one of the test on purpose: the same
+    signed request again within its X-Sdk-Date second would be a replay, answered with the first
+    answer (README, Replayed requests); its own sequence makes it a new request."""
+    return str(uuid.uuid4())
 
 
-def disable(client: KmsClient, key_id: str) -> Any:
-    return client.disable_key(DisableKeyRequest(body=OperateKeyRequestBody(key_id=key_id)))
+def enable(client: KmsClient, key_id: str, sequence: str | None = None) -> Any:
+    return client.enable_key(EnableKeyRequest(body=OperateKeyRequestBody(key_id=key_id, sequence=sequence)))
 
 
-def schedule(client: KmsClient, key_id: str, pending_days: str = "7") -> Any:
-    body = ScheduleKeyDeletionRequestBody(key_id=key_id, pending_days=pending_days)
+def disable(client: KmsClient, key_id: str, sequence: str | None = None) -> Any:
+    return client.disable_key(DisableKeyRequest(body=OperateKeyRequestBody(key_id=key_id, sequence=sequence)))
+
+
+def schedule(client: KmsClient, key_id: str, pending_days: str = "7", sequence: str | None = None) -> Any:
+    body = ScheduleKeyDeletionRequestBody(key_id=key_id, pending_days=pending_days, sequence=sequence)
     return client.delete_key(DeleteKeyRequest(body=body))
 
 
-def cancel(client: KmsClient, key_id: str) -> Any:
-    return client.cancel_key_deletion(CancelKeyDeletionRequest(body=OperateKeyRequestBody(key_id=key_id)))
+def cancel(client: KmsClient, key_id: str, sequence: str | None = None) -> Any:
+    body = OperateKeyRequestBody(key_id=key_id, sequence=sequence)
+    return client.cancel_key_deletion(CancelKeyDeletionRequest(body=body))
 
 
 def update_alias(client: KmsClient, key_id: str, alias: str) -> Any:
@@ -316,11 +324,11 @@ def test_enable_and_disable_key(client: KmsClient) -> None:
     assert wire(response) == {"key_info": {"key_id": key_id, "key_state": "3"}}
     assert state_of(client, key_id) == "3"
     # twice: KMS.1301; and a disabled key makes no data keys: KMS.0209
-    expect_client_error(lambda: disable(client, key_id), 400, "KMS.1301")
+    expect_client_error(lambda: disable(client, key_id, fresh()), 400, "KMS.1301")
     expect_client_error(lambda: create_datakey(client, key_id), 400, "KMS.0209")
 
     # Enabling it again: key_state "2", and data keys work
-    response = enable(client, key_id)
+    response = enable(client, key_id, fresh())
     assert (response.key_info.key_id, response.key_info.key_state) == (key_id, "2")
     assert wire(response) == {"key_info": {"key_id": key_id, "key_state": "2"}}
     created = create_datakey(client, key_id)
@@ -353,7 +361,7 @@ def test_schedule_and_cancel_key_deletion(client: KmsClient) -> None:
     assert before + 7 * DAY_MS <= int(info.scheduled_deletion_date) <= after + 7 * DAY_MS
 
     # Pending deletion: scheduling again KMS.1402; the key is unusable and frozen in place: KMS.0210
-    expect_client_error(lambda: schedule(client, key_id, "7"), 400, "KMS.1402")
+    expect_client_error(lambda: schedule(client, key_id, "7", fresh()), 400, "KMS.1402")
     expect_client_error(lambda: create_datakey(client, key_id), 400, "KMS.0210")
     expect_client_error(lambda: decrypt_datakey(client, key_id, datakey.cipher_text), 400, "KMS.0210")
     expect_client_error(lambda: enable(client, key_id), 400, "KMS.0210")
@@ -362,15 +370,15 @@ def test_schedule_and_cancel_key_deletion(client: KmsClient) -> None:
     expect_client_error(lambda: update_description(client, key_id, "x"), 400, "KMS.0210")
 
     # Cancelling: top-level key_id and key_state "3" (disabled, §F1), the date cleared
-    response = cancel(client, key_id)
+    response = cancel(client, key_id, fresh())
     assert (response.key_id, response.key_state) == (key_id, "3")
     assert wire(response) == {"key_id": key_id, "key_state": "3"}
     info = describe(client, key_id).key_info
     assert (info.key_state, info.scheduled_deletion_date) == ("3", "")
-    expect_client_error(lambda: cancel(client, key_id), 400, "KMS.1501")
+    expect_client_error(lambda: cancel(client, key_id, fresh()), 400, "KMS.1501")
 
     # And once enabled the old data key opens again
-    enable(client, key_id)
+    enable(client, key_id, fresh())
     assert decrypt_datakey(client, key_id, datakey.cipher_text).data_key == datakey.plain_text
 
 
@@ -397,7 +405,7 @@ def test_update_key_alias(client: KmsClient) -> None:
     assert describe(client, key_id).key_info.key_alias == new
 
     # And the old alias is free again
-    assert describe(client, create_key(client, old)).key_info.key_alias == old
+    assert describe(client, create_key(client, old, sequence=fresh())).key_info.key_alias == old
 
 
 def test_update_key_description(client: KmsClient) -> None:

@@ -47,8 +47,14 @@ KEY_SPECS: list[tuple[str, str | None]] = [
 ]
 
 
-def create_key(client: KmsClient, alias: str, spec: str | None = None, usage: str | None = None) -> Any:
-    body = CreateKeyRequestBody(key_alias=alias, key_spec=spec, key_usage=usage)
+def create_key(
+    client: KmsClient,
+    alias: str,
+    spec: str | None = None,
+    usage: str | None = None,
+    sequence: str | None = None,
+) -> Any:
+    body = CreateKeyRequestBody(key_alias=alias, key_spec=spec, key_usage=usage, sequence=sequence)
     return client.create_key(CreateKeyRequest(body=body))
 
 
@@ -202,7 +208,9 @@ def test_datakey_without_aad_rejects_an_added_aad(module_client: KmsClient, keys
 def test_duplicate_alias(module_client: KmsClient, new_alias: Any) -> None:
     alias = new_alias("sdk-dup")
     create_key(module_client, alias)
-    expect_client_error(lambda: create_key(module_client, alias), 400, "KMS.1104")
+    # Sent again at once, the same signed request would be a replay (README, Replayed requests), answered
+    # with the first answer: a second create is a new request, with a sequence of its own.
+    expect_client_error(lambda: create_key(module_client, alias, sequence=str(uuid.uuid4())), 400, "KMS.1104")
     # Also when the second key would be of another spec
     expect_client_error(lambda: create_key(module_client, alias, "SM4"), 400, "KMS.1104")
 

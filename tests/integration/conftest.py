@@ -37,6 +37,7 @@ from skms.auth.principals import create_access_key, create_user
 from skms.config import Settings
 from skms.runtime import Services, build_services, set_services
 from skms.sam_template import gateway_responses, load_handler
+from tests.conftest import DIRECT_PROJECTS
 from tests.support.template import create_table_from_template, load_template, template_functions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -115,6 +116,7 @@ def aws_settings(aws_resources: AwsResources) -> Settings:
         root_key="aws-kms",
         root_key_id=aws_resources.root_key_arn,
         region_id="us-east-1",
+        direct_invocation_projects=DIRECT_PROJECTS,
     )
 
 

@@ -34,6 +34,8 @@ def test_environment_overrides() -> None:
         {"KMS_ROOT_KEY": "aws-kms"},
         {"KMS_STORAGE": "postgres"},
         {"KMS_KEY_QUOTA": "zero"},
+        {"KMS_REPLAY_PROTECTION": "sometimes"},
+        {"KMS_DIRECT_INVOCATION_PROJECTS": "p1;p2"},
     ],
 )
 def test_incomplete_or_wrong_configuration_fails_at_cold_start(env: dict[str, str]) -> None:
@@ -53,3 +55,14 @@ def test_a_missing_root_key_beside_an_existing_store_refuses_to_start(tmp_path: 
     with pytest.raises(ConfigError, match="root key"):
         build_services(settings)
     assert not settings.local_root_key_path.exists()
+
+
+def test_replay_protection_is_on_and_direct_invocations_off_by_default() -> None:
+    defaults = Settings.from_env({})
+    assert defaults.replay_protection == "state-changing"
+    assert defaults.direct_projects == frozenset()
+    listed = Settings.from_env(
+        {"KMS_DIRECT_INVOCATION_PROJECTS": " p1, p2 ,", "KMS_REPLAY_PROTECTION": "all"}
+    )
+    assert listed.direct_projects == {"p1", "p2"}
+    assert listed.replay_protection == "all"

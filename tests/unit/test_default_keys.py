@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from skms.runtime import Services
+from skms.config import Settings
+from skms.runtime import Services, get_services, set_services
 from skms.sam_template import load_handler, routes_from_template
-from tests.conftest import PROJECT_ID, TEMPLATE
+from tests.conftest import OTHER_PROJECT_ID, PROJECT_ID, TEMPLATE, make_services
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +101,43 @@ def test_user_instances_counts_customer_keys_only(services: Services, handlers: 
     # Then the quota counts every key, and user-instances the customer key alone (§15)
     assert {r["type"]: r["used"] for r in quotas}["CMK"] == 3
     assert instances == {"instance_num": 1}
+
+
+def test_default_keys_count_against_the_key_quota(settings: Settings, handlers: dict[str, Any]) -> None:
+    # Given a project whose quota is 2 keys
+    limited = make_services(settings.model_copy(update={"key_quota": 2}))
+    set_services(limited)
+    try:
+        # When five services ask for data keys under their default keys
+        replies = [_direct(handlers, "create_datakey", {"key_id": f"svc{n}/default"}) for n in range(5)]
+        # Then two default keys are created, the others refused with KMS.1105 (not a 500)
+        assert [("error" in reply) for reply in replies] == [False, False, True, True, True]
+        assert {reply["error"]["error_code"] for reply in replies[2:]} == {"KMS.1105"}
+        assert limited.stores.keys.count_keys(PROJECT_ID) == 2
+        # And an existing default key is still used at the quota
+        assert "key_id" in _direct(handlers, "create_datakey", {"key_id": "svc0/default"})
+    finally:
+        set_services(None)
+
+
+def test_direct_invocations_are_off_unless_the_project_is_listed(
+    tmp_path: Path, handlers: dict[str, Any]
+) -> None:
+    # Given the default settings (no KMS_DIRECT_INVOCATION_PROJECTS), then one listing another project
+    for listed in ("", OTHER_PROJECT_ID):
+        settings = Settings(data_dir=tmp_path / f"kms-{listed or 'none'}", direct_invocation_projects=listed)
+        settings.data_dir.mkdir(parents=True)
+        set_services(make_services(settings))
+        try:
+            # When another service invokes create-datakey directly for PROJECT_ID
+            reply = _direct(handlers, "create_datakey", {"key_id": "obs/default"})
+            # Then a clear 403 body, and no default key was created
+            assert reply == {
+                "error": {
+                    "error_code": "KMS.0307",
+                    "error_msg": "Direct invocations are not enabled for this project.",
+                }
+            }
+            assert get_services().stores.keys.count_keys(PROJECT_ID) == 0
+        finally:
+            set_services(None)

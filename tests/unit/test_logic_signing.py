@@ -37,7 +37,7 @@ from skms.models.lifecycle import OperateKeyRequestBody
 from skms.models.signing import SignRequestBody, VerifyRequestBody
 from skms.runtime import Services
 from skms.storage import memory
-from tests.conftest import OTHER_PROJECT_ID, PROJECT_ID, REPO_ROOT, make_services
+from tests.conftest import DIRECT_PROJECTS, OTHER_PROJECT_ID, PROJECT_ID, REPO_ROOT, make_services
 from tests.support.rfc8032 import ed25519_public_from_pem, ed25519ph_sign, ed25519ph_verify
 
 MESSAGE = b"Pay 100 EUR to account 12345, reference \x00\xff\x10" * 5
@@ -93,7 +93,9 @@ def _create(services: Services, caller: Caller, spec: str, usage: str | None = N
 @pytest.fixture(scope="module")
 def module_services(tmp_path_factory: pytest.TempPathFactory) -> Services:
     """Services of its own for the module-wide keys (RSA_4096 generation is slow)."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("signing") / "kms-data")
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("signing") / "kms-data", direct_invocation_projects=DIRECT_PROJECTS
+    )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return make_services(settings, memory.open_stores())
 

@@ -166,7 +166,8 @@ def test_principal_functions_never_touch_project_items(function: str) -> None:
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_idempotency_records_and_deletes_are_granted_only_where_used(function: str) -> None:
-    assert _allowed(function, _item("PutItem", "IDEMPOTENCY")) == (function in IDEMPOTENT)
+    assert _allowed(function, _item("PutItem", "IDEMPOTENCY#3f")) == (function in IDEMPOTENT)
+    assert not _allowed(function, _item("PutItem", "IDEMPOTENCYX"))
     # Only a rename deletes a project item (the old alias reservation)
     deletes = _allowed(function, _item("DeleteItem", "P#0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e"))
     assert deletes == (function == "UpdateKeyAliasFunction")
@@ -243,3 +244,21 @@ def test_tag_functions_only_read_keys_and_never_write_them(function: str) -> Non
     )
     unwrap = AwsCall("kms:Decrypt", "root-key", {"kms:EncryptionContext:purpose": ["cmk-material"]})
     assert not _allowed(function, unwrap)
+
+
+def test_replay_protection_and_direct_invocations_are_parameters() -> None:
+    parameters = TEMPLATE_DOC["Parameters"]
+    assert parameters["ReplayProtection"]["AllowedValues"] == ["state-changing", "all", "off"]
+    assert parameters["ReplayProtection"]["Default"] == "state-changing"
+    assert parameters["DirectInvocationProjects"]["Default"] == ""  # off by default
+    variables = TEMPLATE_DOC["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["KMS_REPLAY_PROTECTION"] == {"Ref": "ReplayProtection"}
+    assert variables["KMS_DIRECT_INVOCATION_PROJECTS"] == {"Ref": "DirectInvocationProjects"}
+    # Direct invokers are named in resource policies only when the parameter names one
+    permissions = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Lambda::Permission"}
+    assert permissions
+    for permission in permissions.values():
+        assert permission["Condition"] == "HasDirectInvoker"
+        assert permission["Properties"]["Principal"] == {"Ref": "DirectInvoker"}
+    # ReplayProtection=all grants the replay records to the other functions, and only then
+    assert RESOURCES["ReplayRecordsPolicy"]["Condition"] == "ReplayProtectsAll"

@@ -40,6 +40,13 @@ class Settings(BaseModel):
     # window, further attempts are refused without checking the password until the window ends.
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_seconds: int = Field(default=900, ge=1)
+    # A signed (AK/SK) request is executed at most once within its X-Sdk-Date window (spec §F6):
+    # "state-changing" guards the operations that create or change keys (a replay gets the first
+    # answer), "all" also refuses replays of every other operation, "off" guards none.
+    replay_protection: Literal["state-changing", "all", "off"] = "state-changing"
+    # Direct (event-driven) invocations: the projects they may act in, comma-separated; empty
+    # (the default) refuses every direct invocation of a project-scoped function.
+    direct_invocation_projects: str = Field(default="", pattern=r"^[A-Za-z0-9_,\s-]*$")
 
     @model_validator(mode="after")
     def _check_dependencies(self) -> Settings:
@@ -48,6 +55,11 @@ class Settings(BaseModel):
         if self.root_key == "aws-kms" and not self.root_key_id:
             raise ValueError("KMS_ROOT_KEY_ID is required when KMS_ROOT_KEY=aws-kms")
         return self
+
+    @property
+    def direct_projects(self) -> frozenset[str]:
+        """The projects direct invocations may act in (KMS_DIRECT_INVOCATION_PROJECTS)."""
+        return frozenset(p.strip() for p in self.direct_invocation_projects.split(",") if p.strip())
 
     @property
     def sqlite_path(self) -> Path:

@@ -8,32 +8,53 @@ while the first request is still running. Failed requests are not remembered (a 
 Only operations whose answers hold no secret are idempotent (see ``endpoint(idempotent=True)``):
 the stored answer is a key id, state, alias or description, never key material or a data key.
 
-Storage: in AWS, Powertools' DynamoDB persistence layer on the keys table itself (partition
-``IDEMPOTENCY``, sort key = the hashed idempotency key, ``expiration`` as the table's TTL
-attribute); locally, ``skms.storage.idempotency.SqliteIdempotencyStore``, the same semantics on
-the embedded store.
+Replays (:class:`ReplayGuard`): a signed (AK/SK) request is executed at most once within its
+X-Sdk-Date window (spec §F6), keyed by a SHA-256 of its access key and signature. Its second
+arrival gets the first answer (operations whose answers hold no secret) or is refused with 403
+KMS.0307 (the others, with ``KMS_REPLAY_PROTECTION=all``); errors are answers too, so a replay of
+a refused request is refused again without running. See README, Safe retries.
+
+Storage: in AWS, Powertools' DynamoDB persistence layer on the keys table itself (partitions
+``IDEMPOTENCY#<2 hex digits>``, sort key = the hashed idempotency key, ``expiration`` as the
+table's TTL attribute); locally, ``skms.storage.idempotency.SqliteIdempotencyStore``, the same
+semantics on the embedded store.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
+    IdempotencyItemAlreadyExistsError,
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
 
 from skms import errors
+from skms.auth.request_signing import MAX_CLOCK_SKEW
 from skms.caller import Caller
 from skms.storage.idempotency import build_persistence
 
 WINDOW_SECONDS = 3600
+# A request dated D is accepted while now is within D ± MAX_CLOCK_SKEW; remembered from its first
+# arrival (>= D - skew) for twice the skew, it is remembered for as long as it can be accepted.
+REPLAY_WINDOW_SECONDS = int(2 * MAX_CLOCK_SKEW.total_seconds())
 
-__all__ = ["WINDOW_SECONDS", "Idempotency", "build_persistence", "scope_of"]
+__all__ = [
+    "REPLAY_WINDOW_SECONDS",
+    "WINDOW_SECONDS",
+    "Idempotency",
+    "ReplayGuard",
+    "build_persistence",
+    "scope_of",
+]
 
 
 def scope_of(caller: Caller) -> str:
@@ -97,3 +118,93 @@ class Idempotency:
         except IdempotencyAlreadyInProgressError:
             raise errors.InvalidSequence("A request with this sequence is still in progress.") from None
         return result
+
+
+def _error_answer(exc: errors.KmsError) -> dict[str, Any]:
+    return {"error": {"status": exc.status, "code": exc.code, "message": exc.message}}
+
+
+def _replayed_error(answer: dict[str, Any]) -> errors.KmsError:
+    """The error a request was first answered with, to answer its replay with."""
+    error = answer["error"]
+    kind = type(
+        "ReplayedError",
+        (errors.KmsError,),
+        {
+            "code": str(error["code"]),
+            "status": int(error["status"]),
+            "default_message": str(error["message"]),
+        },
+    )
+    replayed: errors.KmsError = kind()
+    return replayed
+
+
+class ReplayGuard:
+    """One per function: runs a signed request's ``work`` at most once per
+    :data:`REPLAY_WINDOW_SECONDS`, keyed by a hash of its :func:`fingerprint <skms.auth.
+    request_signing.fingerprint>`.
+
+    With ``answers`` (operations whose answers hold no secret), Powertools Idempotency: the first
+    arrival's answer, an error included, is the answer of every later one. Without (an answer may
+    hold a data key or plaintext, which is never written down), one conditional write of a marker
+    before the work: a later arrival finds it and is refused (403 KMS.0307), whatever the first
+    one's outcome; a client re-signs to retry."""
+
+    def __init__(self, operation: str, persistence: BasePersistenceLayer, *, answers: bool) -> None:
+        self._answers = answers
+        self._persistence = persistence
+        self._key_prefix = f"skms#{operation}#replay"
+        # Same signature = same request (method, path, query, signed headers, date, body): nothing
+        # to validate beyond the key.
+        self._config = IdempotencyConfig(
+            event_key_jmespath="request",
+            expires_after_seconds=REPLAY_WINDOW_SECONDS,
+            raise_on_no_idempotency_key=True,
+            hash_function="sha256",
+        )
+
+        @idempotent_function(  # type: ignore[untyped-decorator]
+            data_keyword_argument="request",
+            persistence_store=persistence,
+            config=self._config,
+            key_prefix=self._key_prefix,
+        )
+        def run(request: dict[str, Any], work: Runner) -> dict[str, Any]:
+            try:
+                return work()
+            except errors.KmsError as exc:  # the caller's error: its replays get it again
+                return _error_answer(exc)
+
+        self._run = run
+
+    def run(self, *, fingerprint: str, context: Any, work: Runner) -> dict[str, Any]:
+        """``fingerprint``: a hash naming the signed request (never the signature itself)."""
+        if not self._answers:
+            self._mark_once(fingerprint)
+            return work()
+        if context is None or not hasattr(context, "get_remaining_time_in_millis"):
+            context = _NoLambdaContext()
+        self._config.register_lambda_context(context)
+        try:
+            stored: dict[str, Any] = self._run(request={"request": fingerprint}, work=work)
+        except IdempotencyAlreadyInProgressError:
+            raise errors.ServiceUnavailable(
+                "The same signed request is still being processed; retry."
+            ) from None
+        if "error" in stored:
+            raise _replayed_error(stored)
+        return stored
+
+    def _mark_once(self, fingerprint: str) -> None:
+        """Put-if-absent (or expired) of a marker holding nothing but the key and its expiry: the
+        same conditional write Powertools makes, through the same persistence layer."""
+        marker = DataRecord(
+            idempotency_key=f"{self._key_prefix}#{hashlib.sha256(fingerprint.encode()).hexdigest()}",
+            status=STATUS_CONSTANTS["COMPLETED"],
+            expiry_timestamp=int(time.time()) + REPLAY_WINDOW_SECONDS,
+        )
+        try:
+            self._persistence._put_record(data_record=marker)
+        except IdempotencyItemAlreadyExistsError:
+            raise errors.AccessDenied("This signed request was already used; sign a new request.") from None

@@ -6,7 +6,9 @@
 
        {"project_id": "...", "body": {...}, "domain_id": "... (optional)", "request_id": "... (optional)"}
 
-   Access to a direct invocation is governed by IAM (lambda:InvokeFunction), so it is trusted.
+   Who may invoke is governed by IAM (lambda:InvokeFunction, the function's resource policy);
+   the function then accepts only the projects of ``KMS_DIRECT_INVOCATION_PROJECTS`` (off by
+   default; see :mod:`skms.api.handler`).
 
 Parsing never decodes the body: an API request's signature is verified over its raw bytes first
 (an unauthenticated caller gets 401 whatever it sent), then :meth:`Invocation.request_fields`.

@@ -2,7 +2,9 @@
 
 Order of work for every request: parse the event, authenticate (API requests: the authorizer's
 context, completed here by the AK/SK signature check over the raw body; direct invocations are
-authorised by IAM), validate the body into the model, call the logic, render.
+authorised by IAM, and only for the projects of ``KMS_DIRECT_INVOCATION_PROJECTS``), validate the
+body into the model, call the logic (at most once per signed request, ``KMS_REPLAY_PROTECTION``,
+and per ``sequence``: :mod:`skms.idempotency`), render.
 
 Errors: a :class:`KmsError` is rendered with its status and §F2 body; a failing dependency
 (storage, root key) as KMS.0102 / KMS.0104; anything else is logged (type and traceback only,
@@ -21,8 +23,8 @@ from pydantic import BaseModel
 
 from skms import errors
 from skms.api.events import Invocation, parse_invocation, request_id_of
-from skms.auth.authorizer import verify_request
-from skms.caller import Caller, Identity
+from skms.auth.authorizer import request_fingerprint, verify_request
+from skms.caller import AuthMethod, Caller, Identity
 from skms.logic.default_keys import is_default_alias, resolve_default_key
 from skms.models.base import WireModel, parse_body
 from skms.observability import log_request, logger
@@ -87,6 +89,7 @@ class _Endpoint:
         self.idempotent = idempotent
         self.default_keys = default_keys
         self._idempotency: tuple[Services, Any] | None = None
+        self._replay: tuple[Services, Any] | None = None
 
     def _idempotency_for(self, services: Services) -> Any:
         # Imported and built on first use (most requests carry no sequence, and cold starts stay
@@ -96,6 +99,24 @@ class _Endpoint:
 
             self._idempotency = (services, Idempotency(self.operation, build_persistence(services.settings)))
         return self._idempotency[1]
+
+    def _replay_guard_for(self, services: Services) -> Any:
+        """The replay guard in force (``KMS_REPLAY_PROTECTION``), or None. State-changing
+        operations (``idempotent``: their answers hold no secret) replay their first answer; with
+        "all", every other operation refuses a replay (its answer may hold a secret)."""
+        mode = services.settings.replay_protection
+        if mode == "off" or (mode == "state-changing" and not self.idempotent):
+            return None
+        if self._replay is None or self._replay[0] is not services:
+            from skms.idempotency import ReplayGuard, build_persistence
+
+            guard = ReplayGuard(
+                self.operation,
+                build_persistence(services.settings, replay_records=True),
+                answers=self.idempotent,
+            )
+            self._replay = (services, guard)
+        return self._replay[1]
 
     def _caller(self, event: Any, invocation: Invocation, services: Services, log: dict[str, Any]) -> Caller:
         """Who calls: an API request is authenticated here, over its raw body (§F6), before
@@ -110,6 +131,9 @@ class _Endpoint:
                 request_id=invocation.request_id,
                 principal=principal.identity(),
             )
+        if not self.public and invocation.project_id not in services.settings.direct_projects:
+            # Opt-in per deployment (template parameter DirectInvocationProjects), per project.
+            raise errors.AccessDenied("Direct invocations are not enabled for this project.")
         domain_id = invocation.domain_id or services.settings.domain_id
         return Caller(
             project_id=invocation.project_id,
@@ -149,16 +173,31 @@ class _Endpoint:
             return {"payload": payload, "headers": _headers_of(result)}
 
         sequence = getattr(body, "sequence", None)
-        if self.idempotent and sequence:
-            answer = self._idempotency_for(services).run(
-                caller=caller,
-                sequence=sequence,
-                body=body.model_dump(mode="json", exclude={"sequence"}),
-                context=context,
-                work=work,
+
+        def once_per_sequence() -> dict[str, Any]:
+            if self.idempotent and sequence:
+                answer: dict[str, Any] = self._idempotency_for(services).run(
+                    caller=caller,
+                    sequence=sequence,
+                    body=body.model_dump(mode="json", exclude={"sequence"}),
+                    context=context,
+                    work=work,
+                )
+                return answer
+            return work()
+
+        # Only a verified signature names a request (tokens carry none: see README, Safe retries).
+        guard = (
+            self._replay_guard_for(services)
+            if invocation.via_api and caller.principal.auth_method is AuthMethod.AKSK
+            else None
+        )
+        if guard is not None:
+            answer = guard.run(
+                fingerprint=request_fingerprint(event), context=context, work=once_per_sequence
             )
         else:
-            answer = work()
+            answer = once_per_sequence()
         return invocation, (answer["payload"], answer["headers"])
 
 

@@ -190,6 +190,16 @@ def principal_from_context(context: Mapping[str, Any]) -> Principal:
         raise NotAuthenticated("no authorizer context") from None
 
 
+def request_fingerprint(event: Mapping[str, Any]) -> str:
+    """The replay key of an AK/SK request that :func:`verify_request` accepted (a hash, not the
+    signature: see :func:`request_signing.fingerprint`)."""
+    try:
+        parsed = request_signing.parse_authorization(_lower_headers(event).get("authorization", ""))
+    except request_signing.SignatureError as exc:  # verified before, so not expected
+        raise NotAuthenticated(str(exc)) from None
+    return request_signing.fingerprint(parsed)
+
+
 def verify_request(event: Mapping[str, Any], body: bytes, services: Services) -> Principal:
     """Step 2, in the function. Raises :class:`skms.errors.KmsError` (401/403)."""
     context = (event.get("requestContext") or {}).get("authorizer") or {}

@@ -48,6 +48,13 @@ def parse_authorization(value: str) -> ParsedAuthorization:
     return ParsedAuthorization(found["access"], headers, found["signature"].lower())
 
 
+def fingerprint(authorization: ParsedAuthorization) -> str:
+    """A name for one signed request (replay records, :mod:`skms.idempotency`) from which its
+    signature cannot be recovered: the signature covers method, path, query, signed headers
+    (X-Sdk-Date among them) and body, so equal fingerprints are the same request."""
+    return hashlib.sha256(f"{authorization.access_key}\n{authorization.signature}".encode()).hexdigest()
+
+
 @functools.lru_cache(maxsize=1024)  # a handful of paths per project, signed again and again
 def canonical_uri(raw_path: str) -> str:
     """§F6 step 2: decode all, split on '/', RFC 3986-encode each segment, ensure a trailing '/'."""

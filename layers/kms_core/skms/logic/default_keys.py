@@ -3,9 +3,9 @@
 They are reserved for keys the service creates itself, on first use by another function: a
 direct (event-driven) invocation that names ``<service>/default`` where a key id is expected gets
 that project's default key, created on the spot if it does not exist yet (AES_256,
-ENCRYPT_DECRYPT, ``default_key_flag`` "1"). Default keys cannot be disabled, scheduled for
-deletion, renamed or re-described (KMS.0211, see :mod:`skms.logic.lifecycle`), and no caller can
-create a key with such an alias (KMS.1101).
+ENCRYPT_DECRYPT, ``default_key_flag`` "1"), within the project's key quota like any key (KMS.1105).
+Default keys cannot be disabled, scheduled for deletion, renamed or re-described (KMS.0211, see
+:mod:`skms.logic.lifecycle`), and no caller can create a key with such an alias (KMS.1101).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from skms.crypto.keyspec import KeySpec, KeyUsage
 from skms.domain import DEFAULT_KEY_SUFFIX, KeyRecord, KeyState, KeyVersions, Origin
 from skms.keyring import key_binding
 from skms.runtime import Services
-from skms.storage.port import AliasExists
+from skms.storage.port import AliasExists, QuotaExceeded
 
 DEFAULT_ALIAS = re.compile(r"^[a-zA-Z0-9:_-]{1,64}/default$")
 
@@ -58,7 +58,10 @@ def resolve_default_key(services: Services, caller: Caller, alias: str) -> str:
         versions=KeyVersions.first(wrapped, created),
     )
     try:
-        services.stores.keys.create_key(record)
+        # A default key is a key: it counts against the project's quota like any other.
+        services.stores.keys.create_key(record, quota=services.settings.key_quota)
+    except QuotaExceeded:
+        raise errors.TooManyKeys from None
     except AliasExists:  # another invocation created it first: use that one
         winner = services.stores.keys.get_key_by_alias(caller.project_id, alias)
         if winner is None:

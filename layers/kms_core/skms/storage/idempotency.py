@@ -1,10 +1,16 @@
 """Persistence of idempotency records (see :mod:`skms.idempotency`): Powertools' DynamoDB layer
-on the keys table (partition ``IDEMPOTENCY``, TTL attribute ``expiration``), or the same contract
-on SQLite for `skms serve`."""
+on the keys table (TTL attribute ``expiration``), or the same contract on SQLite for `skms serve`.
+
+On DynamoDB the records are spread over :data:`PARTITIONS` partitions ``IDEMPOTENCY#<2 hex
+digits>``, chosen by a hash of the record's key: one partition for all of them was a hot key
+under load. Records written before (partition ``IDEMPOTENCY``) are no longer read; they expire
+through TTL within the hour (a sequence retried across the upgrade runs once more)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -19,7 +25,16 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 
 from skms.config import Settings
 
-STATIC_PARTITION = "IDEMPOTENCY"
+PARTITION_PREFIX = "IDEMPOTENCY#"
+PARTITIONS = 256  # two hex digits of a SHA-256
+
+
+def partition_of(idempotency_key: str) -> str:
+    """The partition a record lives in: ``IDEMPOTENCY#`` + the first two hex digits of the SHA-256
+    of its key (keys differ in a hash already; hashing again spreads any key evenly)."""
+    return PARTITION_PREFIX + hashlib.sha256(idempotency_key.encode()).hexdigest()[:2]
+
+
 # Switching a database to WAL takes an exclusive lock that SQLite's busy handler does not always wait
 # for: two first requests racing to set it up saw "database is locked". WAL mode is a property of the
 # file, so it is set once, by one thread of the process, when the store is opened.
@@ -29,9 +44,10 @@ _SETUP = threading.Lock()
 class SqliteIdempotencyStore(BasePersistenceLayer):
     """Powertools' persistence contract on SQLite, with the DynamoDB layer's put conditions."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._path = path
+        self._synchronous = synchronous
         self._local = threading.local()
         with _SETUP, self._conn() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -44,7 +60,7 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self._path, timeout=10, isolation_level=None)
-            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
             self._local.conn = conn
         return conn
 
@@ -66,40 +82,42 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
             raise IdempotencyItemNotFoundError
         return self._record(row)
 
+    # One statement, one transaction: insert, or take over a record that expired or whose
+    # in-progress lock lapsed (the DynamoDB layer's put condition); else change nothing.
+    _PUT = (
+        "INSERT INTO idempotency VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT(id) DO UPDATE SET"
+        " expiration = excluded.expiration, in_progress_expiration = excluded.in_progress_expiration,"
+        " status = excluded.status, data = NULL, validation = excluded.validation"
+        " WHERE idempotency.expiration < ?"
+        " OR (idempotency.status = 'INPROGRESS' AND idempotency.in_progress_expiration < ?)"
+    )
+
     def _put_record(self, data_record: DataRecord) -> None:
-        now = dt.datetime.now()
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute(
-                "SELECT * FROM idempotency WHERE id = ?", (data_record.idempotency_key,)
-            ).fetchone()
-            if row is not None:
-                old = self._record(row)
-                expired = old.expiry_timestamp is not None and old.expiry_timestamp < int(now.timestamp())
-                stale = (
-                    old.status == "INPROGRESS"
-                    and old.in_progress_expiry_timestamp is not None
-                    and old.in_progress_expiry_timestamp < int(now.timestamp() * 1000)
-                )
-                if not (expired or stale):
-                    self._validate_payload(data_payload=data_record, stored_data_record=old)
-                    raise IdempotencyItemAlreadyExistsError(old_data_record=old)
-            conn.execute(
-                "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
+        now = dt.datetime.now().timestamp()
+        written = (
+            self._conn()
+            .execute(
+                self._PUT,
                 (
                     data_record.idempotency_key,
                     data_record.expiry_timestamp,
                     data_record.in_progress_expiry_timestamp,
                     data_record.status,
-                    None,
                     data_record.payload_hash if self.payload_validation_enabled else None,
+                    int(now),
+                    int(now * 1000),
                 ),
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            .rowcount
+        )
+        if written == 1:
+            return
+        try:
+            old = self._get_record(data_record.idempotency_key)
+        except IdempotencyItemNotFoundError:  # deleted since: Powertools reads it again
+            raise IdempotencyItemAlreadyExistsError from None
+        self._validate_payload(data_payload=data_record, stored_data_record=old)
+        raise IdempotencyItemAlreadyExistsError(old_data_record=old)
 
     def _update_record(self, data_record: DataRecord) -> None:
         self._conn().execute(
@@ -116,18 +134,40 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
         self._conn().execute("DELETE FROM idempotency WHERE id = ?", (data_record.idempotency_key,))
 
 
-def build_persistence(settings: Settings) -> BasePersistenceLayer:
+@functools.cache
+def _spread_dynamodb_layer() -> type[BasePersistenceLayer]:
+    """Powertools' DynamoDB layer with the partition chosen per record (imported on first use:
+    boto3 is not needed locally)."""
+    from aws_lambda_powertools.utilities.idempotency.persistence.dynamodb import DynamoDBPersistenceLayer
+
+    class SpreadDynamoDBPersistenceLayer(DynamoDBPersistenceLayer):
+        def _get_key(self, idempotency_key: str) -> dict[str, Any]:
+            assert self.sort_key_attr is not None  # built with one (build_persistence)
+            return {
+                self.key_attr: {"S": partition_of(idempotency_key)},
+                self.sort_key_attr: {"S": idempotency_key},
+            }
+
+    return SpreadDynamoDBPersistenceLayer
+
+
+def build_persistence(settings: Settings, *, replay_records: bool = False) -> BasePersistenceLayer:
+    """``replay_records``: for :class:`skms.idempotency.ReplayGuard`. On SQLite they are committed
+    without an fsync of their own (WAL, synchronous=NORMAL: safe against a crash of `skms serve`,
+    not of the host): an fsync per request cost more than create-datakey itself, and a record lost
+    with the host only reopens its request's 30-minute window."""
     if settings.storage == "dynamodb":
         import boto3
-        from aws_lambda_powertools.utilities.idempotency.persistence.dynamodb import DynamoDBPersistenceLayer
 
         assert settings.table_name is not None
-        return DynamoDBPersistenceLayer(
+        layer: BasePersistenceLayer = _spread_dynamodb_layer()(  # type: ignore[call-arg]
             table_name=settings.table_name,
             key_attr="PK",
             sort_key_attr="SK",
-            static_pk_value=STATIC_PARTITION,
+            static_pk_value=PARTITION_PREFIX,  # unused: every key names its partition
             boto3_client=boto3.client("dynamodb", endpoint_url=settings.dynamodb_endpoint),
         )
+        return layer
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return SqliteIdempotencyStore(settings.data_dir / "idempotency.sqlite3")
+    path = settings.data_dir / "idempotency.sqlite3"
+    return SqliteIdempotencyStore(path, synchronous="NORMAL" if replay_records else "FULL")
