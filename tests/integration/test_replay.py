@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
+from skms import idempotency
 from skms.config import Settings
 from skms.runtime import Services, build_services, set_services
 from skms.storage.idempotency import PARTITION_PREFIX
@@ -40,6 +41,49 @@ def replay_mode(request: pytest.FixtureRequest, aws_settings: Settings) -> Itera
     set_services(services)
     yield services
     set_services(None)
+
+
+@pytest.fixture(autouse=True)
+def replays_come_later(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replay arrives after the same-second grace (skms.idempotency.REPLAY_GRACE_SECONDS) unless a
+    test is marked to keep it: these tests run faster than a second."""
+    if "keeps_grace" not in request.keywords:
+        monkeypatch.setattr(idempotency, "REPLAY_GRACE_SECONDS", 0)
+
+
+@pytest.mark.keeps_grace
+def test_a_clients_identical_repeat_within_the_signing_second_is_a_new_request(
+    kms, aws_services: Services, principals
+) -> None:
+    # Given an enabled key, disabled by a signed request
+    key_id = kms.create_key()
+    disable = kms.signed_api_event("disable_key", principals, {"key_id": key_id})
+    assert kms.api("disable_key", copy.deepcopy(disable)).status == 200
+    # When the byte-identical request arrives again within the grace (the SDK's date has one-second
+    # resolution: a client disabling twice in one second sends exactly this)
+    again = kms.api("disable_key", copy.deepcopy(disable))
+    # Then it runs as a new request: disabling a disabled key is KMS.1301, as without protection
+    assert again.status == 400
+    assert again.body["error"]["error_code"] == "KMS.1301"
+    assert _state(aws_services, key_id) == "3"
+
+
+@pytest.mark.keeps_grace
+def test_a_repeat_after_the_grace_is_a_replay(
+    kms, aws_services: Services, principals, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_id = kms.create_key()
+    disable = kms.signed_api_event("disable_key", principals, {"key_id": key_id})
+    first = kms.api("disable_key", copy.deepcopy(disable))
+    assert first.status == 200
+    assert kms.call("enable_key", {"key_id": key_id}).status == 200
+    # When the same request arrives a few seconds later (still inside its date window)
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + idempotency.REPLAY_GRACE_SECONDS + 1)
+    replay = kms.api("disable_key", copy.deepcopy(disable))
+    # Then it gets the first answer and the key stays enabled
+    assert (replay.status, replay.body) == (200, first.body)
+    assert _state(aws_services, key_id) == "2"
 
 
 def test_a_replayed_enable_key_leaves_the_key_disabled(kms, aws_services: Services, principals) -> None:

@@ -32,6 +32,7 @@ from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idemp
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
@@ -46,6 +47,13 @@ WINDOW_SECONDS = 3600
 # A request dated D is accepted while now is within D ± MAX_CLOCK_SKEW; remembered from its first
 # arrival (>= D - skew) for twice the skew, it is remembered for as long as it can be accepted.
 REPLAY_WINDOW_SECONDS = int(2 * MAX_CLOCK_SKEW.total_seconds())
+# X-Sdk-Date has one-second resolution, so a client's own identical calls within one second (disable,
+# enable, disable; or a deliberate second disable that must answer KMS.1301) carry byte-identical
+# signatures: the server cannot tell them from a replay. A repeat that arrives within this many
+# seconds of the first is therefore run again as a new request (its record keeps the first answer);
+# any later one is a replay. The first arrival is read from the record (its expiry minus the window,
+# in whole seconds), so the grace is between REPLAY_GRACE_SECONDS - 1 and REPLAY_GRACE_SECONDS.
+REPLAY_GRACE_SECONDS = 2
 
 __all__ = [
     "REPLAY_WINDOW_SECONDS",
@@ -186,15 +194,36 @@ class ReplayGuard:
         if context is None or not hasattr(context, "get_remaining_time_in_millis"):
             context = _NoLambdaContext()
         self._config.register_lambda_context(context)
+        ran: list[bool] = []
+
+        def work_once() -> dict[str, Any]:
+            ran.append(True)
+            return work()
+
         try:
-            stored: dict[str, Any] = self._run(request={"request": fingerprint}, work=work)
+            stored: dict[str, Any] = self._run(request={"request": fingerprint}, work=work_once)
         except IdempotencyAlreadyInProgressError:
             raise errors.ServiceUnavailable(
                 "The same signed request is still being processed; retry."
             ) from None
+        if not ran and self._within_grace(self._first_record(fingerprint)):
+            return work()  # the client's own repeat within the signing second: a new request
         if "error" in stored:
             raise _replayed_error(stored)
         return stored
+
+    def _first_record(self, fingerprint: str) -> DataRecord | None:
+        try:
+            return self._persistence.get_record(data={"request": fingerprint})
+        except IdempotencyItemNotFoundError:
+            return None
+
+    @staticmethod
+    def _within_grace(record: DataRecord | None) -> bool:
+        if record is None or record.expiry_timestamp is None:
+            return False
+        first_arrival = record.expiry_timestamp - REPLAY_WINDOW_SECONDS
+        return time.time() < first_arrival + REPLAY_GRACE_SECONDS
 
     def _mark_once(self, fingerprint: str) -> None:
         """Put-if-absent (or expired) of a marker holding nothing but the key and its expiry: the
@@ -207,4 +236,11 @@ class ReplayGuard:
         try:
             self._persistence._put_record(data_record=marker)
         except IdempotencyItemAlreadyExistsError:
-            raise errors.AccessDenied("This signed request was already used; sign a new request.") from None
+            try:
+                existing: DataRecord | None = self._persistence._get_record(marker.idempotency_key)
+            except IdempotencyItemNotFoundError:
+                existing = None
+            if not self._within_grace(existing):
+                raise errors.AccessDenied(
+                    "This signed request was already used; sign a new request."
+                ) from None
