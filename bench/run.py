@@ -9,6 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import alias_resolution
 import auth_cost
 import import_time
 import list_by_tags
@@ -39,6 +40,7 @@ def main() -> int:
         server_throughput,
         peer,
         sign_verify,
+        alias_resolution,
     ):
         print()
         bench.run()

@@ -2,6 +2,6 @@
 
 from skms.api import endpoint
 from skms.logic.signing import show_public_key
-from skms.models.lifecycle import OperateKeyRequestBody
+from skms.models.signing import ShowPublicKeyRequestBody
 
-lambda_handler = endpoint("get-publickey", OperateKeyRequestBody, show_public_key)
+lambda_handler = endpoint("get-publickey", ShowPublicKeyRequestBody, show_public_key)

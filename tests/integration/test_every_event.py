@@ -24,9 +24,12 @@ from botocore.client import BaseClient
 from skms.api.handler import endpoint_of
 from skms.clock import now_ms
 from skms.config import Settings
+from skms.domain import AliasRecord
+from skms.local.sample_events import SAMPLE_DOMAIN_ID
 from skms.runtime import Services, build_services, set_services
 from tests.integration.conftest import (
     EVENTS,
+    EXAMPLE_DOMAIN_ID,
     PROJECT_ID,
     TEMPLATE,
     Handler,
@@ -121,6 +124,25 @@ def _listed_key(kms: KmsClient, _: Services) -> Fill:
     return {}
 
 
+def _put_alias(services: Services, alias: str, key_id: str) -> None:
+    """An alias record in each domain the events act in: a direct invocation's (the settings'), the
+    token context's of ``api.json`` and the example access key's."""
+    now = now_ms()
+    for domain_id in {services.settings.domain_id, SAMPLE_DOMAIN_ID, EXAMPLE_DOMAIN_ID}:
+        services.stores.aliases.create_alias(AliasRecord(domain_id, alias, key_id, PROJECT_ID, now, now))
+
+
+def _aliased_key(kms: KmsClient, services: Services) -> Fill:
+    key_id = kms.create_key()
+    _put_alias(services, SAMPLE_ALIAS, key_id)
+    return {"key_id": key_id}
+
+
+def _alias_and_target(kms: KmsClient, services: Services) -> Fill:
+    _put_alias(services, SAMPLE_ALIAS, kms.create_key())
+    return {"target_key_id": kms.create_key()}
+
+
 def _due_key(kms: KmsClient, services: Services) -> Fill:
     """A key pending deletion whose date has passed (the API allows 7 days at least)."""
     key_id = kms.create_key()
@@ -128,6 +150,7 @@ def _due_key(kms: KmsClient, services: Services) -> Fill:
     record = services.stores.keys.get_key(PROJECT_ID, key_id)
     assert record is not None
     services.stores.keys.update_key(record.replace(scheduled_deletion_date=now_ms() - 1000), record.revision)
+    _put_alias(services, "alias/doomed", key_id)  # the sweep deletes it with its key
     return {}
 
 
@@ -189,7 +212,12 @@ SEEDS: dict[str, Seed] = {
     "show_kms_tags": _tagged_key,
     "list_kms_tags": _tagged_key,
     "list_kms_by_tags": _tagged_key,
+    "create_alias": _key(),
+    "delete_alias": _aliased_key,
+    "list_aliases": _aliased_key,
+    "associate_alias": _alias_and_target,
 }
+SAMPLE_ALIAS = "alias/example"  # the alias of the alias functions' events
 
 
 def _filled(body: dict[str, Any], fill: Fill) -> dict[str, Any]:
@@ -282,4 +310,51 @@ def test_each_event_of_each_function_succeeds_within_its_iam_grants(
     # Then it answers the success the event stands for
     _assert_success(function, kind, event, answer, handlers[function])
     # And its policies in template.yaml allow every call it made
+    assert denied_calls(FUNCTIONS[function].logical_id, calls) == []
+
+
+# -- an alias for the key -----------------------------------------------------------------------
+
+# The functions that take an alias where their event names a key, and the field that names it.
+ALIAS_FIELDS = {
+    "create_datakey": "key_id",
+    "create_datakey_without_plaintext": "key_id",
+    "create_ec_datakey_pair": "key_id",
+    "create_rsa_datakey_pair": "key_id",
+    "decrypt_datakey": "key_id",
+    "derive_shared_secret": "key_id",
+    "encrypt_data": "key_id",
+    "encrypt_datakey": "key_id",
+    "generate_mac": "key_id",
+    "re_encrypt": "destination_key_id",
+    "show_public_key": "key_id",
+    "sign": "key_id",
+    "validate_signature": "key_id",
+    "verify_mac": "key_id",
+}
+
+
+@pytest.mark.parametrize("function", sorted(ALIAS_FIELDS))
+def test_each_crypto_function_resolves_an_alias_within_its_iam_grants(
+    function: str,
+    kms: KmsClient,
+    principals: Principals,
+    aws_services: Services,
+    aws_settings: Settings,
+    handlers: dict[str, Handler],
+) -> None:
+    # Given the key of the function's direct event, named by an alias
+    fill = SEEDS[function](kms, aws_services)
+    field = ALIAS_FIELDS[function]
+    key_id = fill[field]
+    _put_alias(aws_services, "alias/for-the-event", key_id)
+    event = _event(function, "direct", {**fill, field: "alias/for-the-event"}, kms, principals)
+    # When the function runs it, cold
+    set_services(build_services(aws_settings))
+    with recorded_aws_calls() as calls:
+        answer = handlers[function](event, None)
+    # Then it answers for the real key, and its policies allow the alias read as well
+    assert "error" not in answer, answer
+    assert answer.get("key_id", key_id) == key_id
+    assert any(call.context.get("dynamodb:LeadingKeys", [""])[0].startswith("ALIAS#") for call in calls)
     assert denied_calls(FUNCTIONS[function].logical_id, calls) == []

@@ -655,13 +655,23 @@ def test_a_direct_invocation_body_may_be_a_json_string(kms) -> None:
 @pytest.mark.parametrize("function", ["create_datakey", "decrypt_datakey"])
 @pytest.mark.parametrize(
     "key_id",
-    ["not-a-key", UNKNOWN_KEY_ID.upper(), UNKNOWN_KEY_ID + "0", "alias/orders", 42],
-    ids=["words", "upper-case", "too-long", "alias", "number"],
+    ["not-a-key", UNKNOWN_KEY_ID.upper(), UNKNOWN_KEY_ID + "0", "alias", "alias/orders db", 42],
+    ids=["words", "upper-case", "too-long", "alias-without-prefix", "alias-bad-characters", "number"],
 )
 def test_malformed_key_id(kms, function: str, key_id: Any) -> None:
-    # Given a sample body with a key id that is not a key id; When sent; Then KMS.0205
+    # Given a sample body with a key id that is neither a key id nor an alias; When sent; Then KMS.0205
     body = kms.sample_body(function, key_id=key_id)
     kms.expect_error(function, body, 400, "KMS.0205")
+
+
+@pytest.mark.parametrize("function", ["create_datakey", "decrypt_datakey"])
+def test_an_unknown_alias_is_not_found_where_aliases_name_keys(kms, function: str) -> None:
+    # Crypto operations take an alias for the key (README, Aliases): one that does not exist is KMS.0207
+    kms.expect_error(function, kms.sample_body(function, key_id="alias/orders"), 404, "KMS.0207")
+
+
+def test_an_alias_is_a_malformed_key_id_elsewhere(kms) -> None:
+    kms.expect_error("describe_key", {"key_id": "alias/orders"}, 400, "KMS.0205")
 
 
 @pytest.mark.parametrize("function", ["create_datakey", "decrypt_datakey"])

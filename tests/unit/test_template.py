@@ -28,6 +28,10 @@ ROUTES = {
     ("POST", "/v3/auth/tokens", "CreateTokenFunction", False),
     ("GET", K + "user-instances", "ShowUserInstancesFunction", True),
     ("GET", K + "user-quotas", "ShowUserQuotasFunction", True),
+    ("POST", K + "aliases", "CreateAliasFunction", True),
+    ("DELETE", K + "aliases", "DeleteAliasFunction", True),
+    ("GET", K + "aliases", "ListAliasesFunction", True),
+    ("POST", K + "alias/associate", "AssociateAliasFunction", True),
     *(
         ("POST", K + path, function, True)
         for path, function in {
@@ -190,6 +194,57 @@ def test_only_rotation_and_key_creation_wrap_new_material() -> None:
     wrapping = {f for f in FUNCTIONS if _allowed(f, wrap)}
     assert {"RotateOnDemandFunction", "RotateDueKeysFunction", "CreateKeyFunction"} <= wrapping
     assert not {"EnableKeyRotationFunction", "ShowKeyRotationStatusFunction"} & wrapping
+
+
+# The functions whose request may name a key by alias (the gate's ALIAS_USES), and the alias operations.
+ALIAS_RESOLVERS = {
+    "CreateDatakeyFunction",
+    "CreateDatakeyWithoutPlaintextFunction",
+    "CreateEcDatakeyPairFunction",
+    "CreateRsaDatakeyPairFunction",
+    "DecryptDataFunction",
+    "DecryptDatakeyFunction",
+    "DeriveSharedSecretFunction",
+    "EncryptDataFunction",
+    "EncryptDatakeyFunction",
+    "GenerateMacFunction",
+    "ReEncryptFunction",
+    "ShowPublicKeyFunction",
+    "SignFunction",
+    "ValidateSignatureFunction",
+    "VerifyMacFunction",
+}
+ALIAS_ITEM = "ALIAS#5d8c2a4f9e1b47c3a6d0f2e8b4c1a937"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_alias_items_are_granted_by_what_each_function_does_with_them(function: str) -> None:
+    reads = _allowed(function, _item("GetItem", ALIAS_ITEM))
+    assert reads == (function in ALIAS_RESOLVERS | {"DeleteAliasFunction", "AssociateAliasFunction"})
+    for action in ("PutItem", "UpdateItem"):
+        writes = _allowed(function, _item(action, ALIAS_ITEM, "key_id"))
+        assert writes == (function in {"CreateAliasFunction", "AssociateAliasFunction"}), action
+    deletes = _allowed(function, _item("DeleteItem", ALIAS_ITEM))
+    assert deletes == (function in {"DeleteAliasFunction", "DeleteExpiredKeysFunction"})
+    for index, partition in (("GSI1", "ALIAS#cA#aw"), ("GSI2", "ALIAS#" + "0" * 32)):
+        query = AwsCall("dynamodb:Query", f"table/index/{index}", {"dynamodb:LeadingKeys": [partition]})
+        assert _allowed(function, query) == (function in {"ListAliasesFunction", "DeleteExpiredKeysFunction"})
+    # No alias grant reaches the base table by Query, nor another kind of item
+    assert not _allowed(function, AwsCall("dynamodb:Query", "table", {"dynamodb:LeadingKeys": [ALIAS_ITEM]}))
+
+
+@pytest.mark.parametrize(
+    "function",
+    ["CreateAliasFunction", "DeleteAliasFunction", "ListAliasesFunction", "AssociateAliasFunction"],
+)
+def test_alias_functions_never_write_keys_or_use_key_material(function: str) -> None:
+    for action in ("PutItem", "UpdateItem", "DeleteItem"):
+        assert not _allowed(function, _item(action, "P#0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e", "key_state")), (
+            action
+        )
+    for action in ("kms:Encrypt", "kms:Decrypt"):
+        call = AwsCall(action, "root-key", {"kms:EncryptionContext:purpose": ["cmk-material"]})
+        assert not _allowed(function, call), action
 
 
 def test_the_check_denies_what_no_statement_names() -> None:

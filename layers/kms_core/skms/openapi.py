@@ -121,7 +121,13 @@ class _Operation:
 
     @property
     def has_body(self) -> bool:
-        return self.route.method not in ("GET", "HEAD", "DELETE")
+        """POST and PUT carry a JSON body; a DELETE too when its model has fields besides the path
+        parameters (delete-alias, spec §9 op 40); GET and HEAD never (their fields are the query's)."""
+        if self.route.method in ("GET", "HEAD"):
+            return False
+        if self.route.method == "DELETE":
+            return bool(set(self.request_model.model_fields) - set(self.route.pattern.groupindex))
+        return True
 
     @property
     def summary(self) -> str:
@@ -211,6 +217,24 @@ def _path_parameters(op: _Operation, request_schema: dict[str, Any]) -> list[dic
     return parameters
 
 
+def _query_parameters(op: _Operation, request_schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """A GET's request-model fields other than path parameters: the query (skms.api.events), each
+    a single string when given (a field given twice is refused)."""
+    if op.route.method != "GET":
+        return []
+    required = set(request_schema.get("required") or ())
+    parameters: list[dict[str, Any]] = []
+    for name, schema in (request_schema.get("properties") or {}).items():
+        if name in op.route.pattern.groupindex:
+            continue
+        given = [branch for branch in schema.get("anyOf", [schema]) if branch.get("type") != "null"]
+        parameter_schema = {k: v for k, v in (given[0] if given else schema).items() if k != "default"}
+        parameters.append(
+            {"name": name, "in": "query", "required": name in required, "schema": parameter_schema}
+        )
+    return parameters
+
+
 def _operation_object(op: _Operation, schemas: _Schemas) -> dict[str, Any]:
     request_schema = schemas.schema(op.request_model, "validation")
     if op.response_model is None:
@@ -228,7 +252,7 @@ def _operation_object(op: _Operation, schemas: _Schemas) -> dict[str, Any]:
         "summary": op.summary,
         "security": [{AKSK_SCHEME: []}, {TOKEN_SCHEME: []}] if op.authenticated else [],
     }
-    parameters = _path_parameters(op, request_schema)
+    parameters = _path_parameters(op, request_schema) + _query_parameters(op, request_schema)
     if parameters:
         operation["parameters"] = parameters
     if op.has_body:

@@ -93,10 +93,11 @@ def decrypt_datakey(
         header = blob.read_header(cipher)
     except (ValueError, CryptoError):
         raise errors.InvalidCipherText from None
-    if header.key_id != body.key_id or header.purpose is not blob.Purpose.DATA_KEY:
+    if header.purpose is not blob.Purpose.DATA_KEY:
         raise errors.InvalidCipherText
     key = open_key(services, caller, body.key_id, Use.DATA_KEY)
-    if header.suite is not symmetric_suite(key):
+    # key_id may be an alias: the blob must name the key it resolved to (now).
+    if header.key_id != key.key_id or header.suite is not symmetric_suite(key):
         raise errors.InvalidCipherText
     material = key.material(header.key_version)  # KMS.2201 for a version the key does not hold
     try:

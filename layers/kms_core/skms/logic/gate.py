@@ -4,7 +4,11 @@ Every logic function that acts on an existing key opens it here, naming what it 
 (:class:`Use`). In order:
 
 1. **Resolve** the reference within the caller's project. Keys of other projects, unknown ids and
-   deleted keys (tombstones) are all KMS.0207, never 403: nothing about them is revealed.
+   deleted keys (tombstones) are all KMS.0207, never 403: nothing about them is revealed. For the
+   uses in :data:`ALIAS_USES` (the cryptographic ones) the reference may be an alias
+   (``alias/...``): it names the key it points at now, looked up in the caller's domain and
+   required to be of the caller's project (else KMS.0207 too); other uses refuse an alias
+   (KMS.0205). Either way the key found is then checked like any other.
 2. **Authorize**: the place where the caller's permission for this use of this key is decided
    (IAM policies, then grants) is :func:`open_key`, right after resolution, so that no operation
    can reach a key without passing it.
@@ -32,6 +36,7 @@ from skms.caller import Caller
 from skms.crypto.keyspec import KeySpec, KeyUsage
 from skms.domain import KeyRecord, KeyState, Origin
 from skms.keyring import MaterialUnavailable, UnknownVersion
+from skms.models.base import is_alias_name
 from skms.observability import logger
 from skms.runtime import Services
 
@@ -49,12 +54,13 @@ class Use(enum.Enum):
     AGREE = "agree"  # derive-shared-secret
     ROTATE = "rotate"  # enable/disable rotation, its interval, rotate-on-demand (access-control §7)
     TAG = "tag"  # add, change or remove its tags (spec §8; reading them is DESCRIBE)
+    ALIAS = "alias"  # point an alias at it (create-alias, associate-alias)
 
 
 _LIVE_STATES = frozenset(KeyState)
 _ENABLED_ONLY = frozenset({KeyState.ENABLED})
 _NOT_PENDING_DELETION = _LIVE_STATES - {KeyState.PENDING_DELETION, KeyState.FROZEN}
-_OWN_ROWS = (Use.DESCRIBE, Use.MANAGE, Use.TAG)
+_OWN_ROWS = (Use.DESCRIBE, Use.MANAGE, Use.TAG, Use.ALIAS)
 
 # Use -> the states in which a key may be used for it.
 USABLE_STATES: dict[Use, frozenset[KeyState]] = {
@@ -63,12 +69,17 @@ USABLE_STATES: dict[Use, frozenset[KeyState]] = {
     # Tags are metadata: a disabled key may be tagged, a key pending deletion (KMS.0210) or
     # frozen (KMS.0320) may not, as for every change other than describe (README, lifecycle).
     Use.TAG: _NOT_PENDING_DELETION,
+    # As for a rename (op 8): any live key but one pending deletion, whose aliases are about to go.
+    Use.ALIAS: _LIVE_STATES - {KeyState.PENDING_DELETION},
     **{use: _ENABLED_ONLY for use in Use if use not in _OWN_ROWS},
 }
 
 # Uses refused on a service default key (default_key_flag "1"), KMS.0211 (access-control.md §5:
 # default keys cannot be tagged). The lifecycle's own list is skms.logic.lifecycle.DEFAULT_KEY_FORBIDDEN.
 DEFAULT_KEY_REFUSED: frozenset[Use] = frozenset({Use.TAG})
+
+# The uses in which a key reference may be an alias (access-control.md §4: the crypto operations).
+ALIAS_USES = frozenset({Use.ENCRYPT, Use.DATA_KEY, Use.SIGN, Use.PUBLIC_KEY, Use.MAC, Use.AGREE})
 
 # §F1: a key in state 3 gives KMS.0209, in state 4 KMS.0210, frozen KMS.0320; other states KMS.1301.
 STATE_ERRORS: dict[KeyState, type[errors.KmsError]] = {
@@ -129,6 +140,7 @@ REFUSALS: dict[Use, tuple[Refusal, ...]] = {
     Use.DESCRIBE: (),
     Use.MANAGE: (),
     Use.TAG: (),
+    Use.ALIAS: (),
     Use.ENCRYPT: (
         (_hmac, _say(errors.UnsupportedForHmac)),
         (_ec, _say(errors.EcKeyCannotEncrypt)),
@@ -259,17 +271,31 @@ def check_capability(record: KeyRecord, use: Use) -> None:
             raise error()
 
 
-def resolve(services: Services, caller: Caller, key_ref: str) -> KeyRecord:
-    """The caller's key named by ``key_ref``, or KMS.0207 (other projects' keys are invisible)."""
-    record = services.stores.keys.get_key(caller.project_id, key_ref)
-    if record is None or record.deleted_at is not None:  # a deleted key's tombstone is invisible
+def resolve(services: Services, caller: Caller, key_ref: str, *, alias_allowed: bool = False) -> KeyRecord:
+    """The caller's key named by ``key_ref``, or KMS.0207 (other projects' keys are invisible).
+
+    With ``alias_allowed``, ``key_ref`` may be an alias of the caller's domain and project: the key
+    it points at now (one more consistent read). Without, an alias is KMS.0205.
+    """
+    key_id = key_ref
+    if is_alias_name(key_ref):
+        if not alias_allowed:
+            raise errors.InvalidKeyId("This operation takes a key id, not an alias.")
+        alias = services.stores.aliases.get_alias(caller.domain_id, key_ref)
+        if alias is None or alias.project_id != caller.project_id:
+            raise errors.KeyNotFound("The alias does not exist.")
+        key_id = alias.key_id
+    record = services.stores.keys.get_key(caller.project_id, key_id)
+    # A deleted key's tombstone is invisible, and so is its key through an alias the sweep has not
+    # removed yet.
+    if record is None or record.deleted_at is not None:
         raise errors.KeyNotFound
     return record
 
 
 def open_key(services: Services, caller: Caller, key_ref: str, use: Use) -> OpenKey:
     """Resolve, authorize, and check state and capability for ``use``; see the module docstring."""
-    record = resolve(services, caller, key_ref)
+    record = resolve(services, caller, key_ref, alias_allowed=use in ALIAS_USES)
     # Authorization of the caller's principal for this use of this key is decided here, between
     # resolution (so a refusal can name the key's URN) and the state checks.
     check_state(record, use)

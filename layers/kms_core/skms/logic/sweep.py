@@ -3,6 +3,9 @@
 A key pending deletion whose ``scheduled_deletion_date`` has passed becomes a tombstone: its
 wrapped material is erased, ``deleted_at`` is set, and no operation can use it again (every lookup
 answers KMS.0207); its id and alias are never reused. Ciphertexts under it can no longer be opened.
+Its alias objects (ops 39-42) are deleted right after, which frees their names; should that be
+interrupted, those left stop resolving all the same (the gate finds a tombstone: KMS.0207) and
+delete-alias can still remove them.
 
 The sweep is idempotent and safe to run twice at once: each key is tombstoned by a write that is
 conditional on the revision read, so of two sweepers (or a sweeper and a cancel-key-deletion) only
@@ -18,6 +21,7 @@ from skms.clock import now_ms
 from skms.domain import KeyRecord, KeyState
 from skms.observability import logger
 from skms.runtime import Services
+from skms.storage.port import AliasNotFound
 
 BATCH = 100
 
@@ -56,8 +60,26 @@ def _tombstone(services: Services, record: KeyRecord, now: int) -> bool:
         # Its tags go with it (spec §8): after the tombstone, so a key whose deletion was
         # cancelled meanwhile keeps them; list-kms-by-tags skips tombstones in between.
         services.stores.tags.delete_tags(record.project_id, record.key_id)
+        _drop_aliases(services, record)
         return True
     return False
+
+
+def _drop_aliases(services: Services, record: KeyRecord) -> None:
+    """Delete the alias objects pointing at a key just tombstoned (after it, never before: a key
+    whose deletion is cancelled keeps its aliases)."""
+    aliases = services.stores.aliases
+    cursor: str | None = None
+    while True:
+        page = aliases.list_key_aliases(record.project_id, record.key_id, BATCH, cursor)
+        for alias in page.records:
+            try:
+                aliases.delete_alias(alias.domain_id, alias.alias, key_id=record.key_id)
+            except AliasNotFound:  # moved to another key or deleted meanwhile
+                continue
+        cursor = page.next_cursor
+        if cursor is None:
+            return
 
 
 def sweep(services: Services, now: int | None = None, limit: int = 10_000) -> SweepResult:

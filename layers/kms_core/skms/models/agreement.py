@@ -1,6 +1,7 @@
 """Wire models of spec §5 op 25 (derive_shared_secret, ``/kms/derive-shared-secret``).
 
-- ``key_id`` follows KID (:data:`skms.models.base.KEY_ID_PATTERN`); anything else is KMS.0205.
+- ``key_id`` is a key id (KID) or an alias (:data:`skms.models.base.KEY_REF_PATTERN`); anything
+  else is KMS.0205.
 - ``key_agreement_algorithm`` is ``ECDH``, the only documented value; anything else is KMS.0308.
 - ``public_key`` is the peer's key as strict Base64 of DER SubjectPublicKeyInfo, else KMS.0308. Whether
   it lies on the CMK's curve is decided in :mod:`skms.logic.agreement` (KMS.0308 too).
@@ -18,7 +19,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, Field, SecretStr, field_serializer, field_validator
 
 from skms import errors
-from skms.models.base import KEY_ID_PATTERN, WireModel
+from skms.models.base import KEY_REF_PATTERN, WireModel
 from skms.models.signing import decode_base64
 
 # A P-384 SubjectPublicKeyInfo is 120 bytes (160 Base64 characters); room for foreign input, bounded.
@@ -41,7 +42,7 @@ class Recipient(WireModel):
 
 
 class DeriveSharedSecretRequestBody(WireModel):
-    key_id: str = Field(pattern=KEY_ID_PATTERN)
+    key_id: str = Field(pattern=KEY_REF_PATTERN)
     key_agreement_algorithm: Literal["ECDH"]
     public_key: str = Field(min_length=1, max_length=PUBLIC_KEY_MAX_BASE64)
     recipient: Recipient | None = None

@@ -11,7 +11,35 @@ from skms import errors
 
 # Spec shorthands (top of spec/huawei-kms-api.md)
 KEY_ID_PATTERN = r"^[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}$"
-ALIAS_PATTERN = r"^[a-zA-Z0-9:/_-]{1,255}$"
+ALIAS_PATTERN = r"^[a-zA-Z0-9:/_-]{1,255}$"  # a key's own key_alias (ops 1 and 8)
+
+# Alias objects (ops 39-42): the rules chosen for access-control.md §4 and its open question 10,
+# in one place (README, Aliases).
+# - The prefix ``alias/`` is mandatory (Terraform's rule), so an alias can never be mistaken for a
+#   key id, nor for a service default key's ``<service>/default``.
+# - The characters and length are key_alias's (`^[a-zA-Z0-9:/_-]{1,255}$`) on the whole name:
+#   ``alias/`` and 1-249 more characters. Names are case-sensitive.
+# - The ``/default`` suffix stays reserved for service default keys (KMS.1101).
+# - Wherever a cryptographic operation takes a key id, ``alias/...`` names the key the alias
+#   points at now (:func:`skms.logic.gate.resolve`); other operations refuse it (KMS.0205).
+ALIAS_PREFIX = "alias/"
+ALIAS_NAME_PATTERN = r"^alias/[a-zA-Z0-9:/_-]{1,249}$"
+RESERVED_ALIAS_SUFFIX = "/default"
+
+
+def key_ref_pattern(key_id_pattern: str = KEY_ID_PATTERN) -> str:
+    """A key id (as ``key_id_pattern`` says) or an alias name: what crypto operations take."""
+    return rf"^(?:{key_id_pattern[1:-1]}|{ALIAS_NAME_PATTERN[1:-1]})$"
+
+
+KEY_REF_PATTERN = key_ref_pattern()
+
+
+def is_alias_name(key_ref: str) -> bool:
+    """Whether a key reference is an alias name rather than a key id."""
+    return key_ref.startswith(ALIAS_PREFIX)
+
+
 SEQUENCE_MAX = 36
 AAD_MAX_BYTES = 128
 CONTEXT_MAX_CHARS = 8192

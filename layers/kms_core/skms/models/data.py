@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field, SecretStr, field_serializer, field_validator
 
 from skms import errors
-from skms.models.base import KEY_ID_PATTERN, ContextMixin, SequenceMixin, WireModel
+from skms.models.base import KEY_REF_PATTERN, ContextMixin, SequenceMixin, WireModel
 
 # §4 op 14: plain_text is 1-4096 characters and 1-4096 UTF-8 bytes.
 PLAIN_TEXT_MAX_BYTES = 4096
@@ -36,7 +36,7 @@ class CreateDatakeyWithoutPlaintextResponseBody(BaseModel):
 
 
 class EncryptDatakeyRequestBody(ContextMixin, SequenceMixin):
-    key_id: str = Field(pattern=KEY_ID_PATTERN)
+    key_id: str = Field(pattern=KEY_REF_PATTERN)
     plain_text: SecretStr = Field(min_length=1, max_length=DATAKEY_PLAIN_TEXT_MAX_HEX)
     datakey_plain_length: str = Field(pattern=DECIMAL_PATTERN)
     pin: str | None = None
@@ -61,7 +61,7 @@ class EncryptDatakeyResponseBody(BaseModel):
 
 
 class EncryptDataRequestBody(ContextMixin, SequenceMixin):
-    key_id: str = Field(pattern=KEY_ID_PATTERN)
+    key_id: str = Field(pattern=KEY_REF_PATTERN)
     plain_text: SecretStr = Field(min_length=1, max_length=PLAIN_TEXT_MAX_BYTES)
     encryption_algorithm: EncryptionAlgorithm | None = None
 
@@ -95,7 +95,7 @@ class DecryptDataRequestBody(ContextMixin, SequenceMixin):
     cipher_text: str = Field(pattern=DATA_CIPHER_TEXT_PATTERN)
     encryption_algorithm: EncryptionAlgorithm | None = None
     # Symmetric blobs name their key; asymmetric ciphertexts need it.
-    key_id: str | None = Field(default=None, pattern=KEY_ID_PATTERN)
+    key_id: str | None = Field(default=None, pattern=KEY_REF_PATTERN)
 
     FIELD_ERRORS: ClassVar[dict[str, type[errors.KmsError]]] = {
         "key_id": errors.InvalidKeyId,
@@ -120,8 +120,8 @@ class ReEncryptRequestBody(WireModel):
     """§4 op 16. The *_encryption_context objects are our addition, mirroring §F5's encryption_context."""
 
     cipher_text: str = Field(pattern=RE_ENCRYPT_CIPHER_TEXT_PATTERN)
-    destination_key_id: str = Field(pattern=KEY_ID_PATTERN)
-    source_key_id: str | None = Field(default=None, pattern=KEY_ID_PATTERN)
+    destination_key_id: str = Field(pattern=KEY_REF_PATTERN)
+    source_key_id: str | None = Field(default=None, pattern=KEY_REF_PATTERN)
     source_additional_authenticated_data: str | None = None
     source_encryption_context: dict[str, str] | None = None
     source_encryption_algorithm: ReEncryptionAlgorithm | None = None

@@ -7,14 +7,14 @@ from typing import ClassVar
 from pydantic import BaseModel, Field, SecretStr, field_serializer
 
 from skms import errors
-from skms.models.base import KEY_ID_PATTERN, ContextMixin, SequenceMixin
+from skms.models.base import KEY_REF_PATTERN, ContextMixin, SequenceMixin
 
 # A blob of the largest data key (1024 bytes) is 1131 bytes; leave room for format growth.
 CIPHER_TEXT_MAX_HEX = 2 * 4096
 
 
 class CreateDatakeyRequestBody(ContextMixin, SequenceMixin):
-    key_id: str = Field(pattern=KEY_ID_PATTERN)
+    key_id: str = Field(pattern=KEY_REF_PATTERN)
     key_spec: str | None = None
     datakey_length: str | None = Field(default=None, max_length=8)
     pin: str | None = None
@@ -38,7 +38,7 @@ class CreateDatakeyResponseBody(BaseModel):
 
 
 class DecryptDatakeyRequestBody(ContextMixin, SequenceMixin):
-    key_id: str = Field(pattern=KEY_ID_PATTERN)
+    key_id: str = Field(pattern=KEY_REF_PATTERN)
     cipher_text: str = Field(min_length=2, max_length=CIPHER_TEXT_MAX_HEX, pattern=r"^[0-9a-fA-F]+$")
     datakey_cipher_length: str = Field(pattern=r"^[0-9]{1,4}$")
     pin: str | None = None

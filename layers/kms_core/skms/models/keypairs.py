@@ -20,14 +20,14 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, Field, SecretStr, field_serializer
 
 from skms import errors
-from skms.models.base import KEY_ID_PATTERN, ContextMixin, SequenceMixin
+from skms.models.base import KEY_REF_PATTERN, ContextMixin, SequenceMixin
 
 RsaPairSpec = Literal["RSA_2048", "RSA_3072", "RSA_4096"]
 EcPairSpec = Literal["ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1", "SM2"]
 
 
 class _DatakeyPairRequestBody(ContextMixin, SequenceMixin):
-    key_id: str = Field(pattern=KEY_ID_PATTERN)
+    key_id: str = Field(pattern=KEY_REF_PATTERN)
     with_plain_text: bool | None = None
 
     FIELD_ERRORS: ClassVar[dict[str, type[errors.KmsError]]] = {

@@ -1,6 +1,7 @@
 """Wire models of spec §6 ops 26 (generate_mac) and 27 (verify_mac).
 
-- ``key_id`` follows KID (:data:`skms.models.base.KEY_ID_PATTERN`); anything else is KMS.0205.
+- ``key_id`` is a key id (KID) or an alias (:data:`skms.models.base.KEY_REF_PATTERN`); anything
+  else is KMS.0205.
 - ``mac_algorithm`` is one of HMAC_SHA_256/384/512, HMAC_SM3; any other name is KMS.0308. Whether the
   key's spec takes it is decided in :mod:`skms.logic.mac`.
 - ``message`` and ``mac`` are Base64 (standard alphabet, padded), else KMS.0308. The decoded message
@@ -16,7 +17,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from skms import errors
-from skms.models.base import KEY_ID_PATTERN, SequenceMixin
+from skms.models.base import KEY_REF_PATTERN, SequenceMixin
 from skms.models.signing import decode_base64
 
 MESSAGE_MAX_BYTES = 4096
@@ -38,7 +39,7 @@ __all__ = [
 
 
 class GenerateMacRequestBody(SequenceMixin):
-    key_id: str = Field(pattern=KEY_ID_PATTERN)
+    key_id: str = Field(pattern=KEY_REF_PATTERN)
     mac_algorithm: MacAlgorithmName
     message: str = Field(max_length=MESSAGE_MAX_BASE64)
 

@@ -8,7 +8,8 @@
   keys (see :mod:`skms.crypto.signing`).
 - ``signature_valid`` is the *string* ``"true"``/``"false"`` (§5 op 23; a JSON bool would reach SDK
   users as ``"True"``/``"False"``).
-- get-publickey takes OKB (:class:`skms.models.lifecycle.OperateKeyRequestBody`).
+- get-publickey takes OKB's fields (:class:`ShowPublicKeyRequestBody`).
+- ``key_id`` may also name an alias (:data:`skms.models.base.KEY_REF_PATTERN`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from skms import errors
-from skms.models.base import SequenceMixin
+from skms.models.base import KEY_REF_PATTERN, SequenceMixin, key_ref_pattern
 from skms.models.lifecycle import OperateKeyRequestBody
 
 # KIDf: §5 op 22's docstring regex, hex only.
 KEY_ID_HEX_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+KEY_REF_HEX_PATTERN = key_ref_pattern(KEY_ID_HEX_PATTERN)
 MESSAGE_MAX_BYTES = 4095  # "under 4096 bytes"
 MESSAGE_MAX_BASE64 = 4 * ((MESSAGE_MAX_BYTES + 2) // 3)
 # The largest signature we make is RSA_4096's 512 bytes; allow room for foreign garbage, bounded.
@@ -48,6 +50,7 @@ MessageTypeName = Literal["DIGEST", "RAW"]
 
 __all__ = [
     "OperateKeyRequestBody",
+    "ShowPublicKeyRequestBody",
     "ShowPublicKeyResponseBody",
     "SignRequestBody",
     "SignResponseBody",
@@ -69,7 +72,7 @@ def decode_base64(text: str, field: str) -> bytes:
 
 
 class SignRequestBody(SequenceMixin):
-    key_id: str = Field(pattern=KEY_ID_HEX_PATTERN)
+    key_id: str = Field(pattern=KEY_REF_HEX_PATTERN)
     message: str = Field(max_length=MESSAGE_MAX_BASE64)
     signing_algorithm: SigningAlgorithmName
     message_type: MessageTypeName = "DIGEST"
@@ -119,7 +122,13 @@ class VerifyResponseBody(BaseModel):
     signature_valid: Literal["true", "false"]
 
 
-# --- op 24 show_public_key (/kms/get-publickey): request is OperateKeyRequestBody (OKB)
+# --- op 24 show_public_key (/kms/get-publickey)
+
+
+class ShowPublicKeyRequestBody(OperateKeyRequestBody):
+    """OKB, whose key_id may name an alias here."""
+
+    key_id: str = Field(pattern=KEY_REF_PATTERN)
 
 
 class ShowPublicKeyResponseBody(BaseModel):
