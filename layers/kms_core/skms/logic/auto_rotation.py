@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from skms import errors
 from skms.clock import now_ms
 from skms.domain import KeyRecord
+from skms.logic.due import process_due
 from skms.logic.gate import Use, check_capability, check_state
 from skms.logic.rotation import rotate
-from skms.observability import logger
 from skms.runtime import Services
 
-BATCH = 100
 MAX_ATTEMPTS = 4
 
 
@@ -63,29 +62,12 @@ def _rotate_if_due(services: Services, record: KeyRecord, now: int) -> bool:
 
 def rotate_due_keys(services: Services, now: int | None = None, limit: int = 10_000) -> RotationResult:
     """Rotate every key whose ``next_rotation_time`` <= ``now`` (at most ``limit`` per run)."""
-    now = now_ms() if now is None else now
-    rotated = skipped = 0
-    seen: set[tuple[str, str]] = set()
-    while rotated + skipped < limit:
-        due = services.stores.keys.due_for_rotation(now, min(BATCH, limit - rotated - skipped))
-        fresh = [record for record in due if (record.project_id, record.key_id) not in seen]
-        if not fresh:  # only keys already handled this run (an index read that lags the writes)
-            break
-        for record in fresh:
-            seen.add((record.project_id, record.key_id))
-            if _rotate_if_due(services, record, now):
-                rotated += 1
-                logger.info(
-                    "key rotated",
-                    extra={
-                        "operation": "rotate-due-keys",
-                        "project_id": record.project_id,
-                        "key_id": record.key_id,
-                        "outcome": "rotated",
-                    },
-                )
-            else:
-                skipped += 1
-        if len(due) < BATCH:
-            break
+    moment = now_ms() if now is None else now
+    rotated, skipped = process_due(
+        lambda n: services.stores.keys.due_for_rotation(moment, n),
+        lambda record: _rotate_if_due(services, record, moment),
+        operation="rotate-due-keys",
+        outcome="rotated",
+        limit=limit,
+    )
     return RotationResult(rotated, skipped)

@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from skms import errors
 from skms.clock import now_ms
 from skms.domain import KeyRecord, KeyState
-from skms.observability import logger
+from skms.logic.due import BATCH, process_due
 from skms.runtime import Services
 from skms.storage.port import AliasNotFound
-
-BATCH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,26 +82,12 @@ def _drop_aliases(services: Services, record: KeyRecord) -> None:
 
 def sweep(services: Services, now: int | None = None, limit: int = 10_000) -> SweepResult:
     """Tombstone every key whose deletion date has passed (at most ``limit`` per run)."""
-    now = now_ms() if now is None else now
-    deleted = skipped = 0
-    while deleted + skipped < limit:
-        due = services.stores.keys.due_for_deletion(now, min(BATCH, limit - deleted - skipped))
-        if not due:
-            break
-        for record in due:
-            if _tombstone(services, record, now):
-                deleted += 1
-                logger.info(
-                    "key deleted",
-                    extra={
-                        "operation": "delete-expired-keys",
-                        "project_id": record.project_id,
-                        "key_id": record.key_id,
-                        "outcome": "deleted",
-                    },
-                )
-            else:
-                skipped += 1
-        if len(due) < BATCH:
-            break
+    moment = now_ms() if now is None else now
+    deleted, skipped = process_due(
+        lambda n: services.stores.keys.due_for_deletion(moment, n),
+        lambda record: _tombstone(services, record, moment),
+        operation="delete-expired-keys",
+        outcome="deleted",
+        limit=limit,
+    )
     return SweepResult(deleted, skipped)
