@@ -359,28 +359,23 @@ class SqliteKeyStore(KeyStore):
 
     def due_for_deletion(self, now_ms: int, limit: int) -> list[KeyRecord]:
         """A range read of the partial index ``keys_due``."""
-        try:
-            rows = (
-                self._db.connection()
-                .execute(
-                    "SELECT record FROM keys WHERE due_at IS NOT NULL AND due_at <= ?"
-                    " ORDER BY due_at, seq LIMIT ?",
-                    (now_ms, limit),
-                )
-                .fetchall()
-            )
-        except sqlite3.Error as error:
-            raise failure(error) from error
-        return [codec.from_json(text) for (text,) in rows]
+        return self._due("due_at", now_ms, limit)
 
     def due_for_rotation(self, now_ms: int, limit: int) -> list[KeyRecord]:
         """A range read of the partial index ``keys_rotate``."""
+        return self._due("rotate_at", now_ms, limit)
+
+    def _due(self, column: str, now_ms: int, limit: int) -> list[KeyRecord]:
+        """Keys whose ``column`` (``due_at`` or ``rotate_at``, each with its partial index) is set
+        and at most ``now_ms``, earliest first."""
+        if column not in ("due_at", "rotate_at"):  # a fixed name, never caller input, in the SQL
+            raise ValueError(column)
         try:
             rows = (
                 self._db.connection()
                 .execute(
-                    "SELECT record FROM keys WHERE rotate_at IS NOT NULL AND rotate_at <= ?"
-                    " ORDER BY rotate_at, seq LIMIT ?",
+                    f"SELECT record FROM keys WHERE {column} IS NOT NULL AND {column} <= ?"  # noqa: S608
+                    f" ORDER BY {column}, seq LIMIT ?",
                     (now_ms, limit),
                 )
                 .fetchall()
