@@ -108,7 +108,7 @@ def test_alias_lifecycle_through_the_sdk(client: KmsClient) -> None:
     assert created.alias_urn == f"kms:{created.alias_urn.split(':')[1]}:{created.domain_id}:alias:{first}"
     assert ISO_Z_RE.fullmatch(created.create_time)
     assert created.update_time == created.create_time
-    create_alias(client, key_id, second)
+    created_second = create_alias(client, key_id, second)
     # And a name is taken once
     expect_client_error(lambda: create_alias(client, other_key, first), 400, "KMS.1104")
     expect_client_error(lambda: create_alias(client, key_id, "no-prefix"), 400, "KMS.1101")
@@ -129,7 +129,7 @@ def test_alias_lifecycle_through_the_sdk(client: KmsClient) -> None:
         AssociateAliasRequest(body=AssociateAliasRequestBody(alias=second, target_key_id=other_key))
     )
     assert moved.status_code == 200
-    assert (moved.key_id, moved.alias, moved.create_time) == (other_key, second, created.create_time)
+    assert (moved.key_id, moved.alias, moved.create_time) == (other_key, second, created_second.create_time)
     assert [a.alias for a in list_aliases(client, key_id=key_id).aliases] == [first]
     assert [a.alias for a in list_aliases(client, key_id=other_key).aliases] == [second]
 
