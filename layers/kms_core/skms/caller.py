@@ -15,8 +15,8 @@ class AuthMethod(StrEnum):
 
 
 class PrincipalKind(StrEnum):
-    ACCOUNT = "account"  # an access key: it belongs to the domain (account) itself
-    USER = "user"  # an IAM user of the domain, by token
+    ACCOUNT = "account"  # the domain (account) itself: its bootstrap keys and keys made without a user
+    USER = "user"  # an IAM user of the domain (by one of its access keys, or by token)
     DIRECT = "direct"  # another function or service, invoking the function directly
 
 
@@ -28,6 +28,14 @@ class Identity:
     kind: PrincipalKind
     domain_id: str
     auth_method: AuthMethod
+    # The IAM user (32 hex) the credential belongs to; "" for the account itself and direct invokers,
+    # which hold every permission in their own domain (access-control.md §1.2).
+    user_id: str = ""
+
+    @property
+    def is_account(self) -> bool:
+        """The account (root) or a direct invoker: allowed everything in its own domain."""
+        return self.kind is not PrincipalKind.USER
 
     @classmethod
     def direct(cls, domain_id: str) -> Identity:
@@ -48,6 +56,9 @@ class Caller:
     domain_id: str
     request_id: str
     principal: Identity = _DIRECT_IN_CALLER_DOMAIN
+    # The API operation being served (endpoint()'s name, e.g. "create-datakey"): its IAM action
+    # (skms.iam.actions.ACTIONS) is what authorization decides on. "" outside a handler (tools, tests).
+    operation: str = ""
 
     def __post_init__(self) -> None:
         if self.principal is _DIRECT_IN_CALLER_DOMAIN:

@@ -14,6 +14,7 @@ from typing import Any
 from skms.config import ConfigError, Settings
 from skms.crypto.cache import TtlLruCache
 from skms.crypto.root_key import LocalRootKey, RootKeyProvider
+from skms.iam.source import PolicySource
 from skms.keyring import Keyring
 from skms.storage.port import Stores
 
@@ -25,6 +26,9 @@ class Services:
     keyring: Keyring
     # Access-key records (not secrets) the authorizer read a moment ago; None: read every time.
     access_keys: TtlLruCache[Any] | None = None
+    # Where authorization reads an IAM user's policies (skms.iam.source); None: no IAM users exist
+    # here, so a USER principal is refused everything (never allowed by default).
+    policies: PolicySource | None = None
 
 
 def build_stores(settings: Settings) -> Stores:

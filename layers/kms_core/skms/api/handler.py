@@ -130,6 +130,7 @@ class _Endpoint:
                 domain_id=principal.domain_id,
                 request_id=invocation.request_id,
                 principal=principal.identity(),
+                operation=self.operation,
             )
         if not self.public and invocation.project_id not in services.settings.direct_projects:
             # Opt-in per deployment (template parameter DirectInvocationProjects), per project.
@@ -140,6 +141,7 @@ class _Endpoint:
             domain_id=domain_id,
             request_id=invocation.request_id,
             principal=Identity.direct(domain_id),
+            operation=self.operation,
         )
 
     def run(self, event: Any, context: Any, log: dict[str, Any]) -> tuple[Invocation, Rendered]:
