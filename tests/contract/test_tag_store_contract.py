@@ -155,6 +155,18 @@ def test_matches_are_paged_by_offset_and_limit_with_the_total(tags: TagStore) ->
     assert {page.total for page in pages} == {7}
 
 
+def test_a_page_of_several_values_is_in_key_id_order_across_them(tags: TagStore) -> None:
+    key_ids = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(9)]
+    for index, key_id in enumerate(key_ids):  # values interleave along the key-id order
+        tag(tags, key_id, env=("prod", "test", "dev")[index % 3])
+    condition = [TagCondition("env", ("test", "prod", "prod"))]  # a repeated value counts once
+    matching = [key_id for index, key_id in enumerate(key_ids) if index % 3 != 2]
+    pages = [tags.find_keys(PROJECT, condition, offset=offset, limit=4) for offset in (0, 4, 8)]
+    assert [page.key_ids for page in pages] == [matching[0:4], matching[4:], []]
+    assert {page.total for page in pages} == {len(matching)}
+    assert tags.find_keys(PROJECT, condition).key_ids == matching
+
+
 def test_project_tags_lists_every_tag_key_with_its_distinct_values(tagged: TagStore) -> None:
     assert tagged.project_tags(PROJECT) == {"env": ["prod", "test"], "team": ["core"]}
     tag(tagged, KEY_B, env="prod")  # "test" is carried by no key any more
@@ -258,3 +270,24 @@ def test_conditions_in_any_order_find_the_same_keys(tagged: TagStore) -> None:
     backward = tagged.find_keys(PROJECT, list(reversed(conditions)))
     assert forward == backward
     assert forward.key_ids == [KEY_A]
+
+
+def test_dynamodb_a_one_tag_page_reads_only_the_items_it_needs(dynamo_table: str) -> None:
+    from skms.storage import dynamodb as backend
+
+    client = boto3.client("dynamodb")
+    read: list[int] = []
+    client.meta.events.register(
+        "after-call.dynamodb.Query", lambda parsed, **_: read.append(len(parsed.get("Items", [])))
+    )
+    store = backend.open_stores(dynamo_table, client).tags
+    key_ids = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(30)]
+    for key_id in key_ids:
+        tag(store, key_id, env="prod")
+    read.clear()
+    page = store.find_keys(PROJECT, [TagCondition("env", ("prod",))], offset=2, limit=3)
+    assert (page.key_ids, page.total) == (key_ids[2:5], 30)
+    assert sum(read) == 5  # offset + limit index items, not the 30 that carry the tag
+    read.clear()
+    assert store.find_keys(PROJECT, [TagCondition("env", ("prod",))], limit=0).total == 30
+    assert read == []  # the total comes from the counter alone

@@ -10,7 +10,9 @@ item:
 - one index item per (project, tag key, value, key): ``PK = TAG#{b64 project_id}#{b64 tag key}``,
   ``SK = {b64 value}#{key_id}``: a tag filter queries the partition of its tag key (all of it for
   any value, ``begins_with(SK, "{b64 value}#")`` per value), and the conditions' key sets are
-  intersected — only index items of the tags asked for are read, never a key item;
+  intersected — only index items of the tags asked for are read, never a key item. The common filter,
+  one tag key with given values, reads less: its total is the sum of the values' counters, and a page
+  reads per value only the first ``offset + limit`` items of its run (key-id order), merged;
 - one counter per (project, tag key, value): ``PK = TAG#{b64 project_id}``, ``SK =
   T#{b64 tag key}#{b64 value}``, ``count`` (N): list-kms-tags is one Query of ``begins_with(SK,
   "T#")`` keeping ``count > 0``, however many keys carry each tag.
@@ -25,6 +27,8 @@ items (the limit of a transaction is 100).
 from __future__ import annotations
 
 import base64
+import heapq
+import itertools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -128,6 +132,8 @@ class DynamoTagStore(TagStore):
         offset: int = 0,
         limit: int | None = None,
     ) -> TagMatches:
+        if len(conditions) == 1 and conditions[0].values:
+            return self._one_condition(project_id, conditions[0], offset, limit)
         found: set[str] | None = None
         if not conditions:
             found = {
@@ -141,6 +147,47 @@ class DynamoTagStore(TagStore):
         ordered = sorted(found or ())
         end = None if limit is None else offset + limit
         return TagMatches(key_ids=ordered[offset:end], total=len(ordered))
+
+    def _one_condition(
+        self, project_id: str, condition: TagCondition, offset: int, limit: int | None
+    ) -> TagMatches:
+        """One tag key with given values (the common filter): the total is the sum of the values'
+        counters (a GetItem each), and the page reads, per value, only the first ``offset + limit``
+        index items of its run — each run is in key-id order (``SK = {b64 value}#{key_id}``), and the
+        runs are merged — so a first page costs the same at 100 keys as at 10,000."""
+        values = sorted(set(condition.values))
+        total = 0
+        for value in values:
+            counter = self._table.get_item(_counter_key(project_id, condition.key, value))
+            total += 0 if counter is None else max(0, int(counter["count"]["N"]))
+        if limit == 0 or (limit is not None and offset >= total):
+            return TagMatches(key_ids=[], total=total)
+        wanted = None if limit is None else offset + limit
+        partition = _tag_partition(project_id, condition.key)
+        runs = [self._run(partition, f"{_b64(value)}#", wanted) for value in values]
+        merged = list(itertools.islice(heapq.merge(*runs), offset, wanted))
+        return TagMatches(key_ids=merged, total=total)
+
+    def _run(self, partition: str, prefix: str, wanted: int | None) -> list[str]:
+        """The key ids of the index items under ``prefix``, ascending, at most ``wanted`` (None: all)."""
+        request: QueryInputTypeDef = {
+            "TableName": self._table.name,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {":pk": s(partition), ":prefix": s(prefix)},
+            "ProjectionExpression": "key_id",
+            "ConsistentRead": True,
+        }
+        key_ids: list[str] = []
+        while wanted is None or len(key_ids) < wanted:
+            if wanted is not None:
+                request["Limit"] = wanted - len(key_ids)
+            response = self._table.query(request)
+            key_ids.extend(item["key_id"]["S"] for item in response["Items"])
+            start = response.get("LastEvaluatedKey")
+            if start is None:
+                break
+            request["ExclusiveStartKey"] = start
+        return key_ids
 
     def project_tags(self, project_id: str) -> dict[str, list[str]]:
         request: QueryInputTypeDef = {
