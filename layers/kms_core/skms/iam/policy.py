@@ -27,7 +27,7 @@ import datetime as dt
 import enum
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -193,12 +193,66 @@ class Statement:
     resources: tuple[str, ...] | None  # None: absent (all)
     not_resources: tuple[str, ...] | None
     conditions: tuple[Condition, ...]
+    # Compiled once, when the statement is built (parsed policies are cached by the PolicySource):
+    # one regex per list of patterns, and the action answer per operation (a bounded set).
+    _action_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _not_action_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _resource_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _not_resource_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _action_answers: dict[tuple[str, ...], bool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "_action_re", _compile_actions(self.actions))
+        set_(self, "_not_action_re", _compile_actions(self.not_actions))
+        set_(self, "_resource_re", _compile_resources(self.resources))
+        set_(self, "_not_resource_re", _compile_resources(self.not_resources))
+        set_(self, "_action_answers", {})
+
+    def matches_action(self, names: tuple[str, ...]) -> bool:
+        """Whether Action (or NotAction) lets the statement apply to an operation of ``names``."""
+        answer = self._action_answers.get(names)
+        if answer is None:
+            if self.actions:
+                pattern = self._action_re
+                answer = any(pattern is None or pattern.fullmatch(n) is not None for n in names)
+            else:
+                pattern = self._not_action_re
+                answer = not any(pattern is None or pattern.fullmatch(n) is not None for n in names)
+            if len(self._action_answers) < _MAX_ANSWERS:
+                self._action_answers[names] = answer
+        return answer
+
+    def matches_resource(self, urn: str | None) -> bool:
+        """Whether Resource (or NotResource) lets the statement apply to ``urn`` (None: no key)."""
+        if urn is None:  # an operation on no key: only Resource absent or "*" (§2.3)
+            if self.resources is not None and "*" not in self.resources:
+                return False
+            return self.not_resources is None or "*" not in self.not_resources
+        if self.resources is not None and (self._resource_re is None or not self._resource_re.fullmatch(urn)):
+            return False
+        return self.not_resources is None or (
+            self._not_resource_re is not None and self._not_resource_re.fullmatch(urn) is None
+        )
+
+
+_MAX_ANSWERS = 256  # distinct action-name tuples remembered per statement (ACTIONS has ~50)
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
     version: str
     statements: tuple[Statement, ...]
+    # Whether any statement has a g:ResourceTag/<key> condition: only then does a decision read the
+    # key's tags (so the common case reads nothing).
+    uses_tags: bool = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "uses_tags",
+            any(c.key.startswith(TAG_KEY_PREFIX) for s in self.statements for c in s.conditions),
+        )
 
 
 def _strings(value: Any, label: str, field: str) -> tuple[str, ...]:
@@ -333,6 +387,41 @@ def _segment_match(pattern: str, value: str, *, case_insensitive: bool) -> bool:
     return _wildcard(pattern, case_insensitive=case_insensitive).fullmatch(value) is not None
 
 
+def _segment_regex(pattern: str, *, spans_colon: bool) -> str:
+    any_run, any_one = (".*", ".") if spans_colon else ("[^:]*", "[^:]")
+    return "".join(any_run if c == "*" else any_one if c == "?" else re.escape(c) for c in pattern)
+
+
+def _compile_actions(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One case-insensitive regex for a list of action patterns (``*`` within a segment); None when
+    the list holds the bare ``*`` (every action)."""
+    if "*" in patterns:
+        return None
+    body = "|".join(
+        ":".join(_segment_regex(seg, spans_colon=False) for seg in p.split(":")) for p in patterns
+    )
+    return re.compile(f"(?:{body})", re.IGNORECASE | re.DOTALL)
+
+
+def _compile_resources(patterns: tuple[str, ...] | None) -> re.Pattern[str] | None:
+    """One regex for a list of resource patterns (§2.3: service and type case-insensitive, region,
+    account and path exact; a ``*`` in the path also spans ``/`` and ``:``); None when absent."""
+    if patterns is None:
+        return None
+    alternatives = []
+    for pattern in patterns:
+        if pattern == "*":
+            alternatives.append(".*")
+            continue
+        service, region, account, kind, path = pattern.split(":")
+        alternatives.append(
+            f"(?i:{_segment_regex(service, spans_colon=False)}):{_segment_regex(region, spans_colon=False)}"
+            f":{_segment_regex(account, spans_colon=False)}:(?i:{_segment_regex(kind, spans_colon=False)})"
+            f":{_segment_regex(path, spans_colon=True)}"
+        )
+    return re.compile("|".join(f"(?:{a})" for a in alternatives), re.DOTALL)
+
+
 def action_matches(pattern: str, name: str) -> bool:
     if pattern == "*":
         return True
@@ -371,26 +460,11 @@ def key_urn(region: str, domain_id: str, key_id: str) -> str:
 
 
 def _applies(statement: Statement, request: Request) -> bool:
-    if statement.actions:
-        if not any(action_matches(p, n) for p in statement.actions for n in request.action_names):
-            return False
-    elif any(action_matches(p, n) for p in statement.not_actions for n in request.action_names):
-        return False
-    if request.resource is None:  # an operation on no key
-        if statement.resources is not None and "*" not in statement.resources:
-            return False
-        if statement.not_resources is not None and "*" in statement.not_resources:
-            return False
-    else:
-        if statement.resources is not None and not any(
-            resource_matches(p, request.resource) for p in statement.resources
-        ):
-            return False
-        if statement.not_resources is not None and any(
-            resource_matches(p, request.resource) for p in statement.not_resources
-        ):
-            return False
-    return all(condition.holds(request.context) for condition in statement.conditions)
+    return (
+        statement.matches_action(request.action_names)
+        and statement.matches_resource(request.resource)
+        and all(condition.holds(request.context) for condition in statement.conditions)
+    )
 
 
 @dataclass(frozen=True, slots=True)
