@@ -309,6 +309,17 @@ def open_key(services: Services, caller: Caller, key_ref: str, use: Use) -> Open
     return OpenKey(record, use, services)
 
 
+def authorize_named_key(services: Services, caller: Caller, key_id: str) -> None:
+    """For an operation that names a key without using it (delete-alias): authorise the caller for
+    it, deleted or not, as :func:`open_key` does; a key the project never had is KMS.0207."""
+    if caller.principal.is_account:
+        return
+    record = services.stores.keys.get_key(caller.project_id, key_id)
+    if record is None:
+        raise errors.KeyNotFound
+    authorize(services, caller, key=record)
+
+
 def describe_keys(services: Services, caller: Caller, key_ids: Iterable[str]) -> list[KeyRecord]:
     """The caller's keys among ``key_ids``, each opened for :data:`Use.DESCRIBE`, in the order
     given; ids that name no live key of the project (deleted meanwhile) are left out. For
