@@ -13,7 +13,9 @@ Two callers, one decision, each operation decided exactly once per key it acts o
 The account itself and direct invokers hold every permission in their own domain (§1.2): one
 branch. An IAM user (``PrincipalKind.USER``) is allowed what the policies attached to it allow
 (:func:`skms.iam.policy.evaluate`: an explicit Deny wins, then an Allow, else deny). Everything
-unknown fails closed: no policy source, an operation with no action, a user with no policies.
+unknown fails closed: no policy source, an operation with no action, a user with no policies
+(one transitional exception, :func:`_predates_iam_users`: token users made before IAM users existed
+keep their rights while no PolicySource is installed).
 
 A refusal is :class:`skms.errors.NotAuthorized` (403 KMS.0307, §2.6), whose message names the user,
 the action and the resource; it is logged at INFO with the deciding statement's label.
@@ -25,7 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, Protocol
 
 from skms import errors
-from skms.caller import Caller
+from skms.caller import AuthMethod, Caller
 from skms.crypto.keyspec import KeySpec, default_usage
 from skms.domain import KeyRecord
 from skms.iam.actions import ACTIONS, Action
@@ -132,6 +134,8 @@ def _authorize_user(
     alias: str | None,
     context: Mapping[str, tuple[str, ...]] | None,
 ) -> None:
+    if _predates_iam_users(services, caller):
+        return
     action = ACTIONS.get(caller.operation)
     if action is None:  # outside a known operation: nothing can allow it (fail closed)
         _refuse(caller, None, "*", Decision(Outcome.IMPLICIT_DENY))
@@ -156,6 +160,16 @@ def _authorize_user(
         # grants are consulted only here, after an implicit deny.
         pass
     _refuse(caller, action, resource or "*", decision)
+
+
+def _predates_iam_users(services: AuthorizationServices, caller: Caller) -> bool:
+    """TRANSITIONAL (remove once every deployment installs a PolicySource): a user of the token
+    endpoint as it was before IAM users existed (its tokens name no ``user_id``) keeps the rights it
+    had, every permission in its domain, while this deployment has no PolicySource, i.e. no IAM users.
+    As soon as a PolicySource is installed (``Services.policies``), every USER principal, this kind
+    included, is decided by its policies; a user with a ``user_id`` is never let through here."""
+    principal = caller.principal
+    return services.policies is None and not principal.user_id and principal.auth_method is AuthMethod.TOKEN
 
 
 def _context(

@@ -246,6 +246,9 @@ class Policy:
     # Whether any statement has a g:ResourceTag/<key> condition: only then does a decision read the
     # key's tags (so the common case reads nothing).
     uses_tags: bool = field(init=False, compare=False)
+    # action names of an operation -> the statements whose Action/NotAction let them apply to it
+    # (in order): a decision looks at those only. Bounded like Statement's answers.
+    _by_action: dict[tuple[str, ...], tuple[Statement, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -253,6 +256,16 @@ class Policy:
             "uses_tags",
             any(c.key.startswith(TAG_KEY_PREFIX) for s in self.statements for c in s.conditions),
         )
+        object.__setattr__(self, "_by_action", {})
+
+    def statements_for(self, action_names: tuple[str, ...]) -> tuple[Statement, ...]:
+        """The statements that apply to an operation of ``action_names`` by their actions."""
+        found = self._by_action.get(action_names)
+        if found is None:
+            found = tuple(s for s in self.statements if s.matches_action(action_names))
+            if len(self._by_action) < _MAX_ANSWERS:
+                self._by_action[action_names] = found
+        return found
 
 
 def _strings(value: Any, label: str, field: str) -> tuple[str, ...]:
@@ -459,14 +472,6 @@ def key_urn(region: str, domain_id: str, key_id: str) -> str:
     return f"kms:{region}:{domain_id}:KeyId:{key_id}"
 
 
-def _applies(statement: Statement, request: Request) -> bool:
-    return (
-        statement.matches_action(request.action_names)
-        and statement.matches_resource(request.resource)
-        and all(condition.holds(request.context) for condition in statement.conditions)
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class Decision:
     outcome: Outcome
@@ -480,9 +485,12 @@ class Decision:
 def evaluate(policies: Sequence[Policy], request: Request) -> Decision:
     """§2.6: an explicit Deny wins, then an Allow, else (implicit) deny."""
     allowed_by: str | None = None
+    names, resource, context = request.action_names, request.resource, request.context
     for policy in policies:
-        for statement in policy.statements:
-            if not _applies(statement, request):
+        for statement in policy.statements_for(names):
+            if not statement.matches_resource(resource):
+                continue
+            if statement.conditions and not all(c.holds(context) for c in statement.conditions):
                 continue
             if statement.effect is Effect.DENY:
                 return Decision(Outcome.DENY, statement.label)
