@@ -187,9 +187,10 @@ def _context(
     if extra:
         context.update(extra)
     if key is not None:
-        context["kms:keyspec"] = (key.key_spec.value,)
-        context["kms:keyusage"] = (key.key_usage.value,)
-        context["kms:keyorigin"] = (key.origin.value,)
+        # The StrEnum members are the strings themselves (no .value lookup on the hot path).
+        context["kms:keyspec"] = (key.key_spec,)
+        context["kms:keyusage"] = (key.key_usage,)
+        context["kms:keyorigin"] = (key.origin,)
         context["g:enterpriseprojectid"] = (key.enterprise_project_id,)
         if alias:
             context["kms:requestalias"] = (alias,)

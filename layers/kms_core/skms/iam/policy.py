@@ -164,19 +164,26 @@ class Condition:
         present = context.get(self.key)
         if self.operator == NULL:
             wanted = {_bool_or_none(v) for v in self.values}
-            return (present is None or present == ()) in wanted
-        if present is None or present == ():
-            negated = OPERATORS[self.operator][1]
-            return self.if_exists or negated or self.qualifier == "ForAllValues"
+            return (not present) in wanted
         compare, negated = OPERATORS[self.operator]
-
-        def one(value: str) -> bool:
-            matched = any(compare(value, wanted) for wanted in self.values)
-            return not matched if negated else matched
-
-        if self.qualifier == "ForAllValues":
-            return all(one(value) for value in present)
-        return any(one(value) for value in present)
+        if not present:
+            return self.if_exists or negated or self.qualifier == "ForAllValues"
+        if self.operator == "StringEquals" and self.qualifier is None:
+            # The common case, without a comparison call per value pair.
+            return any(value in self.values for value in present)
+        every = self.qualifier == "ForAllValues"
+        for value in present:
+            matched = False
+            for wanted in self.values:
+                if compare(value, wanted):
+                    matched = True
+                    break
+            if matched is negated:  # this value does not satisfy the operator
+                if every:
+                    return False
+            elif not every:
+                return True
+        return every
 
 
 def _bool_or_none(value: str) -> bool | None:
