@@ -174,8 +174,8 @@ class Condition:
         every = self.qualifier == "ForAllValues"
         for value in present:
             matched = False
-            for wanted in self.values:
-                if compare(value, wanted):
+            for expected in self.values:
+                if compare(value, expected):
                     matched = True
                     break
             if matched is negated:  # this value does not satisfy the operator
