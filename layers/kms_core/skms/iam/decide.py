@@ -154,12 +154,16 @@ def _authorize_user(
     decision = evaluate(policies, request)
     if decision.allowed:
         return
-    if decision.outcome is Outcome.IMPLICIT_DENY and key is not None:
-        # >>> GRANTS HOOK (the next issue, access-control §3.3): a grant on ``key`` for this
-        # operation allows what no policy allowed. An explicit Deny (Outcome.DENY) still wins, so
-        # grants are consulted only here, after an implicit deny.
-        pass
+    # >>> GRANTS HOOK: only after an implicit deny (an explicit Deny still wins), only on a key.
+    if decision.outcome is Outcome.IMPLICIT_DENY and key is not None and _grant_allows(services, caller, key):
+        return
     _refuse(caller, action, resource or "*", decision)
+
+
+def _grant_allows(services: AuthorizationServices, caller: Caller, key: KeyRecord) -> bool:
+    """>>> GRANTS HOOK (the next issue, access-control §3.3): whether a grant on ``key`` lets
+    ``caller``'s principal do ``caller.operation`` (§3.2's grant operations). No grants exist yet."""
+    return False
 
 
 def _predates_iam_users(services: AuthorizationServices, caller: Caller) -> bool:
