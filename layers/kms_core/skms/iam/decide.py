@@ -115,22 +115,26 @@ def authorize(
     caller: Caller,
     *,
     key: KeyRecord | None = None,
+    key_id: str | None = None,
     alias: str | None = None,
     context: Mapping[str, tuple[str, ...]] | None = None,
 ) -> None:
     """Allow ``caller``'s operation (on ``key``, named by ``alias`` if it was), or raise
-    :class:`errors.NotAuthorized`."""
+    :class:`errors.NotAuthorized`. ``key_id`` instead of ``key``: an operation that names a key of
+    the caller's project without reading it (delete-alias), decided on its URN alone (no key
+    attributes or tags in the condition values)."""
     if caller.principal.is_account:
         # The account and direct invokers: everything in their own domain. Keys are resolved
         # within the caller's project, and a project belongs to one domain.
         return
-    _authorize_user(services, caller, key, alias, context)
+    _authorize_user(services, caller, key, key_id, alias, context)
 
 
-def _authorize_user(
+def _authorize_user(  # noqa: PLR0917 - the private body of authorize()
     services: AuthorizationServices,
     caller: Caller,
     key: KeyRecord | None,
+    key_id: str | None,
     alias: str | None,
     context: Mapping[str, tuple[str, ...]] | None,
 ) -> None:
@@ -139,7 +143,7 @@ def _authorize_user(
     action = ACTIONS.get(caller.operation)
     if action is None:  # outside a known operation: nothing can allow it (fail closed)
         _refuse(caller, None, "*", Decision(Outcome.IMPLICIT_DENY))
-    if key is not None and not action.on_key:
+    if (key is not None or key_id is not None) and not action.on_key:
         # An operation on no key (list-kms-by-tags reading the keys it lists) was decided once,
         # for the whole request, before its logic ran.
         return
@@ -147,7 +151,11 @@ def _authorize_user(
     policies = (
         services.policies.policies_of(principal.domain_id, principal.user_id) if services.policies else ()
     )
-    resource = key_urn(services.settings.region_id, key.domain_id, key.key_id) if key is not None else None
+    region = services.settings.region_id
+    if key is not None:
+        resource: str | None = key_urn(region, key.domain_id, key.key_id)
+    else:
+        resource = key_urn(region, caller.domain_id, key_id) if key_id is not None else None
     request = Request(
         action.names, resource, _context(services, caller, policies, key=key, alias=alias, extra=context)
     )
