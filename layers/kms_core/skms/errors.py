@@ -201,6 +201,9 @@ class IamUnauthorized(KmsError):
 
 # 403 (§F2)
 AccessDenied = _error("AccessDenied", "KMS.0307", 403, "No access.")
+# An IAM user's policies do not allow the operation: access-control §2.6 suggests KMS.0307 for a
+# policy deny (README, choices); the message names the user, the action and the resource.
+NotAuthorized = _error("NotAuthorized", "KMS.0307", 403, "Not authorized.")
 ProjectMismatch = _error(
     "ProjectMismatch", "KMS.0321", 403, "The project in the URL does not match the token."
 )

@@ -25,6 +25,7 @@ from skms import errors
 from skms.api.events import Invocation, parse_invocation, request_id_of
 from skms.auth.authorizer import request_fingerprint, verify_request
 from skms.caller import AuthMethod, Caller, Identity
+from skms.iam.decide import authorize_request
 from skms.logic.default_keys import is_default_alias, resolve_default_key
 from skms.models.base import WireModel, parse_body
 from skms.observability import log_request, logger
@@ -162,6 +163,9 @@ class _Endpoint:
             # creates) that service's default key in the project.
             raw_body = {**raw_body, "key_id": resolve_default_key(services, caller, raw_body["key_id"])}
         body = parse_body(self.request_model, raw_body)
+        # Operations on no key are authorised here, once, before their logic (those on a key are
+        # authorised by the gate, per key they open): skms.iam.decide.
+        authorize_request(services, caller, body)
         key_id = getattr(body, "key_id", None)
         if isinstance(key_id, str):
             log["key_id"] = key_id

@@ -27,7 +27,7 @@ import datetime as dt
 import enum
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -164,19 +164,26 @@ class Condition:
         present = context.get(self.key)
         if self.operator == NULL:
             wanted = {_bool_or_none(v) for v in self.values}
-            return (present is None or present == ()) in wanted
-        if present is None or present == ():
-            negated = OPERATORS[self.operator][1]
-            return self.if_exists or negated or self.qualifier == "ForAllValues"
+            return (not present) in wanted
         compare, negated = OPERATORS[self.operator]
-
-        def one(value: str) -> bool:
-            matched = any(compare(value, wanted) for wanted in self.values)
-            return not matched if negated else matched
-
-        if self.qualifier == "ForAllValues":
-            return all(one(value) for value in present)
-        return any(one(value) for value in present)
+        if not present:
+            return self.if_exists or negated or self.qualifier == "ForAllValues"
+        if self.operator == "StringEquals" and self.qualifier is None:
+            # The common case, without a comparison call per value pair.
+            return any(value in self.values for value in present)
+        every = self.qualifier == "ForAllValues"
+        for value in present:
+            matched = False
+            for expected in self.values:
+                if compare(value, expected):
+                    matched = True
+                    break
+            if matched is negated:  # this value does not satisfy the operator
+                if every:
+                    return False
+            elif not every:
+                return True
+        return every
 
 
 def _bool_or_none(value: str) -> bool | None:
@@ -193,12 +200,79 @@ class Statement:
     resources: tuple[str, ...] | None  # None: absent (all)
     not_resources: tuple[str, ...] | None
     conditions: tuple[Condition, ...]
+    # Compiled once, when the statement is built (parsed policies are cached by the PolicySource):
+    # one regex per list of patterns, and the action answer per operation (a bounded set).
+    _action_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _not_action_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _resource_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _not_resource_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _action_answers: dict[tuple[str, ...], bool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "_action_re", _compile_actions(self.actions))
+        set_(self, "_not_action_re", _compile_actions(self.not_actions))
+        set_(self, "_resource_re", _compile_resources(self.resources))
+        set_(self, "_not_resource_re", _compile_resources(self.not_resources))
+        set_(self, "_action_answers", {})
+
+    def matches_action(self, names: tuple[str, ...]) -> bool:
+        """Whether Action (or NotAction) lets the statement apply to an operation of ``names``."""
+        answer = self._action_answers.get(names)
+        if answer is None:
+            if self.actions:
+                pattern = self._action_re
+                answer = any(pattern is None or pattern.fullmatch(n) is not None for n in names)
+            else:
+                pattern = self._not_action_re
+                answer = not any(pattern is None or pattern.fullmatch(n) is not None for n in names)
+            if len(self._action_answers) < _MAX_ANSWERS:
+                self._action_answers[names] = answer
+        return answer
+
+    def matches_resource(self, urn: str | None) -> bool:
+        """Whether Resource (or NotResource) lets the statement apply to ``urn`` (None: no key)."""
+        if urn is None:  # an operation on no key: only Resource absent or "*" (§2.3)
+            if self.resources is not None and "*" not in self.resources:
+                return False
+            return self.not_resources is None or "*" not in self.not_resources
+        if self.resources is not None and (self._resource_re is None or not self._resource_re.fullmatch(urn)):
+            return False
+        return self.not_resources is None or (
+            self._not_resource_re is not None and self._not_resource_re.fullmatch(urn) is None
+        )
+
+
+_MAX_ANSWERS = 256  # distinct action-name tuples remembered per statement (ACTIONS has ~50)
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
     version: str
     statements: tuple[Statement, ...]
+    # Whether any statement has a g:ResourceTag/<key> condition: only then does a decision read the
+    # key's tags (so the common case reads nothing).
+    uses_tags: bool = field(init=False, compare=False)
+    # action names of an operation -> the statements whose Action/NotAction let them apply to it
+    # (in order): a decision looks at those only. Bounded like Statement's answers.
+    _by_action: dict[tuple[str, ...], tuple[Statement, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "uses_tags",
+            any(c.key.startswith(TAG_KEY_PREFIX) for s in self.statements for c in s.conditions),
+        )
+        object.__setattr__(self, "_by_action", {})
+
+    def statements_for(self, action_names: tuple[str, ...]) -> tuple[Statement, ...]:
+        """The statements that apply to an operation of ``action_names`` by their actions."""
+        found = self._by_action.get(action_names)
+        if found is None:
+            found = tuple(s for s in self.statements if s.matches_action(action_names))
+            if len(self._by_action) < _MAX_ANSWERS:
+                self._by_action[action_names] = found
+        return found
 
 
 def _strings(value: Any, label: str, field: str) -> tuple[str, ...]:
@@ -333,6 +407,41 @@ def _segment_match(pattern: str, value: str, *, case_insensitive: bool) -> bool:
     return _wildcard(pattern, case_insensitive=case_insensitive).fullmatch(value) is not None
 
 
+def _segment_regex(pattern: str, *, spans_colon: bool) -> str:
+    any_run, any_one = (".*", ".") if spans_colon else ("[^:]*", "[^:]")
+    return "".join(any_run if c == "*" else any_one if c == "?" else re.escape(c) for c in pattern)
+
+
+def _compile_actions(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One case-insensitive regex for a list of action patterns (``*`` within a segment); None when
+    the list holds the bare ``*`` (every action)."""
+    if "*" in patterns:
+        return None
+    body = "|".join(
+        ":".join(_segment_regex(seg, spans_colon=False) for seg in p.split(":")) for p in patterns
+    )
+    return re.compile(f"(?:{body})", re.IGNORECASE | re.DOTALL)
+
+
+def _compile_resources(patterns: tuple[str, ...] | None) -> re.Pattern[str] | None:
+    """One regex for a list of resource patterns (§2.3: service and type case-insensitive, region,
+    account and path exact; a ``*`` in the path also spans ``/`` and ``:``); None when absent."""
+    if patterns is None:
+        return None
+    alternatives = []
+    for pattern in patterns:
+        if pattern == "*":
+            alternatives.append(".*")
+            continue
+        service, region, account, kind, path = pattern.split(":")
+        alternatives.append(
+            f"(?i:{_segment_regex(service, spans_colon=False)}):{_segment_regex(region, spans_colon=False)}"
+            f":{_segment_regex(account, spans_colon=False)}:(?i:{_segment_regex(kind, spans_colon=False)})"
+            f":{_segment_regex(path, spans_colon=True)}"
+        )
+    return re.compile("|".join(f"(?:{a})" for a in alternatives), re.DOTALL)
+
+
 def action_matches(pattern: str, name: str) -> bool:
     if pattern == "*":
         return True
@@ -370,29 +479,6 @@ def key_urn(region: str, domain_id: str, key_id: str) -> str:
     return f"kms:{region}:{domain_id}:KeyId:{key_id}"
 
 
-def _applies(statement: Statement, request: Request) -> bool:
-    if statement.actions:
-        if not any(action_matches(p, n) for p in statement.actions for n in request.action_names):
-            return False
-    elif any(action_matches(p, n) for p in statement.not_actions for n in request.action_names):
-        return False
-    if request.resource is None:  # an operation on no key
-        if statement.resources is not None and "*" not in statement.resources:
-            return False
-        if statement.not_resources is not None and "*" in statement.not_resources:
-            return False
-    else:
-        if statement.resources is not None and not any(
-            resource_matches(p, request.resource) for p in statement.resources
-        ):
-            return False
-        if statement.not_resources is not None and any(
-            resource_matches(p, request.resource) for p in statement.not_resources
-        ):
-            return False
-    return all(condition.holds(request.context) for condition in statement.conditions)
-
-
 @dataclass(frozen=True, slots=True)
 class Decision:
     outcome: Outcome
@@ -406,9 +492,12 @@ class Decision:
 def evaluate(policies: Sequence[Policy], request: Request) -> Decision:
     """§2.6: an explicit Deny wins, then an Allow, else (implicit) deny."""
     allowed_by: str | None = None
+    names, resource, context = request.action_names, request.resource, request.context
     for policy in policies:
-        for statement in policy.statements:
-            if not _applies(statement, request):
+        for statement in policy.statements_for(names):
+            if not statement.matches_resource(resource):
+                continue
+            if statement.conditions and not all(c.holds(context) for c in statement.conditions):
                 continue
             if statement.effect is Effect.DENY:
                 return Decision(Outcome.DENY, statement.label)

@@ -21,7 +21,7 @@ from skms import errors
 from skms.caller import Caller
 from skms.clock import now_ms
 from skms.domain import AliasRecord
-from skms.logic.gate import Use, open_key
+from skms.logic.gate import Use, authorize_named_key, open_key
 from skms.models.aliases import (
     DEFAULT_LIST_LIMIT,
     MAX_LIST_LIMIT,
@@ -67,6 +67,9 @@ def create_alias(body: CreateAliasRequestBody, caller: Caller, services: Service
 
 def delete_alias(body: DeleteAliasRequestBody, caller: Caller, services: Services) -> None:
     """§9 op 40: 204. Each alias must exist in the caller's project and point at ``key_id``."""
+    # The caller is authorised for the key first, like every operation on a key (the key itself is
+    # not read: its alias may outlive it until the sweep, and still be deleted).
+    authorize_named_key(caller, services, body.key_id)
     names = list(dict.fromkeys(body.aliases))  # a name given twice is deleted once
     for name in names:
         if _alias_of_project(services, caller, name).key_id != body.key_id:

@@ -9,9 +9,9 @@ Every logic function that acts on an existing key opens it here, naming what it 
    (``alias/...``): it names the key it points at now, looked up in the caller's domain and
    required to be of the caller's project (else KMS.0207 too); other uses refuse an alias
    (KMS.0205). Either way the key found is then checked like any other.
-2. **Authorize**: the place where the caller's permission for this use of this key is decided
-   (IAM policies, then grants) is :func:`open_key`, right after resolution, so that no operation
-   can reach a key without passing it.
+2. **Authorize**: the caller's permission for this operation on this key (IAM policies, then
+   grants: :func:`skms.iam.decide.authorize`) is decided in :func:`open_key`, right after
+   resolution, so that no operation can reach a key without passing it; a refusal is 403 KMS.0307.
 3. **State**: :data:`USABLE_STATES` says in which states a key may be used for each purpose; a key in
    another state gets the error :data:`STATE_ERRORS` names for that state (spec §F1, §F2). Lifecycle
    changes (:data:`Use.MANAGE`) pass every live state here: their outcome per state is the state
@@ -35,6 +35,7 @@ from skms import errors
 from skms.caller import Caller
 from skms.crypto.keyspec import KeySpec, KeyUsage
 from skms.domain import KeyRecord, KeyState, Origin
+from skms.iam.decide import authorize
 from skms.keyring import MaterialUnavailable, UnknownVersion
 from skms.models.base import is_alias_name
 from skms.observability import logger
@@ -296,13 +297,24 @@ def resolve(services: Services, caller: Caller, key_ref: str, *, alias_allowed: 
 def open_key(services: Services, caller: Caller, key_ref: str, use: Use) -> OpenKey:
     """Resolve, authorize, and check state and capability for ``use``; see the module docstring."""
     record = resolve(services, caller, key_ref, alias_allowed=use in ALIAS_USES)
-    # Authorization of the caller's principal for this use of this key is decided here, between
-    # resolution (so a refusal can name the key's URN) and the state checks.
+    # Authorization of the caller's principal for this use of this key, between resolution (so a
+    # refusal names the key's URN) and the state checks (a refused user learns nothing of them).
+    # The account and direct invokers cost this one branch.
+    if not caller.principal.is_account:
+        authorize(services, caller, key=record, alias=key_ref if is_alias_name(key_ref) else None)
     check_state(record, use)
     check_capability(record, use)
     if record.is_default_key and use in DEFAULT_KEY_REFUSED:
         raise errors.DefaultKeyOperation
     return OpenKey(record, use, services)
+
+
+def authorize_named_key(caller: Caller, services: Services, key_id: str) -> None:
+    """For an operation that names a key of the caller's project without using it (delete-alias:
+    an alias may outlive its key until the sweep): the caller's permission, decided on the key's
+    URN alone (the key is not read, so no attributes or tags)."""
+    if not caller.principal.is_account:
+        authorize(services, caller, key_id=key_id)
 
 
 def describe_keys(services: Services, caller: Caller, key_ids: Iterable[str]) -> list[KeyRecord]:

@@ -1,0 +1,234 @@
+"""The one authorization decision of every operation (access-control.md §1.2, §2.6).
+
+Two callers, one decision, each operation decided exactly once per key it acts on:
+
+- :func:`skms.logic.gate.open_key` calls :func:`authorize` for every key an operation opens, right
+  after the key is found and before its state is checked (a refused user learns nothing of the
+  key's state); re-encrypt opens, and so authorizes, both its keys.
+- ``endpoint()`` (:mod:`skms.api.handler`) calls :func:`authorize_request` once before the logic of
+  every operation whose action is on no key (create-key, list-keys, gen-random, quotas, ...), with
+  the condition values of its request (create-key's :data:`REQUEST_CONTEXT`). For operations on a
+  key it does nothing: the gate decides.
+
+The account itself and direct invokers hold every permission in their own domain (§1.2): one
+branch. An IAM user (``PrincipalKind.USER``) is allowed what the policies attached to it allow
+(:func:`skms.iam.policy.evaluate`: an explicit Deny wins, then an Allow, else deny). Everything
+unknown fails closed: no policy source, an operation with no action, a user with no policies
+(one transitional exception, :func:`_predates_iam_users`: token users made before IAM users existed
+keep their rights while no PolicySource is installed).
+
+A refusal is :class:`skms.errors.NotAuthorized` (403 KMS.0307, §2.6), whose message names the user,
+the action and the resource; it is logged at INFO with the deciding statement's label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn, Protocol
+
+from skms import errors
+from skms.caller import AuthMethod, Caller
+from skms.crypto.keyspec import KeySpec, default_usage
+from skms.domain import KeyRecord
+from skms.iam.actions import ACTIONS, Action
+from skms.iam.policy import TAG_KEY_PREFIX, Decision, Outcome, Policy, Request, evaluate, key_urn
+from skms.iam.source import PolicySource
+from skms.observability import logger
+
+Context = dict[str, tuple[str, ...]]  # condition key (lower-cased) -> its values
+
+
+# --- what the decision needs of the services (skms.runtime.Services, which imports this package) ---
+
+
+class _Settings(Protocol):
+    @property
+    def region_id(self) -> str: ...
+
+
+class _TagStore(Protocol):
+    def get_tags(self, project_id: str, key_id: str) -> dict[str, str]: ...
+
+
+class _Stores(Protocol):
+    @property
+    def tags(self) -> _TagStore: ...
+
+
+class AuthorizationServices(Protocol):
+    @property
+    def settings(self) -> _Settings: ...
+
+    @property
+    def stores(self) -> _Stores: ...
+
+    @property
+    def policies(self) -> PolicySource | None: ...
+
+
+# --- condition values of a request on no key (§2.4) ---------------------------------------------
+
+
+def _create_key_context(body: Any) -> Context:
+    """create-key: the key that would be made (no key exists yet), the request's defaults applied
+    (access-control §2.7: ``kms:KeySpec`` comes from the request, AES_256 by default)."""
+    spec_text = getattr(body, "key_spec", None) or KeySpec.AES_256.value
+    usage_text = getattr(body, "key_usage", None)
+    if not usage_text:
+        try:
+            usage_text = default_usage(KeySpec(spec_text)).value
+        except ValueError:  # an unknown spec: the logic refuses it (KMS.0303) once allowed to run
+            usage_text = ""
+    context: Context = {
+        "kms:keyspec": (spec_text,),
+        "kms:keyorigin": (getattr(body, "origin", None) or "kms",),
+        "g:enterpriseprojectid": (getattr(body, "enterprise_project_id", None) or "0",),
+    }
+    if usage_text:
+        context["kms:keyusage"] = (usage_text,)
+    return context
+
+
+# operation -> the condition values its request carries (operations on no key only).
+REQUEST_CONTEXT: dict[str, Callable[[Any], Context]] = {
+    "create-key": _create_key_context,
+}
+
+
+# --- the decision ---------------------------------------------------------------------------------
+
+
+def authorize_request(services: AuthorizationServices, caller: Caller, body: Any) -> None:
+    """Before the logic runs: decide an operation on no key, with its request's condition values.
+    Operations on a key are decided by the gate, per key (:func:`authorize` with ``key``)."""
+    if caller.principal.is_account:
+        return
+    action = ACTIONS.get(caller.operation)
+    if action is not None and action.on_key:
+        return
+    extract = REQUEST_CONTEXT.get(caller.operation)
+    authorize(services, caller, context=extract(body) if extract is not None else None)
+
+
+def authorize(
+    services: AuthorizationServices,
+    caller: Caller,
+    *,
+    key: KeyRecord | None = None,
+    key_id: str | None = None,
+    alias: str | None = None,
+    context: Mapping[str, tuple[str, ...]] | None = None,
+) -> None:
+    """Allow ``caller``'s operation (on ``key``, named by ``alias`` if it was), or raise
+    :class:`errors.NotAuthorized`. ``key_id`` instead of ``key``: an operation that names a key of
+    the caller's project without reading it (delete-alias), decided on its URN alone (no key
+    attributes or tags in the condition values)."""
+    if caller.principal.is_account:
+        # The account and direct invokers: everything in their own domain. Keys are resolved
+        # within the caller's project, and a project belongs to one domain.
+        return
+    _authorize_user(services, caller, key, key_id, alias, context)
+
+
+def _authorize_user(  # noqa: PLR0917 - the private body of authorize()
+    services: AuthorizationServices,
+    caller: Caller,
+    key: KeyRecord | None,
+    key_id: str | None,
+    alias: str | None,
+    context: Mapping[str, tuple[str, ...]] | None,
+) -> None:
+    if _predates_iam_users(services, caller):
+        return
+    action = ACTIONS.get(caller.operation)
+    if action is None:  # outside a known operation: nothing can allow it (fail closed)
+        _refuse(caller, None, "*", Decision(Outcome.IMPLICIT_DENY))
+    if (key is not None or key_id is not None) and not action.on_key:
+        # An operation on no key (list-kms-by-tags reading the keys it lists) was decided once,
+        # for the whole request, before its logic ran.
+        return
+    principal = caller.principal
+    policies = (
+        services.policies.policies_of(principal.domain_id, principal.user_id) if services.policies else ()
+    )
+    region = services.settings.region_id
+    if key is not None:
+        resource: str | None = key_urn(region, key.domain_id, key.key_id)
+    else:
+        resource = key_urn(region, caller.domain_id, key_id) if key_id is not None else None
+    request = Request(
+        action.names, resource, _context(services, caller, policies, key=key, alias=alias, extra=context)
+    )
+    decision = evaluate(policies, request)
+    if decision.allowed:
+        return
+    # >>> GRANTS HOOK: only after an implicit deny (an explicit Deny still wins), only on a key.
+    if decision.outcome is Outcome.IMPLICIT_DENY and key is not None and _grant_allows(services, caller, key):
+        return
+    _refuse(caller, action, resource or "*", decision)
+
+
+def _grant_allows(services: AuthorizationServices, caller: Caller, key: KeyRecord) -> bool:
+    """>>> GRANTS HOOK (the next issue, access-control §3.3): whether a grant on ``key`` lets
+    ``caller``'s principal do ``caller.operation`` (§3.2's grant operations). No grants exist yet."""
+    return False
+
+
+def _predates_iam_users(services: AuthorizationServices, caller: Caller) -> bool:
+    """TRANSITIONAL (remove once every deployment installs a PolicySource): a user of the token
+    endpoint as it was before IAM users existed (its tokens name no ``user_id``) keeps the rights it
+    had, every permission in its domain, while this deployment has no PolicySource, i.e. no IAM users.
+    As soon as a PolicySource is installed (``Services.policies``), every USER principal, this kind
+    included, is decided by its policies; a user with a ``user_id`` is never let through here."""
+    principal = caller.principal
+    return services.policies is None and not principal.user_id and principal.auth_method is AuthMethod.TOKEN
+
+
+def _context(
+    services: AuthorizationServices,
+    caller: Caller,
+    policies: tuple[Policy, ...],
+    *,
+    key: KeyRecord | None,
+    alias: str | None,
+    extra: Mapping[str, tuple[str, ...]] | None,
+) -> Context:
+    """The condition values of the request (§2.4): the request's own, the key's attributes, the
+    alias it was named by, the user; the key's tags only when some statement looks at them."""
+    context: Context = {"g:userid": (caller.principal.user_id,)}
+    if extra:
+        context.update(extra)
+    if key is not None:
+        # The StrEnum members are the strings themselves (no .value lookup on the hot path).
+        context["kms:keyspec"] = (key.key_spec,)
+        context["kms:keyusage"] = (key.key_usage,)
+        context["kms:keyorigin"] = (key.origin,)
+        context["g:enterpriseprojectid"] = (key.enterprise_project_id,)
+        if alias:
+            context["kms:requestalias"] = (alias,)
+        if any(policy.uses_tags for policy in policies):
+            for tag_key, value in services.stores.tags.get_tags(key.project_id, key.key_id).items():
+                context[TAG_KEY_PREFIX + tag_key.lower()] = (value,)
+    return context
+
+
+def _refuse(caller: Caller, action: Action | None, resource: str, decision: Decision) -> NoReturn:
+    principal = caller.principal
+    who = principal.user_id or principal.id
+    name = action.name if action is not None else (caller.operation or "an unknown operation")
+    why = "an explicit deny applies" if decision.outcome is Outcome.DENY else "no policy allows it"
+    logger.info(
+        "authorization denied",
+        extra={
+            "principal_id": principal.id,
+            "user_id": principal.user_id,
+            "domain_id": principal.domain_id,
+            "operation": caller.operation,
+            "action": name,
+            "resource": resource,
+            "outcome": decision.outcome.value,
+            "statement": decision.statement or "",
+            "request_id": caller.request_id,
+        },
+    )
+    raise errors.NotAuthorized(f"User {who} is not authorized to perform {name} on {resource}: {why}.")
