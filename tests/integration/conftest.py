@@ -288,6 +288,7 @@ def create_principals(
         domain_id=domain_id,
         domain_name=user["domain"]["name"],
         project_ids=project_ids,
+        policies=("KMS Administrator",),  # an IAM user has no permission without a policy
     )
     return Principals(
         access_key, secret_key, domain_id, project_ids, user["name"], user["password"], user["domain"]["name"]

@@ -442,6 +442,18 @@ class _DiscardingPrincipalStore:
     def create_user(self, record: Any) -> None:
         pass
 
+    def get_user(self, domain_name: str, name: str) -> None:
+        return None
+
+    def list_users(self, domain_id: str | None = None) -> list[Any]:
+        return []
+
+    def get_project(self, project_id: str) -> None:
+        return None
+
+    def claim_project(self, claim: Any) -> Any:
+        return claim
+
 
 def test_a_disabled_access_key_is_refused(kms, aws_services: Services, principals) -> None:
     # Given an access key stored disabled (its secret wrapped as for any other key)

@@ -113,8 +113,11 @@ def test_user_create_on_the_stack_table_gets_a_token_from_the_stack(
         PROJECT_ID,
         "--domain-name",
         "cli-domain",
+        "--policy",
+        "KMS Administrator",
     )
     assert (created["name"], created["domain_name"]) == ("carol", "cli-domain")
+    assert created["policies"] == ["KMS Administrator"]
     user = Principals(
         access_key="",
         secret_key="",
