@@ -495,7 +495,8 @@ def test_interleaved_attach_and_disable_lose_nothing(stores: Stores, new_user: U
     stores.principals.create_user(user)
     first = stores.principals.get_user(user.domain_name, user.name)
     second = stores.principals.get_user_by_id(user.domain_id, user.user_id)
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     # When the first attaches a policy, then the second (still at version 1) disables the user
     attached = dataclasses.replace(first, policies=("KMS Administrator",), version=2)
     assert stores.principals.replace_user(attached, expected_version=1)
