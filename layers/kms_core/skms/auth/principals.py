@@ -165,8 +165,10 @@ def create_user(
     domain_name: str,
     project_ids: tuple[str, ...],
     policies: tuple[str, ...] = (),
+    user_id: str | None = None,
 ) -> UserRecord:
-    """Create an IAM user of ``domain_id`` (no permission unless ``policies`` names some).
+    """Create an IAM user of ``domain_id`` (no permission unless ``policies`` names some), with a
+    fresh 32-hex id unless ``user_id`` is given (fixtures whose sample events name the user).
 
     Raises :class:`PrincipalExists` (the name is taken in the domain), :class:`ProjectOwned`,
     :class:`UnknownPrincipal` (an unknown policy)."""
@@ -176,7 +178,7 @@ def create_user(
         raise PrincipalExists(name)
     claim_projects(services, domain_id, project_ids)
     record = UserRecord(
-        user_id=uuid.uuid4().hex,
+        user_id=user_id or uuid.uuid4().hex,
         name=name,
         domain_id=domain_id,
         domain_name=domain_name,
