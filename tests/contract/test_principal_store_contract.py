@@ -605,3 +605,29 @@ def test_policy_create_get_list(stores: Stores) -> None:
     stores.principals.create_policy(theirs)
     assert stores.principals.list_policies("a" * 32) == [policy]
     assert stores.principals.list_policies() == [policy, theirs]
+
+
+def test_dynamodb_identity_items_use_the_documented_keys(
+    dynamo_stores: Stores, dynamo_table: str, new_user: UserFactory
+) -> None:
+    # Given a user, a project claim and a custom policy
+    user = new_user(domain_id="dom", user_id="u1", domain_name="a#b", name="c")
+    dynamo_stores.principals.create_user(user)
+    dynamo_stores.principals.claim_project(ProjectClaim("p1", "dom", created_at=7))
+    dynamo_stores.principals.create_policy(PolicyRecord("dom", "ro", "0" * 32, "{}", created_at=8))
+    client = boto3.client("dynamodb")
+
+    def item(pk: str, sk: str) -> dict[str, Any]:
+        found = client.get_item(TableName=dynamo_table, Key={"PK": {"S": pk}, "SK": {"S": sk}})
+        return cast(dict[str, Any], found["Item"])
+
+    # Then the index by id, the claim and the policy sit under their documented keys (see
+    # template.yaml's ItemKinds: USERID#, PROJECT#, POLICY#), base64url-encoded where names are free
+    pointer = item("USERID#ZG9t#dTE", "USERID")  # base64url("dom") + "#" + base64url("u1")
+    assert (pointer["domain_name"], pointer["name"]) == ({"S": "a#b"}, {"S": "c"})
+    assert item("PROJECT#p1", "PROJECT")["domain_id"] == {"S": "dom"}
+    assert item("POLICY#ZG9t#cm8", "POLICY")["document"] == {"S": "{}"}
+    # And the user record carries its policies and version natively typed
+    user_item = item("USER#YSNi#Yw", "USER")
+    assert user_item["policies"] == {"L": []}
+    assert user_item["version"] == {"N": "1"}
