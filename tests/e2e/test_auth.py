@@ -607,7 +607,8 @@ def test_token_refused_is_401_iam_shaped(
 
 
 def _tamper(token: str, how: str) -> str:
-    prefix, payload_b64, mac_b64 = token.split(".")
+    prefix, key_id, payload_b64, mac_b64 = token.split(".")
+    prefix = f"{prefix}.{key_id}"  # skms2.<signing key>
     if how == "mac":
         flipped = "A" if mac_b64[0] != "A" else "B"
         return f"{prefix}.{payload_b64}.{flipped}{mac_b64[1:]}"
