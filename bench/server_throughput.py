@@ -81,7 +81,10 @@ def _drive(port: int, token: str, path: str, body: object) -> tuple[float, list[
 
 def _token(port: int, data_dir: str, env: dict[str, str]) -> str:
     subprocess.run(
-        [str(SKMS), "user", "create", "--name", "bench", "--project-id", PROJECT, "--data-dir", data_dir],
+        [
+            *(str(SKMS), "user", "create", "--name", "bench", "--project-id", PROJECT),
+            *("--policy", "KMS Administrator", "--data-dir", data_dir),  # IAM users need a policy
+        ],
         input="bench-password-123\n",
         text=True,
         check=True,

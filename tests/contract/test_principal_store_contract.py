@@ -8,6 +8,7 @@ the end.
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import sqlite3
 import threading
@@ -17,7 +18,7 @@ from typing import Any, cast
 import boto3
 import pytest
 
-from skms.domain import AccessKeyRecord, KeyRecord, UserRecord
+from skms.domain import AccessKeyRecord, KeyRecord, PolicyRecord, ProjectClaim, UserRecord
 from skms.storage.port import PrincipalExists, Stores
 from skms.storage.sqlite import open_database, open_stores, stores_on
 from tests.contract.conftest import THREADS, run_threads
@@ -384,5 +385,249 @@ def test_dynamodb_principal_operations_use_single_item_calls_only(
     dynamo_stores.principals.get_user(user.domain_name, user.name)
     dynamo_stores.service_state.get_or_create_secret(SECRET_NAME, b"one")
     dynamo_stores.service_state.get_or_create_secret(SECRET_NAME, b"two")
-    # Then only PutItem and GetItem were used: no scan, no query, no transaction
-    assert calls == ["PutItem"] * 4 + ["GetItem"] * 2 + ["PutItem", "PutItem", "GetItem"]
+    # Then only PutItem and GetItem were used (a user and its index by id: one transaction): no
+    # scan, no query
+    assert calls == ["PutItem"] * 2 + ["TransactWriteItems"] * 2 + ["GetItem"] * 2 + [
+        "PutItem",
+        "PutItem",
+        "GetItem",
+    ]
+
+
+# -- the credential lifecycle: versions, deletes, users by id, listings ------------------------
+
+
+def test_access_key_replace_needs_the_version_read(stores: Stores, new_access_key: AccessKeyFactory) -> None:
+    # Given a stored access key (version 1)
+    record = new_access_key()
+    stores.principals.create_access_key(record)
+    disabled = dataclasses.replace(record, enabled=False, version=2)
+    # When it is replaced expecting version 1, Then the change is stored
+    assert stores.principals.replace_access_key(disabled, expected_version=1)
+    assert stores.principals.get_access_key(record.access_key) == disabled
+    # And a writer that still expects version 1 is refused, nothing written
+    stale = dataclasses.replace(record, description="stale", version=2)
+    assert not stores.principals.replace_access_key(stale, expected_version=1)
+    assert stores.principals.get_access_key(record.access_key) == disabled
+    # And a replace of an unknown key writes nothing
+    ghost = new_access_key(version=2)
+    assert not stores.principals.replace_access_key(ghost, expected_version=1)
+    assert stores.principals.get_access_key(ghost.access_key) is None
+
+
+def test_access_key_delete_and_list(stores: Stores, new_access_key: AccessKeyFactory) -> None:
+    # Given keys of two domains
+    ours = [new_access_key(domain_id="a" * 32, user_id="u" * 32), new_access_key(domain_id="a" * 32)]
+    theirs = new_access_key(domain_id="b" * 32)
+    for record in (*ours, theirs):
+        stores.principals.create_access_key(record)
+    # When listed by domain, Then only that domain's keys, in access key order
+    assert stores.principals.list_access_keys("a" * 32) == sorted(ours, key=lambda r: r.access_key)
+    assert len(stores.principals.list_access_keys()) == 3
+    # When one is deleted, Then it is gone, and a second delete reports nothing was there
+    assert stores.principals.delete_access_key(theirs.access_key)
+    assert stores.principals.get_access_key(theirs.access_key) is None
+    assert not stores.principals.delete_access_key(theirs.access_key)
+    assert stores.principals.list_access_keys("b" * 32) == []
+
+
+def test_user_is_found_by_id_and_replace_keeps_it_so(stores: Stores, new_user: UserFactory) -> None:
+    # Given a user with policies and an epoch
+    user = new_user(policies=("KMS Administrator", "custom"), token_epoch=3)
+    stores.principals.create_user(user)
+    # Then it is found by name and by (domain id, user id), not by its id in another domain
+    assert stores.principals.get_user(user.domain_name, user.name) == user
+    assert stores.principals.get_user_by_id(user.domain_id, user.user_id) == user
+    assert stores.principals.get_user_by_id("e" * 32, user.user_id) is None
+    # When it is changed with the version it was read at
+    changed = dataclasses.replace(user, enabled=False, token_epoch=4, policies=(), version=2)
+    assert stores.principals.replace_user(changed, expected_version=1)
+    # Then both lookups see the change; a stale writer is refused
+    assert stores.principals.get_user_by_id(user.domain_id, user.user_id) == changed
+    assert not stores.principals.replace_user(dataclasses.replace(user, version=2), expected_version=1)
+    assert stores.principals.get_user(user.domain_name, user.name) == changed
+
+
+def test_user_name_taken_by_another_user_id_is_not_replaced(stores: Stores, new_user: UserFactory) -> None:
+    # Given a user
+    user = new_user()
+    stores.principals.create_user(user)
+    # When a record with the same name but another user id is written over it (a user deleted and
+    # made again while a writer held the old one), Then it is refused
+    impostor = dataclasses.replace(user, user_id="f" * 32, version=2)
+    assert not stores.principals.replace_user(impostor, expected_version=1)
+    assert not stores.principals.delete_user(impostor)
+    assert stores.principals.get_user(user.domain_name, user.name) == user
+
+
+def test_user_create_needs_a_free_name_and_a_free_id(stores: Stores, new_user: UserFactory) -> None:
+    # Given a user
+    user = new_user()
+    stores.principals.create_user(user)
+    # When another user takes its id under another name, Then it is refused and nothing is written
+    same_id = new_user(user_id=user.user_id)
+    with pytest.raises(PrincipalExists):
+        stores.principals.create_user(same_id)
+    assert stores.principals.get_user(same_id.domain_name, same_id.name) is None
+
+
+def test_user_delete_removes_both_lookups_and_frees_the_name(stores: Stores, new_user: UserFactory) -> None:
+    # Given two users of one domain and one of another
+    first, second = new_user(name="alice"), new_user(name="bob")
+    other = new_user(name="alice", domain_id="e" * 32, domain_name="other")
+    for user in (first, second, other):
+        stores.principals.create_user(user)
+    assert stores.principals.list_users(first.domain_id) == [first, second]
+    # When one is deleted
+    assert stores.principals.delete_user(first)
+    # Then it is found neither by name nor by id, and its name can be taken again
+    assert stores.principals.get_user(first.domain_name, first.name) is None
+    assert stores.principals.get_user_by_id(first.domain_id, first.user_id) is None
+    assert not stores.principals.delete_user(first)
+    stores.principals.create_user(new_user(name="alice"))
+    assert [u.name for u in stores.principals.list_users(first.domain_id)] == ["alice", "bob"]
+    assert len(stores.principals.list_users()) == 3
+
+
+def test_interleaved_attach_and_disable_lose_nothing(stores: Stores, new_user: UserFactory) -> None:
+    # Given two writers that read the same user (version 1)
+    user = new_user()
+    stores.principals.create_user(user)
+    first = stores.principals.get_user(user.domain_name, user.name)
+    second = stores.principals.get_user_by_id(user.domain_id, user.user_id)
+    assert first is not None
+    assert second is not None
+    # When the first attaches a policy, then the second (still at version 1) disables the user
+    attached = dataclasses.replace(first, policies=("KMS Administrator",), version=2)
+    assert stores.principals.replace_user(attached, expected_version=1)
+    disabled = dataclasses.replace(second, enabled=False, version=2)
+    # Then the second write is refused; re-read and applied again, both changes are kept
+    assert not stores.principals.replace_user(disabled, expected_version=1)
+    fresh = stores.principals.get_user(user.domain_name, user.name)
+    assert fresh == attached
+    assert stores.principals.replace_user(
+        dataclasses.replace(fresh, enabled=False, version=3), expected_version=2
+    )
+    final = stores.principals.get_user(user.domain_name, user.name)
+    assert final is not None
+    assert (final.policies, final.enabled, final.version) == (("KMS Administrator",), False, 3)
+
+
+def test_concurrent_user_changes_never_lose_one(threaded_stores: Stores, new_user: UserFactory) -> None:
+    stores = threaded_stores
+    # Given a user, and THREADS writers each attaching its own policy with read-modify-write retries
+    user = new_user()
+    stores.principals.create_user(user)
+
+    def attach(index: int) -> None:
+        while True:
+            current = stores.principals.get_user(user.domain_name, user.name)
+            assert current is not None
+            changed = dataclasses.replace(
+                current, policies=(*current.policies, f"p{index}"), version=current.version + 1
+            )
+            if stores.principals.replace_user(changed, expected_version=current.version):
+                return
+
+    # When they all run at once
+    assert run_threads(THREADS, attach) == []
+    # Then every attach is there, and the version counted each one
+    final = stores.principals.get_user(user.domain_name, user.name)
+    assert final is not None
+    assert sorted(final.policies) == sorted(f"p{i}" for i in range(THREADS))
+    assert final.version == 1 + THREADS
+
+
+def test_concurrent_access_key_changes_never_lose_one(
+    threaded_stores: Stores, new_access_key: AccessKeyFactory
+) -> None:
+    stores = threaded_stores
+    # Given an access key, and writers that each append a mark to its description (retrying)
+    record = new_access_key()
+    stores.principals.create_access_key(record)
+
+    def mark(index: int) -> None:
+        while True:
+            current = stores.principals.get_access_key(record.access_key)
+            assert current is not None
+            changed = dataclasses.replace(
+                current, description=f"{current.description}[{index}]", version=current.version + 1
+            )
+            if stores.principals.replace_access_key(changed, expected_version=current.version):
+                return
+
+    assert run_threads(THREADS, mark) == []
+    final = stores.principals.get_access_key(record.access_key)
+    assert final is not None
+    assert all(f"[{i}]" in final.description for i in range(THREADS))
+    assert final.version == 1 + THREADS
+
+
+def test_project_claim_first_wins(stores: Stores) -> None:
+    # Given an unclaimed project
+    assert stores.principals.get_project("p1") is None
+    # When domain A claims it, then domain B does
+    first = ProjectClaim("p1", "a" * 32, created_at=1)
+    assert stores.principals.claim_project(first) == first
+    # Then B is told A's claim, and A claiming again is idempotent
+    assert stores.principals.claim_project(ProjectClaim("p1", "b" * 32, created_at=2)) == first
+    assert stores.principals.claim_project(ProjectClaim("p1", "a" * 32, created_at=3)) == first
+    assert stores.principals.get_project("p1") == first
+
+
+def test_concurrent_project_claims_agree_on_one_owner(threaded_stores: Stores) -> None:
+    stores = threaded_stores
+    # Given THREADS domains claiming one project at once
+    results: list[ProjectClaim] = []
+    lock = threading.Lock()
+
+    def claim(index: int) -> None:
+        won = stores.principals.claim_project(ProjectClaim("contested", f"{index:032x}"))
+        with lock:
+            results.append(won)
+
+    assert run_threads(THREADS, claim) == []
+    # Then every one of them was told the same owner, the one stored
+    assert len({r.domain_id for r in results}) == 1
+    assert stores.principals.get_project("contested") == results[0]
+
+
+def test_policy_create_get_list(stores: Stores) -> None:
+    # Given a policy of domain A
+    policy = PolicyRecord("a" * 32, "read-only", "0" * 32, '{"Version": "1.1"}', created_at=5)
+    stores.principals.create_policy(policy)
+    # Then it is found in A only; the name is taken in A but free in B
+    assert stores.principals.get_policy("a" * 32, "read-only") == policy
+    assert stores.principals.get_policy("b" * 32, "read-only") is None
+    with pytest.raises(PrincipalExists):
+        stores.principals.create_policy(dataclasses.replace(policy, policy_id="1" * 32))
+    theirs = dataclasses.replace(policy, domain_id="b" * 32)
+    stores.principals.create_policy(theirs)
+    assert stores.principals.list_policies("a" * 32) == [policy]
+    assert stores.principals.list_policies() == [policy, theirs]
+
+
+def test_dynamodb_identity_items_use_the_documented_keys(
+    dynamo_stores: Stores, dynamo_table: str, new_user: UserFactory
+) -> None:
+    # Given a user, a project claim and a custom policy
+    user = new_user(domain_id="dom", user_id="u1", domain_name="a#b", name="c")
+    dynamo_stores.principals.create_user(user)
+    dynamo_stores.principals.claim_project(ProjectClaim("p1", "dom", created_at=7))
+    dynamo_stores.principals.create_policy(PolicyRecord("dom", "ro", "0" * 32, "{}", created_at=8))
+    client = boto3.client("dynamodb")
+
+    def item(pk: str, sk: str) -> dict[str, Any]:
+        found = client.get_item(TableName=dynamo_table, Key={"PK": {"S": pk}, "SK": {"S": sk}})
+        return cast(dict[str, Any], found["Item"])
+
+    # Then the index by id, the claim and the policy sit under their documented keys (see
+    # template.yaml's ItemKinds: USERID#, PROJECT#, POLICY#), base64url-encoded where names are free
+    pointer = item("USERID#ZG9t#dTE", "USERID")  # base64url("dom") + "#" + base64url("u1")
+    assert (pointer["domain_name"], pointer["name"]) == ({"S": "a#b"}, {"S": "c"})
+    assert item("PROJECT#p1", "PROJECT")["domain_id"] == {"S": "dom"}
+    assert item("POLICY#ZG9t#cm8", "POLICY")["document"] == {"S": "{}"}
+    # And the user record carries its policies and version natively typed
+    user_item = item("USER#YSNi#Yw", "USER")
+    assert user_item["policies"] == {"L": []}
+    assert user_item["version"] == {"N": "1"}

@@ -357,17 +357,26 @@ def create_access_key(server: SkmsServer, project_id: str, domain_id: str | None
 
 
 def create_user(
-    server: SkmsServer, name: str, password: str, project_ids: tuple[str, ...], domain_name: str
+    server: SkmsServer,
+    name: str,
+    password: str,
+    project_ids: tuple[str, ...],
+    domain_name: str,
+    policies: tuple[str, ...] = ("KMS Administrator",),
 ) -> dict[str, Any]:
-    """A token user via ``skms user create`` (the password goes through stdin, never argv)."""
+    """An IAM user via ``skms user create`` (the password goes through stdin, never argv), with
+    ``policies`` attached (an IAM user has no permission without one)."""
     REGISTRY.add("a user's password", password)
     args = ["user", "create", "--name", name, "--domain-name", domain_name]
     for project_id in project_ids:
         args += ["--project-id", project_id]
+    for policy in policies:
+        args += ["--policy", policy]
     created = run_cli(server, *args, stdin=password + "\n")
     assert created["name"] == name, created
     assert created["domain_name"] == domain_name, created
     assert created["project_ids"] == list(project_ids), created
+    assert created["policies"] == list(policies), created
     return created
 
 

@@ -607,7 +607,8 @@ def test_token_refused_is_401_iam_shaped(
 
 
 def _tamper(token: str, how: str) -> str:
-    prefix, payload_b64, mac_b64 = token.split(".")
+    prefix, key_id, payload_b64, mac_b64 = token.split(".")
+    prefix = f"{prefix}.{key_id}"  # skms2.<signing key>
     if how == "mac":
         flipped = "A" if mac_b64[0] != "A" else "B"
         return f"{prefix}.{payload_b64}.{flipped}{mac_b64[1:]}"
@@ -641,7 +642,7 @@ def test_altered_token_is_401(
     "token",
     [
         pytest.param(secrets.token_urlsafe(48), id="random"),
-        pytest.param("skms1.e30.AAAA", id="empty-claims"),
+        pytest.param("skms2.1.e30.AAAA", id="empty-claims"),
         pytest.param("x" * 5000, id="huge"),
     ],
 )
@@ -652,7 +653,7 @@ def test_bogus_token_is_401(api_a: Any, alias: str, token: str) -> None:
 
 def test_non_ascii_token_is_401(api_a: Any, alias: str) -> None:
     # http.client sends the header as latin-1 bytes; the server must refuse it as any bad token
-    answer = with_token(api_a, "skms1.\u00e9.AAAA", "create-key", {"key_alias": alias})
+    answer = with_token(api_a, "skms2.1.\u00e9.AAAA", "create-key", {"key_alias": alias})
     check_unauthenticated(answer, by_gateway=True)
     check_alias_was_not_created(api_a, alias)
 
@@ -798,7 +799,7 @@ def test_no_secret_is_logged(server: Any, creds_a: Any, exercised: list[str]) ->
     needles: set[str] = set()
     for secret in exercised:
         needles.add(secret)
-        if secret.startswith("skms1.") and secret.count(".") == 2:
+        if secret.startswith("skms2.") and secret.count(".") == 3:
             needles.add(secret.rsplit(".", 1)[1])
     assert len(needles) >= 8, needles
     leaked = sorted(f"{secret[:4]}...({len(secret)} chars)" for secret in needles if secret in logs)

@@ -35,6 +35,7 @@ from moto import mock_aws
 from skms.auth import request_signing
 from skms.auth.principals import create_access_key, create_user
 from skms.config import Settings
+from skms.local.sample_events import SAMPLE_USER_ID
 from skms.runtime import Services, build_services, set_services
 from skms.sam_template import gateway_responses, load_handler
 from tests.conftest import DIRECT_PROJECTS
@@ -245,6 +246,7 @@ def aksk_context(access_key: str, domain_id: str, project_id: str) -> dict[str, 
         "project_id": project_id,
         "user": "",
         "project_allowed": "true",
+        "user_id": "",  # the account's own key
     }
 
 
@@ -288,6 +290,8 @@ def create_principals(
         domain_id=domain_id,
         domain_name=user["domain"]["name"],
         project_ids=project_ids,
+        policies=("KMS Administrator",),  # an IAM user has no permission without a policy
+        user_id=SAMPLE_USER_ID,  # the user the sample api.json events' authorizer context names
     )
     return Principals(
         access_key, secret_key, domain_id, project_ids, user["name"], user["password"], user["domain"]["name"]

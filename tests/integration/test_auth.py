@@ -24,6 +24,7 @@ import pytest
 
 from skms.auth import passwords, tokens
 from skms.auth.principals import create_access_key, create_user, new_access_key, secret_of, token_key
+from skms.local.sample_events import SAMPLE_USER_ID
 from skms.runtime import Services
 from skms.sam_template import gateway_responses, routes_from_template
 from skms.storage.port import PrincipalStore
@@ -229,7 +230,7 @@ def test_sample_authorizer_events_have_the_shape_api_gateway_sends(kind: str) ->
         )
     else:
         assert "Authorization" not in headers
-        assert headers["X-Auth-Token"].startswith("skms1.")
+        assert headers["X-Auth-Token"].startswith("skms2.")
 
 
 def test_sample_aksk_event_is_signed_with_the_example_credentials(sdk_signer) -> None:
@@ -321,6 +322,7 @@ def test_authorizer_allows_a_signed_request_of_an_existing_access_key(kms, princ
         "project_id": PROJECT_ID,
         "user": "",
         "project_allowed": "true",
+        "user_id": "",  # an account key: no IAM user
     }
     # And the tests' AK/SK context (conftest) is what API Gateway makes of this answer
     signed = kms.signed_api_event("create_key", principals)
@@ -442,6 +444,18 @@ class _DiscardingPrincipalStore:
     def create_user(self, record: Any) -> None:
         pass
 
+    def get_user(self, domain_name: str, name: str) -> None:
+        return None
+
+    def list_users(self, domain_id: str | None = None) -> list[Any]:
+        return []
+
+    def get_project(self, project_id: str) -> None:
+        return None
+
+    def claim_project(self, claim: Any) -> Any:
+        return claim
+
 
 def test_a_disabled_access_key_is_refused(kms, aws_services: Services, principals) -> None:
     # Given an access key stored disabled (its secret wrapped as for any other key)
@@ -504,7 +518,7 @@ def test_create_token_api_event(kms, aws_services: Services, principals) -> None
     assert reply.status == 201, reply.raw_body
     token = reply.headers["X-Subject-Token"]
     assert isinstance(token, str)
-    assert token.startswith("skms1.")
+    assert token.startswith("skms2.")
     assert token not in reply.raw_body
     assert reply.headers["Content-Type"].lower().startswith("application/json")
     assert reply.headers["X-Request-Id"] == event["requestContext"]["requestId"]
@@ -535,7 +549,7 @@ def test_create_token_direct_event(kms, principals) -> None:
 
     # Then the body comes back as a dict, the token under an extra top-level key
     assert set(body) == {"token", "X-Subject-Token"}
-    assert body["X-Subject-Token"].startswith("skms1.")
+    assert body["X-Subject-Token"].startswith("skms2.")
     assert body["token"]["project"]["id"] == PROJECT_ID
     assert body["token"]["user"]["name"] == principals.user_name
 
@@ -727,6 +741,7 @@ def test_authorizer_allows_an_issued_token(kms, principals) -> None:
         "project_id": PROJECT_ID,
         "user": principals.user_name,
         "project_allowed": "true",
+        "user_id": SAMPLE_USER_ID,
     }
     # And that is the context of the sample api.json events (which a function takes as it is)
     sample = read_event("create_key", "api.json")["requestContext"]["authorizer"]
@@ -739,19 +754,19 @@ def test_authorizer_allows_an_issued_token(kms, principals) -> None:
 @pytest.mark.parametrize(
     "where",
     [
-        pytest.param(lambda payload, mac: (1, len(payload) // 2), id="payload-middle"),
-        pytest.param(lambda payload, mac: (1, 0), id="payload-first"),
-        pytest.param(lambda payload, mac: (1, len(payload) - 1), id="payload-last"),
-        pytest.param(lambda payload, mac: (2, len(mac) // 2), id="mac-middle"),
-        pytest.param(lambda payload, mac: (2, 0), id="mac-first"),
-        pytest.param(lambda payload, mac: (2, len(mac) - 1), id="mac-last"),
+        pytest.param(lambda payload, mac: (2, len(payload) // 2), id="payload-middle"),
+        pytest.param(lambda payload, mac: (2, 0), id="payload-first"),
+        pytest.param(lambda payload, mac: (2, len(payload) - 1), id="payload-last"),
+        pytest.param(lambda payload, mac: (3, len(mac) // 2), id="mac-middle"),
+        pytest.param(lambda payload, mac: (3, 0), id="mac-first"),
+        pytest.param(lambda payload, mac: (3, len(mac) - 1), id="mac-last"),
     ],
 )
 def test_authorizer_refuses_a_tampered_token(kms, principals, where: Any) -> None:
     # Given an issued token with one character of its payload or MAC changed
     token = kms.issue_token(principals)
     parts = token.split(".")
-    part, index = where(parts[1], parts[2])
+    part, index = where(parts[2], parts[3])
     parts[part] = replace_char(parts[part], index)
     tampered = ".".join(parts)
     assert tampered != token
@@ -766,14 +781,14 @@ def test_authorizer_refuses_a_token_mac_respelled_in_its_spare_bits(kms, princip
     # Given an issued token whose MAC's last base64url character has its lowest bit flipped: the
     # 32-byte MAC leaves that character's 2 low bits unused, so it decodes to the same bytes
     token = kms.issue_token(principals)
-    prefix, payload, mac = token.split(".")
+    prefix, key_id, payload, mac = token.split(".")
     assert len(mac) == 43
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     respelled = mac[:-1] + alphabet[alphabet.index(mac[-1]) ^ 1]
     assert base64.urlsafe_b64decode(respelled + "=") == base64.urlsafe_b64decode(mac + "=")
 
     # When the authorizer runs on it; Then 401: a token has exactly one accepted spelling
-    assert_unauthorized(kms, kms.token_authorizer_event(f"{prefix}.{payload}.{respelled}"))
+    assert_unauthorized(kms, kms.token_authorizer_event(f"{prefix}.{key_id}.{payload}.{respelled}"))
 
 
 @pytest.mark.parametrize(
@@ -781,7 +796,8 @@ def test_authorizer_refuses_a_token_mac_respelled_in_its_spare_bits(kms, princip
     [
         pytest.param(lambda token: "", id="empty"),
         pytest.param(lambda token: token + ".x", id="extra-part"),
-        pytest.param(lambda token: token.replace("skms1.", "skms2.", 1), id="other-version"),
+        pytest.param(lambda token: token.replace("skms2.", "skms1.", 1), id="other-version"),
+        pytest.param(lambda token: token.replace("skms2.1.", "skms2.2.", 1), id="other-key"),
         pytest.param(lambda token: token.rsplit(".", 1)[0], id="no-mac"),
         pytest.param(lambda token: token + "=", id="padded-mac"),
         pytest.param(lambda token: "x" * 5000, id="huge"),
@@ -828,21 +844,26 @@ def test_authorizer_denies_a_token_used_for_another_project(kms, principals) -> 
     ],
 )
 def test_authorizer_refuses_an_expired_token(
-    kms, aws_services: Services, age: timedelta, allowed: bool
+    kms, aws_services: Services, principals, age: timedelta, allowed: bool
 ) -> None:
-    # Given a token issued with the service's key ``age`` ago (tokens live 24 hours)
+    # Given a token of the principals' user issued with the service's key ``age`` ago (tokens live
+    # 24 hours)
+    user = aws_services.stores.principals.get_user(principals.domain_name, principals.user_name)
+    assert user is not None
     token, claims = tokens.issue(
         token_key(aws_services),
         domain_id=EXAMPLE_DOMAIN_ID,
         project_id=PROJECT_ID,
-        user="alice",
+        user=user.name,
+        user_id=user.user_id,
+        domain_name=user.domain_name,
         now=int(time.time() - age.total_seconds()),
     )
     event = kms.token_authorizer_event(token)
 
     # When the authorizer runs; Then only the unexpired one is allowed
     if allowed:
-        assert assert_allowed(kms.authorize(event), event)["principal_id"] == "alice"
+        assert assert_allowed(kms.authorize(event), event)["principal_id"] == user.name
     else:
         assert claims.expires_at <= time.time()
         assert_unauthorized(kms, event)

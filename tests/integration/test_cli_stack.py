@@ -113,8 +113,11 @@ def test_user_create_on_the_stack_table_gets_a_token_from_the_stack(
         PROJECT_ID,
         "--domain-name",
         "cli-domain",
+        "--policy",
+        "KMS Administrator",
     )
     assert (created["name"], created["domain_name"]) == ("carol", "cli-domain")
+    assert created["policies"] == ["KMS Administrator"]
     user = Principals(
         access_key="",
         secret_key="",
@@ -244,3 +247,52 @@ def test_a_missing_table_is_a_clear_error_not_a_traceback(
     assert "the DynamoDB table missing" in err
     assert "skms create-table" in err
     assert "Traceback" not in err
+
+
+def test_a_users_access_key_made_on_the_stack_table_is_the_users_until_disabled(
+    clean_env: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    aws_resources: AwsResources,
+    aws_services: Any,
+    kms: Any,
+) -> None:
+    stack = _stack_options(aws_resources)
+    # Given a user with a policy, and an access key of hers, made with the CLI on the stack's table
+    monkeypatch.setattr("sys.stdin", io.StringIO("dana-password\n"))
+    user = _run(
+        capsys,
+        "user",
+        "create",
+        *stack,
+        "--name",
+        "dana",
+        "--project-id",
+        PROJECT_ID,
+        "--domain-id",
+        EXAMPLE_DOMAIN_ID,
+        "--policy",
+        "KMS CMKReadOnlyAccess",
+    )
+    key = _run(capsys, "access-key", "create", *stack, "--user", "dana", "--domain-id", EXAMPLE_DOMAIN_ID)
+    assert (key["user_id"], key["project_ids"]) == (user["user_id"], [PROJECT_ID])
+    principals = Principals(key["access"], key["secret"], EXAMPLE_DOMAIN_ID, (PROJECT_ID,), "", "", "")
+    # When the stack's authorizer sees a request signed with it
+    context = kms.authorize(kms.signed_authorizer_event(principals))["context"]
+    # Then it names her as the user behind the key
+    assert (context["user_id"], context["user"]) == (user["user_id"], "dana")
+    # And the listings on the table show the user and the key, no secret
+    listed = _run(capsys, "access-key", "list", *stack, "--domain-id", EXAMPLE_DOMAIN_ID)
+    assert [k["access"] for k in listed["access_keys"] if k["user_id"]] == [key["access"]]
+    assert key["secret"] not in json.dumps(listed)
+    users = _run(capsys, "user", "list", *stack, "--domain-id", EXAMPLE_DOMAIN_ID)["users"]
+    assert "dana" in [u["name"] for u in users]
+    # When the key is disabled on the table, Then once the cache time is over the stack refuses it
+    assert _run(capsys, "access-key", "disable", *stack, "--access", key["access"])["enabled"] is False
+    if aws_services.access_keys is not None:
+        aws_services.access_keys.clear()  # the cache time is over
+    with pytest.raises(Exception, match="Unauthorized"):
+        kms.authorize(kms.signed_authorizer_event(principals))
+    # And a project of this domain cannot be handed to another one
+    assert cli.main(["project", "claim", *stack, "--project-id", PROJECT_ID, "--domain-id", "f" * 32]) == 1
+    assert "belongs to another domain" in capsys.readouterr().err

@@ -178,7 +178,7 @@ def test_sample_events_match_the_template_route(function: str) -> None:
         assert api["path"] == resource.replace("{project_id}", PROJECT_ID)
         assert api["pathParameters"] == {"project_id": PROJECT_ID}
         assert api["headers"]["X-Project-Id"] == PROJECT_ID
-        assert api["headers"]["X-Auth-Token"].startswith("skms1.")
+        assert api["headers"]["X-Auth-Token"].startswith("skms2.")
         assert context["authorizer"]["auth_method"] == "token"
         assert context["authorizer"]["project_id"] == PROJECT_ID
         assert context["authorizer"]["domain_id"] == EVENT_DOMAIN_ID

@@ -166,8 +166,8 @@ def test_sample_api_event_has_the_shape_api_gateway_sends(function: str) -> None
     # And it was authenticated with a token (events/README.md: the placeholder token), which the
     # authorizer allowed: its context is on the request, as API Gateway passes it (flat values)
     assert "Authorization" not in headers
-    assert headers["X-Auth-Token"].startswith("skms1.")
-    assert headers["X-Auth-Token"].count(".") == 2
+    assert headers["X-Auth-Token"].startswith("skms2.")
+    assert headers["X-Auth-Token"].count(".") == 3  # skms2.<key>.<payload>.<mac>
     assert context["authorizer"] == {
         "principalId": "alice",
         "integrationLatency": context["authorizer"]["integrationLatency"],
@@ -177,7 +177,9 @@ def test_sample_api_event_has_the_shape_api_gateway_sends(function: str) -> None
         "project_id": PROJECT_ID,
         "user": "alice",
         "project_allowed": "true",
+        "user_id": context["authorizer"]["user_id"],
     }
+    assert re.fullmatch(r"[0-9a-f]{32}", context["authorizer"]["user_id"])  # alice's IAM user id
     assert isinstance(context["authorizer"]["integrationLatency"], int)
     assert re.fullmatch(r"[0-9a-f]{32}", context["authorizer"]["domain_id"])
     assert api["multiValueHeaders"] == {name: [value] for name, value in headers.items()}

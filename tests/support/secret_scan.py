@@ -343,7 +343,7 @@ def recover_at_rest(registry: SecretRegistry, data_dir: Path) -> list[str]:
             if kind == "access_key":
                 context = _secret_context(document["access_key"], document["domain_id"])
                 wrapped, label = base64.b64decode(document["secret_wrapped"]), f"SK of {principal_id}"
-            elif kind == "secret" and principal_id == TOKEN_KEY_NAME:
+            elif kind == "secret" and principal_id.split("#")[0] == TOKEN_KEY_NAME:  # and rotated ones
                 context = _service_secret_context(TOKEN_KEY_NAME)
                 wrapped, label = base64.b64decode(document["value"]), "token-signing key"
             else:

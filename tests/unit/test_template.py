@@ -87,6 +87,8 @@ IDEMPOTENT = {
     "UpdateKeyRotationIntervalFunction",
 }
 PRINCIPAL_FUNCTIONS = {"AuthorizerFunction", "CreateTokenFunction"}
+# The functions behind the authorizer: they read the caller's principal (user, policies).
+AUTHENTICATED_FUNCTIONS = {function for _, _, function, authorized in ROUTES if authorized}
 TAG_WRITERS = {
     "CreateKmsTagFunction",
     "BatchCreateKmsTagsFunction",
@@ -150,14 +152,29 @@ def test_only_the_token_function_counts_logins_and_only_their_attributes(functio
     assert _allowed(function, counter) == (function == "CreateTokenFunction")
     assert not _allowed(function, _item("UpdateItem", "USER#ZXhhbXBsZQ#YWxpY2U", "password_hash"))
     assert not _allowed(function, _item("GetItem", "SYS#another-secret"))
-    reads_principals = _allowed(function, _item("GetItem", "USER#ZXhhbXBsZQ#YWxpY2U"))
-    assert reads_principals == (function == "CreateTokenFunction")
+    # Reading a user (a token's user, an access key's owner, whose policies apply) is every
+    # authenticated function's, and the token function's (it checks the password)
+    reads_users = _allowed(function, _item("GetItem", "USER#ZXhhbXBsZQ#YWxpY2U"))
+    assert reads_users == (function in AUTHENTICATED_FUNCTIONS | PRINCIPAL_FUNCTIONS)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_authenticated_functions_read_but_never_write_users_policies_and_projects(function: str) -> None:
+    authenticated = function in AUTHENTICATED_FUNCTIONS or function == "AuthorizerFunction"
+    for leading_key in ("USERID#ZA#dQ", "POLICY#ZA#cmVhZC1vbmx5", "AK#AKEXAMPLE"):
+        assert _allowed(function, _item("GetItem", leading_key)) == authenticated, leading_key
+        for action in ("PutItem", "UpdateItem", "DeleteItem"):
+            assert not _allowed(function, _item(action, leading_key, "enabled")), (action, leading_key)
+    for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem"):
+        assert not _allowed(function, _item(action, "PROJECT#0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e", "domain_id"))
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_only_the_principal_functions_touch_the_token_signing_key(function: str) -> None:
     for action in ("GetItem", "PutItem"):
         assert _allowed(function, _item(action, "SYS#token-signing-key")) == (function in PRINCIPAL_FUNCTIONS)
+        rotated = _item(action, "SYS#token-signing-key#2")  # `skms token-key rotate`'s next key
+        assert _allowed(function, rotated) == (function in PRINCIPAL_FUNCTIONS)
     service_secret = AwsCall("kms:Decrypt", "root-key", {"kms:EncryptionContext:purpose": ["service-secret"]})
     assert _allowed(function, service_secret) == (function in PRINCIPAL_FUNCTIONS)
 

@@ -3,8 +3,14 @@
 - ``skms serve``: the local API server (API Gateway emulated from template.yaml).
 - ``skms openapi [--output openapi.json] [--check]``: the OpenAPI document, generated from the models.
 - ``skms events --write | --check``: events/*/api.json, generated from direct.json and the routes.
-- ``skms access-key create --project-id P [--domain-id D]``: prints access, secret, project_id, domain_id.
-- ``skms user create --name N --project-id P [--domain-id D]``: reads the password from stdin.
+- ``skms access-key create --user N | --project-id P [--domain-id D]``: a user's or the account's key
+  (prints access, secret, user_id, domain_id, project_ids); ``access-key disable|enable|delete
+  --access AK``; ``access-key list``.
+- ``skms user create --name N --project-id P [--policy NAME ...] [--domain-id D]`` (password on
+  stdin); ``user disable|enable|delete|set-password|set-projects --name N``; ``user list``.
+- ``skms policy create --name N --document FILE``; ``policy attach|detach --user N --policy NAME``.
+- ``skms project claim --project-id P``: make projects of a store made before claims the domain's.
+- ``skms token-key rotate``: a new token-signing key; tokens of the previous one stay valid.
 - ``skms check [--data-dir DIR]``: checks the local store's integrity; exits 1 on any problem.
 - ``skms create-table --table-name T [--dynamodb-endpoint URL]``: creates the DynamoDB table (keys,
   indexes, TTL) from template.yaml's ``KeysTable``; an existing table of the same shape is fine.
@@ -29,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from skms.config import ConfigError, Settings
 
 if TYPE_CHECKING:
+    from skms.domain import AccessKeyRecord, UserRecord
     from skms.runtime import Services
 
 
@@ -83,7 +90,7 @@ def _dynamodb_client(endpoint_url: str | None) -> Any:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from skms.auth.principals import CredentialConflict
+    from skms.auth.principals import PrincipalError
     from skms.local.bootstrap import bootstrap_credentials
     from skms.local.scheduler import Scheduler
     from skms.local.server import ApiGatewayEmulator, LocalServer
@@ -98,7 +105,7 @@ def _serve(args: argparse.Namespace) -> int:
     set_services(services)
     try:
         access_key, credentials_file = bootstrap_credentials(services, os.environ)
-    except CredentialConflict as exc:
+    except PrincipalError as exc:  # a conflicting credential, or a project of another domain
         print(f"skms: {exc}", file=sys.stderr)
         return 2
     emulator = ApiGatewayEmulator(Path(args.template))
@@ -245,15 +252,84 @@ def _projects(values: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v for value in values for v in value.split(",") if v))
 
 
-def _access_key_create(args: argparse.Namespace) -> int:
-    from skms.auth.principals import create_access_key, new_access_key
+def _print(document: object) -> int:
+    print(json.dumps(document, indent=2))
+    return 0
 
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"skms: {message}", file=sys.stderr)
+    return code
+
+
+def _management(args: argparse.Namespace) -> tuple[Services, str]:
+    """The services of the store options, and the domain of ``--domain-id`` (else the one the
+    local server bootstraps: HUAWEICLOUD_SDK_DOMAIN_ID, else KMS_DOMAIN_ID)."""
     _apply_store_options(args)
     settings = _settings()
-    services = _services(settings)
-    domain_id = args.domain_id or settings.domain_id
+    domain_id = (
+        getattr(args, "domain_id", None) or os.environ.get("HUAWEICLOUD_SDK_DOMAIN_ID") or settings.domain_id
+    )
+    return _services(settings), domain_id
+
+
+def _read_password() -> str | None:
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("skms: the password is read from standard input and must not be empty", file=sys.stderr)
+        return None
+    return password
+
+
+def _user_document(user: UserRecord) -> dict[str, Any]:
+    """A user as the CLI shows it: never the password hash."""
+    return {
+        "user_id": user.user_id,
+        "name": user.name,
+        "domain_id": user.domain_id,
+        "domain_name": user.domain_name,
+        "project_ids": list(user.project_ids),
+        "policies": list(user.policies),
+        "enabled": user.enabled,
+        "created_at": user.created_at,
+    }
+
+
+def _access_key_document(record: AccessKeyRecord) -> dict[str, Any]:
+    """An access key as the CLI lists it: never the secret (wrapped or not)."""
+    return {
+        "access": record.access_key,
+        "user_id": record.user_id,
+        "domain_id": record.domain_id,
+        "project_ids": list(record.project_ids),
+        "enabled": record.enabled,
+        "created_at": record.created_at,
+        "description": record.description,
+    }
+
+
+def _access_key_create(args: argparse.Namespace) -> int:
+    from skms.auth.principals import claim_projects, create_access_key, create_user_access_key, new_access_key
+
+    services, domain_id = _management(args)
+    if args.user:
+        if args.project_id:
+            return _fail("a user's access key has the user's projects: give --user or --project-id", 2)
+        record, secret_key = create_user_access_key(services, domain_id=domain_id, name=args.user)
+        return _print(
+            {
+                "access": record.access_key,
+                "secret": secret_key,
+                "user_id": record.user_id,
+                "domain_id": domain_id,
+                "project_ids": list(record.project_ids),
+            }
+        )
+    projects = _projects(args.project_id or [])
+    if not projects:
+        return _fail("an account access key needs --project-id (or give --user)", 2)
+    claim_projects(services, domain_id, projects)
     access_key, secret_key = new_access_key()
-    projects = _projects(args.project_id)
     create_access_key(
         services,
         domain_id=domain_id,
@@ -262,58 +338,137 @@ def _access_key_create(args: argparse.Namespace) -> int:
         secret_key=secret_key,
         description=args.description or "",
     )
-    print(
-        json.dumps(
-            {
-                "access": access_key,
-                "secret": secret_key,
-                "project_id": projects[0],
-                "project_ids": list(projects),
-                "domain_id": domain_id,
-            },
-            indent=2,
-        )
+    return _print(
+        {
+            "access": access_key,
+            "secret": secret_key,
+            "user_id": "",
+            "project_id": projects[0],
+            "project_ids": list(projects),
+            "domain_id": domain_id,
+        }
     )
-    return 0
+
+
+def _access_key_set(args: argparse.Namespace) -> int:
+    from skms.auth.principals import delete_access_key, set_access_key_enabled
+
+    services, _ = _management(args)
+    if args.action == "delete":
+        delete_access_key(services, args.access)
+        return _print({"access": args.access, "deleted": True})
+    record = set_access_key_enabled(services, args.access, args.action == "enable")
+    return _print(_access_key_document(record))
+
+
+def _access_key_list(args: argparse.Namespace) -> int:
+    services, domain_id = _management(args)
+    records = services.stores.principals.list_access_keys(None if args.all_domains else domain_id)
+    return _print({"access_keys": [_access_key_document(r) for r in records]})
 
 
 def _user_create(args: argparse.Namespace) -> int:
     from skms.auth.principals import create_user
-    from skms.storage.port import PrincipalExists
 
-    _apply_store_options(args)
-    settings = _settings()
-    password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        print("skms: the password is read from standard input and must not be empty", file=sys.stderr)
+    password = _read_password()
+    if password is None:
         return 2
-    services = _services(settings)
-    domain_id = args.domain_id or settings.domain_id
-    try:
-        user = create_user(
-            services,
-            name=args.name,
-            password=password,
-            domain_id=domain_id,
-            domain_name=args.domain_name or domain_id,
-            project_ids=_projects(args.project_id),
-        )
-    except PrincipalExists:
-        print(f"skms: user {args.name} already exists in that domain", file=sys.stderr)
-        return 1
-    print(
-        json.dumps(
-            {
-                "user_id": user.user_id,
-                "name": user.name,
-                "domain_id": user.domain_id,
-                "domain_name": user.domain_name,
-                "project_ids": list(user.project_ids),
-            },
-            indent=2,
-        )
+    services, domain_id = _management(args)
+    user = create_user(
+        services,
+        name=args.name,
+        password=password,
+        domain_id=domain_id,
+        domain_name=args.domain_name or domain_id,
+        project_ids=_projects(args.project_id),
+        policies=tuple(args.policy or ()),
     )
-    return 0
+    return _print(_user_document(user))
+
+
+def _user_change(args: argparse.Namespace) -> int:
+    from skms.auth import principals
+
+    if args.action == "set-password":
+        password = _read_password()
+        if password is None:
+            return 2
+        services, domain_id = _management(args)
+        user = principals.set_user_password(services, domain_id, args.name, password)
+        return _print(_user_document(user))
+    services, domain_id = _management(args)
+    if args.action == "delete":
+        user = principals.delete_user(services, domain_id, args.name)
+        return _print({"user_id": user.user_id, "name": user.name, "domain_id": domain_id, "deleted": True})
+    if args.action == "set-projects":
+        user = principals.set_user_projects(services, domain_id, args.name, _projects(args.project_id))
+    else:
+        user = principals.set_user_enabled(services, domain_id, args.name, args.action == "enable")
+    return _print(_user_document(user))
+
+
+def _user_list(args: argparse.Namespace) -> int:
+    services, domain_id = _management(args)
+    users = services.stores.principals.list_users(None if args.all_domains else domain_id)
+    return _print({"users": [_user_document(u) for u in users]})
+
+
+def _policy_create(args: argparse.Namespace) -> int:
+    from skms.auth.principals import create_policy
+
+    try:
+        document = Path(args.document).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return _fail(f"cannot read the policy document {args.document}: {exc.__class__.__name__}", 2)
+    services, domain_id = _management(args)
+    record = create_policy(services, domain_id=domain_id, name=args.name, document=document)
+    return _print({"policy_id": record.policy_id, "name": record.name, "domain_id": domain_id})
+
+
+def _policy_attach(args: argparse.Namespace) -> int:
+    from skms.auth.principals import attach_policy, detach_policy
+
+    services, domain_id = _management(args)
+    change = attach_policy if args.action == "attach" else detach_policy
+    user = change(services, domain_id, args.user, args.policy)
+    return _print(_user_document(user))
+
+
+def _policy_list(args: argparse.Namespace) -> int:
+    from skms.iam.policy import SYSTEM_POLICIES
+
+    services, domain_id = _management(args)
+    custom = services.stores.principals.list_policies(domain_id)
+    return _print(
+        {
+            "system": sorted(SYSTEM_POLICIES),
+            "custom": [
+                {
+                    "policy_id": r.policy_id,
+                    "name": r.name,
+                    "domain_id": r.domain_id,
+                    "created_at": r.created_at,
+                }
+                for r in custom
+            ],
+        }
+    )
+
+
+def _project_claim(args: argparse.Namespace) -> int:
+    from skms.auth.principals import claim_projects
+
+    services, domain_id = _management(args)
+    projects = _projects(args.project_id)
+    claim_projects(services, domain_id, projects)
+    return _print({"domain_id": domain_id, "project_ids": list(projects)})
+
+
+def _token_key_rotate(args: argparse.Namespace) -> int:
+    from skms.auth.principals import rotate_token_key
+
+    services, _ = _management(args)
+    return _print({"token_key": rotate_token_key(services)})
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
@@ -325,11 +480,18 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     """Run the chosen command; a store or root key that cannot be used is one line, exit 1."""
+    from skms.auth.principals import PrincipalError
     from skms.root_keys.aws_kms import RootKeyUnavailable
-    from skms.storage.port import StorageFailure
+    from skms.storage.port import PrincipalExists, StorageFailure
 
     try:
         result: int = args.run(args)
+    except PrincipalError as exc:  # unknown user/key/policy, a project of another domain, ...
+        print(f"skms: {exc}", file=sys.stderr)
+        return 1
+    except PrincipalExists as exc:
+        print(f"skms: {exc} already exists in that domain", file=sys.stderr)
+        return 1
     except StorageFailure as exc:  # names the table or the driver's error code, never a value
         print(f"skms: {exc}", file=sys.stderr)
         return 1
@@ -337,6 +499,120 @@ def _run(args: argparse.Namespace) -> int:
         print(f"skms: the root key in AWS KMS is unavailable ({exc})", file=sys.stderr)
         return 1
     return result
+
+
+def _domain_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--domain-id", help="domain (account) id; default HUAWEICLOUD_SDK_DOMAIN_ID, else KMS_DOMAIN_ID"
+    )
+
+
+def _add_principal_commands(commands: Any) -> None:
+    """access-key, user, policy, project and token-key: the credential lifecycle (README, Users)."""
+    _add_access_key_commands(commands)
+    _add_user_commands(commands)
+    _add_policy_commands(commands)
+
+
+def _add_access_key_commands(commands: Any) -> None:
+    access_key = commands.add_parser("access-key", help="manage AK/SK credentials").add_subparsers(
+        dest="action", required=True
+    )
+    ak_create = access_key.add_parser("create", help="create an access key and print it as JSON")
+    ak_create.add_argument("--user", help="the user (name) who owns the key; without it, the account's key")
+    ak_create.add_argument("--project-id", action="append", help="an account key's project (repeatable)")
+    _domain_option(ak_create)
+    ak_create.add_argument("--description")
+    _store_options(ak_create)
+    ak_create.set_defaults(run=_access_key_create)
+    for action, text in (
+        ("disable", "disable an access key"),
+        ("enable", "enable an access key"),
+        ("delete", "delete an access key"),
+    ):
+        command = access_key.add_parser(action, help=text)
+        command.add_argument("--access", required=True, help="the access key id (AK)")
+        _store_options(command)
+        command.set_defaults(run=_access_key_set)
+    ak_list = access_key.add_parser("list", help="list access keys (never their secrets)")
+    _domain_option(ak_list)
+    ak_list.add_argument("--all-domains", action="store_true", help="every domain's keys")
+    _store_options(ak_list)
+    ak_list.set_defaults(run=_access_key_list)
+
+
+def _add_user_commands(commands: Any) -> None:
+    user = commands.add_parser("user", help="manage IAM users").add_subparsers(dest="action", required=True)
+    user_create = user.add_parser("create", help="create a user; the password is read from stdin")
+    user_create.add_argument("--name", required=True)
+    user_create.add_argument(
+        "--project-id", action="append", required=True, help="allowed project (repeatable)"
+    )
+    _domain_option(user_create)
+    user_create.add_argument("--domain-name", help="domain name used to log in; default the domain id")
+    user_create.add_argument(
+        "--policy", action="append", help="attach this policy (repeatable; e.g. 'KMS Administrator')"
+    )
+    _store_options(user_create)
+    user_create.set_defaults(run=_user_create)
+    for action, text in (
+        ("disable", "disable a user (its tokens and access keys stop working)"),
+        ("enable", "enable a user"),
+        ("delete", "delete a user and its access keys"),
+        ("set-password", "set a user's password, read from stdin (its tokens stop working)"),
+        ("set-projects", "set a user's projects (its tokens stop working)"),
+    ):
+        command = user.add_parser(action, help=text)
+        command.add_argument("--name", required=True)
+        if action == "set-projects":
+            command.add_argument("--project-id", action="append", required=True, help="project (repeatable)")
+        _domain_option(command)
+        _store_options(command)
+        command.set_defaults(run=_user_change)
+    user_list = user.add_parser("list", help="list users (never their password hashes)")
+    _domain_option(user_list)
+    user_list.add_argument("--all-domains", action="store_true", help="every domain's users")
+    _store_options(user_list)
+    user_list.set_defaults(run=_user_list)
+
+
+def _add_policy_commands(commands: Any) -> None:
+    policy = commands.add_parser("policy", help="manage IAM policies").add_subparsers(
+        dest="action", required=True
+    )
+    policy_create = policy.add_parser("create", help="create a custom policy from a JSON document")
+    policy_create.add_argument("--name", required=True)
+    policy_create.add_argument("--document", required=True, help="the policy document (a JSON file)")
+    _domain_option(policy_create)
+    _store_options(policy_create)
+    policy_create.set_defaults(run=_policy_create)
+    for action in ("attach", "detach"):
+        command = policy.add_parser(action, help=f"{action} a policy (custom or system) to/from a user")
+        command.add_argument("--user", required=True, help="the user's name")
+        command.add_argument("--policy", required=True, help="the policy's name")
+        _domain_option(command)
+        _store_options(command)
+        command.set_defaults(run=_policy_attach)
+    policy_list = policy.add_parser("list", help="list the system policies and the domain's custom ones")
+    _domain_option(policy_list)
+    _store_options(policy_list)
+    policy_list.set_defaults(run=_policy_list)
+
+    project = commands.add_parser("project", help="project ownership").add_subparsers(
+        dest="action", required=True
+    )
+    claim = project.add_parser("claim", help="claim projects for a domain (refused if another owns one)")
+    claim.add_argument("--project-id", action="append", required=True, help="project (repeatable)")
+    _domain_option(claim)
+    _store_options(claim)
+    claim.set_defaults(run=_project_claim)
+
+    token_key = commands.add_parser("token-key", help="the token-signing key").add_subparsers(
+        dest="action", required=True
+    )
+    rotate = token_key.add_parser("rotate", help="make a new token-signing key current")
+    _store_options(rotate)
+    rotate.set_defaults(run=_token_key_rotate)
 
 
 def _add_create_table(commands: Any) -> None:
@@ -378,30 +654,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     events_mode.add_argument("--check", action="store_true", help="fail if an api.json is out of date")
     events.set_defaults(run=_events)
 
-    access_key = commands.add_parser("access-key", help="manage AK/SK credentials").add_subparsers(
-        dest="action", required=True
-    )
-    ak_create = access_key.add_parser("create", help="create an access key and print it as JSON")
-    ak_create.add_argument(
-        "--project-id", action="append", required=True, help="allowed project (repeatable)"
-    )
-    ak_create.add_argument("--domain-id", help="domain (account) id; default KMS_DOMAIN_ID")
-    ak_create.add_argument("--description")
-    _store_options(ak_create)
-    ak_create.set_defaults(run=_access_key_create)
-
-    user = commands.add_parser("user", help="manage users of the token endpoint").add_subparsers(
-        dest="action", required=True
-    )
-    user_create = user.add_parser("create", help="create a user; the password is read from stdin")
-    user_create.add_argument("--name", required=True)
-    user_create.add_argument(
-        "--project-id", action="append", required=True, help="allowed project (repeatable)"
-    )
-    user_create.add_argument("--domain-id", help="domain (account) id; default KMS_DOMAIN_ID")
-    user_create.add_argument("--domain-name", help="domain name used to log in; default the domain id")
-    _store_options(user_create)
-    user_create.set_defaults(run=_user_create)
+    _add_principal_commands(commands)
 
     rebuild = commands.add_parser(
         "rebuild-counts", help="recount a DynamoDB table's per-project key counters (after an upgrade)"

@@ -243,6 +243,11 @@ class AccessKeyRecord:
     enabled: bool = True
     created_at: int = 0  # epoch milliseconds
     description: str = ""
+    # The IAM user (32 hex) the key belongs to; "" for a key of the account itself (every permission
+    # in its domain). Keys stored before users owned keys read back as the account's.
+    user_id: str = ""
+    # Bumped by every change (enable/disable), the condition of the next one: no update is lost.
+    version: int = 1
 
     def __repr__(self) -> str:
         return f"AccessKeyRecord(access_key={self.access_key!r}, domain_id={self.domain_id!r})"
@@ -250,19 +255,49 @@ class AccessKeyRecord:
 
 @dataclass(frozen=True, slots=True)
 class UserRecord:
-    """A user of the token endpoint; the password is kept only as a salted scrypt hash."""
+    """An IAM user of a domain (access-control.md §1.1): logs in at the token endpoint, owns access
+    keys, and may do what its attached policies allow (nothing without one). The password is kept
+    only as a salted scrypt hash."""
 
-    user_id: str
-    name: str
+    user_id: str  # 32 hex
+    name: str  # unique in the domain
     domain_id: str
     domain_name: str
     password_hash: str
     project_ids: tuple[str, ...]
     enabled: bool = True
     created_at: int = 0  # epoch milliseconds
+    # Names of the attached policies: custom ones of the domain (PolicyRecord) or system ones.
+    policies: tuple[str, ...] = ()
+    # Tokens carry the epoch they were issued under; bumping it (disable, password change, projects
+    # change) makes every earlier token of the user invalid.
+    token_epoch: int = 0
+    # Bumped by every change, the condition of the next one: concurrent changes never lose one.
+    version: int = 1
 
     def __repr__(self) -> str:
         return f"UserRecord(name={self.name!r}, domain_name={self.domain_name!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectClaim:
+    """A project belongs to exactly one domain: the first that claimed it (a create-if-absent)."""
+
+    project_id: str
+    domain_id: str
+    created_at: int = 0  # epoch milliseconds
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRecord:
+    """A custom identity policy of a domain (access-control.md §2.5), attachable to its users by
+    name. ``document`` is the JSON text as given, validated by ``skms.iam.policy.parse_policy``."""
+
+    domain_id: str
+    name: str
+    policy_id: str  # 32 hex
+    document: str
+    created_at: int = 0  # epoch milliseconds
 
 
 @dataclass(frozen=True, slots=True)

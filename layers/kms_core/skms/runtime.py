@@ -8,27 +8,17 @@ own :class:`Services` to logic functions.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
+from skms.auth.policies import StorePolicySource
 from skms.config import ConfigError, Settings
 from skms.crypto.cache import TtlLruCache
 from skms.crypto.root_key import LocalRootKey, RootKeyProvider
-from skms.iam.source import PolicySource
 from skms.keyring import Keyring
+from skms.services import Services
 from skms.storage.port import Stores
 
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    settings: Settings
-    stores: Stores
-    keyring: Keyring
-    # Access-key records (not secrets) the authorizer read a moment ago; None: read every time.
-    access_keys: TtlLruCache[Any] | None = None
-    # Where authorization reads an IAM user's policies (skms.iam.source); None: no IAM users exist
-    # here, so a USER principal is refused everything (never allowed by default).
-    policies: PolicySource | None = None
+__all__ = ["Services", "build_services", "get_services", "reset_services", "set_services"]
 
 
 def build_stores(settings: Settings) -> Stores:
@@ -69,7 +59,9 @@ def build_services(settings: Settings) -> Services:
         if settings.access_key_cache_seconds > 0
         else None
     )
-    return Services(settings, build_stores(settings), Keyring(root, cache), access_keys)
+    stores = build_stores(settings)
+    policies = StorePolicySource(stores.principals, settings.access_key_cache_seconds)
+    return Services(settings, stores, Keyring(root, cache), access_keys, policies)
 
 
 _lock = threading.Lock()

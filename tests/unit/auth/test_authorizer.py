@@ -11,7 +11,7 @@ import pytest
 from skms import errors
 from skms.auth import tokens
 from skms.auth.authorizer import AUTH_AKSK, AUTH_TOKEN, Principal, Unauthorized, authorize, verify_request
-from skms.auth.principals import create_access_key, token_key
+from skms.auth.principals import create_access_key, create_user, issue_token, token_key
 from skms.caller import AuthMethod, Caller, Identity, PrincipalKind
 from skms.runtime import Services
 from tests.conftest import OTHER_PROJECT_ID, PROJECT_ID
@@ -175,14 +175,23 @@ def test_the_function_trusts_only_the_authorizer_context(principal_services: Ser
 
 
 def test_tokens_are_verified_by_the_authorizer_alone(principal_services: Services) -> None:
-    token, _ = tokens.issue(
-        token_key(principal_services), domain_id=DOMAIN, project_id=PROJECT_ID, user="alice"
+    alice = create_user(
+        principal_services,
+        name="alice",
+        password="pw",
+        domain_id=DOMAIN,
+        domain_name=DOMAIN,
+        project_ids=(PROJECT_ID, OTHER_PROJECT_ID),
     )
+    token, _ = issue_token(principal_services, alice, PROJECT_ID)
     event = _event({"X-Auth-Token": token}, _path())
     decision = authorize(event, principal_services)
     assert decision.allowed
     assert decision.principal is not None
     assert (decision.principal.method, decision.principal.user) == ("token", "alice")
+    assert decision.principal.identity() == Identity(
+        "alice", PrincipalKind.USER, DOMAIN, AuthMethod.TOKEN, alice.user_id
+    )
     _function_side(event, principal_services)
 
     other = authorize(
@@ -197,7 +206,8 @@ def test_tokens_are_verified_by_the_authorizer_alone(principal_services: Service
         token_key(principal_services),
         domain_id=DOMAIN,
         project_id=PROJECT_ID,
-        user="a",
+        user="alice",
+        user_id=alice.user_id,
         now=int(datetime.now(UTC).timestamp()) - 25 * 3600,
     )
     with pytest.raises(Unauthorized):

@@ -24,16 +24,16 @@ Nothing here logs or returns a secret key, signature or token.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
 from skms import errors
 from skms.auth import request_signing, tokens
-from skms.auth.principals import cached_secret, token_key
+from skms.auth.principals import cached_secret, token_key_of
 from skms.caller import AuthMethod, Identity, PrincipalKind
-from skms.domain import AccessKeyRecord
-from skms.runtime import Services
+from skms.domain import AccessKeyRecord, UserRecord
+from skms.services import Services
 
 AUTH_AKSK = AuthMethod.AKSK.value
 AUTH_TOKEN = AuthMethod.TOKEN.value
@@ -70,6 +70,9 @@ class Principal:
     project_id: str
     user: str = ""
     project_allowed: str = "true"  # AK/SK: checked by the function once the signature is verified
+    # The IAM user (32 hex) behind the credential: a token's user, or the owner of an access key;
+    # "" for an access key of the account itself.
+    user_id: str = ""
 
     def context(self) -> dict[str, str]:
         """The authorizer context: API Gateway passes only flat string/number/bool values."""
@@ -80,12 +83,20 @@ class Principal:
             "project_id": self.project_id,
             "user": self.user,
             "project_allowed": self.project_allowed,
+            "user_id": self.user_id,
         }
 
     def identity(self) -> Identity:
-        """The principal as logic sees it (:class:`skms.caller.Caller`)."""
+        """The principal as logic sees it (:class:`skms.caller.Caller`): an IAM user (policies
+        decide) for a token and a user's access key, the account for the account's own keys."""
         if self.method == AUTH_TOKEN:
-            return Identity(self.principal_id, PrincipalKind.USER, self.domain_id, AuthMethod.TOKEN)
+            return Identity(
+                self.principal_id, PrincipalKind.USER, self.domain_id, AuthMethod.TOKEN, self.user_id
+            )
+        if self.user_id:
+            return Identity(
+                self.principal_id, PrincipalKind.USER, self.domain_id, AuthMethod.AKSK, self.user_id
+            )
         return Identity(self.principal_id, PrincipalKind.ACCOUNT, self.domain_id, AuthMethod.AKSK)
 
 
@@ -139,6 +150,48 @@ def _access_key(services: Services, access_key: str) -> AccessKeyRecord | None:
     return record
 
 
+def _cached_user(
+    services: Services, cache_key: tuple[str, str, str], read: Callable[[], UserRecord | None]
+) -> UserRecord | None:
+    """A user record, read at most every ``KMS_ACCESS_KEY_CACHE_SECONDS`` (like access keys), so a
+    disable, delete or token-epoch change takes effect within that time."""
+    cache = services.access_keys
+    if cache is not None and (cached := cache.get(cache_key)) is not None:
+        return cast(UserRecord, cached)
+    record = read()
+    if record is not None and cache is not None:
+        cache.put(cache_key, record)
+    return record
+
+
+def _user_by_id(services: Services, domain_id: str, user_id: str) -> UserRecord | None:
+    return _cached_user(
+        services,
+        ("user-id", domain_id, user_id),
+        lambda: services.stores.principals.get_user_by_id(domain_id, user_id),
+    )
+
+
+def _user_by_name(services: Services, domain_name: str, name: str) -> UserRecord | None:
+    return _cached_user(
+        services, ("user", domain_name, name), lambda: services.stores.principals.get_user(domain_name, name)
+    )
+
+
+def _token_user(services: Services, claims: tokens.TokenClaims) -> UserRecord:
+    """The token's user, still enabled, with the token's epoch and project; else Unauthorized."""
+    user = _user_by_name(services, claims.domain_name, claims.user)
+    if user is None or not hmac.compare_digest(user.user_id.encode(), claims.user_id.encode()):
+        raise Unauthorized("the token's user no longer exists")
+    if not user.enabled:
+        raise Unauthorized("the token's user is disabled")
+    if user.token_epoch != claims.epoch or user.domain_id != claims.domain_id:
+        raise Unauthorized("the token was revoked (the user's token epoch changed)")
+    if claims.project_id not in user.project_ids:
+        raise Unauthorized("the token's user no longer has the token's project")
+    return user
+
+
 def authorize(event: Mapping[str, Any], services: Services) -> Decision:
     """Step 1 (no body). Raises :class:`Unauthorized`; returns a Deny decision for tenancy."""
     headers = _lower_headers(event)
@@ -146,10 +199,13 @@ def authorize(event: Mapping[str, Any], services: Services) -> Decision:
     token = headers.get("x-auth-token")
     if token:
         try:
-            claims = tokens.verify(token_key(services), token)
+            claims = tokens.verify(lambda key_id: token_key_of(services, key_id), token)
         except tokens.TokenError as exc:
             raise Unauthorized(str(exc)) from None
-        principal = Principal(AUTH_TOKEN, claims.user, claims.domain_id, claims.project_id, claims.user)
+        user = _token_user(services, claims)
+        principal = Principal(
+            AUTH_TOKEN, claims.user, claims.domain_id, claims.project_id, claims.user, user_id=user.user_id
+        )
         if not hmac.compare_digest(claims.project_id.encode(), project_id.encode()):
             return Decision(principal, False, "KMS.0321", "The project in the URL does not match the token.")
         return Decision(principal, True)
@@ -167,12 +223,26 @@ def authorize(event: Mapping[str, Any], services: Services) -> Decision:
     record = _access_key(services, parsed.access_key)
     if record is None or not record.enabled:
         raise Unauthorized("unknown or disabled access key")
+    projects = record.project_ids
+    user_name = ""
+    if record.user_id:  # a user's key: usable while the user is, in the user's current projects
+        owner = _user_by_id(services, record.domain_id, record.user_id)
+        if owner is None or not owner.enabled:
+            raise Unauthorized("the access key's user is disabled or deleted")
+        projects, user_name = owner.project_ids, owner.name
     # Whether the key may use this project is told only after the signature is verified (in the
     # function): answering 403 here would reveal an access key's projects to anyone who knows it.
-    allowed = "true" if project_id in record.project_ids else "false"
-    return Decision(
-        Principal(AUTH_AKSK, record.access_key, record.domain_id, project_id, project_allowed=allowed), True
+    allowed = "true" if project_id in projects else "false"
+    principal = Principal(
+        AUTH_AKSK,
+        record.access_key,
+        record.domain_id,
+        project_id,
+        user_name,
+        project_allowed=allowed,
+        user_id=record.user_id,
     )
+    return Decision(principal, True)
 
 
 def principal_from_context(context: Mapping[str, Any]) -> Principal:
@@ -185,6 +255,7 @@ def principal_from_context(context: Mapping[str, Any]) -> Principal:
             project_id=str(context["project_id"]),
             user=str(context.get("user", "")),
             project_allowed=str(context.get("project_allowed", "true")),
+            user_id=str(context.get("user_id", "")),
         )
     except KeyError:
         raise NotAuthenticated("no authorizer context") from None

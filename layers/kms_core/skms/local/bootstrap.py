@@ -3,6 +3,8 @@
 - With ``HUAWEICLOUD_SDK_AK`` / ``HUAWEICLOUD_SDK_SK`` / ``HUAWEICLOUD_SDK_PROJECT_ID`` (and optionally
   ``HUAWEICLOUD_SDK_DOMAIN_ID``) set - the variables the SDK's environment credential provider
   reads - that access key is made to exist.
+- Either way the credential's project is claimed for its domain (a store made before projects had
+  owners gets its bootstrap project claimed here; a project of another domain is refused).
 - Without them, the first start creates one access key and writes it to
   ``<data dir>/credentials.json`` (mode 0600); later starts reuse it.
 """
@@ -16,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from skms.auth.principals import create_access_key, ensure_access_key
+from skms.auth.principals import claim_projects, create_access_key, ensure_access_key
 from skms.runtime import Services
 
 CREDENTIALS_FILE = "credentials.json"
@@ -29,6 +31,7 @@ def bootstrap_credentials(services: Services, env: Mapping[str, str]) -> tuple[s
     project_id = env.get("HUAWEICLOUD_SDK_PROJECT_ID")
     domain_id = env.get("HUAWEICLOUD_SDK_DOMAIN_ID") or services.settings.domain_id
     if access_key and secret_key and project_id:
+        claim_projects(services, domain_id, (project_id,))
         ensure_access_key(
             services,
             access_key=access_key,
@@ -41,6 +44,7 @@ def bootstrap_credentials(services: Services, env: Mapping[str, str]) -> tuple[s
     path = services.settings.data_dir / CREDENTIALS_FILE
     if path.exists():
         saved: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        claim_projects(services, saved["domain_id"], (saved["project_id"],))
         ensure_access_key(
             services,
             access_key=saved["access"],
@@ -54,6 +58,7 @@ def bootstrap_credentials(services: Services, env: Mapping[str, str]) -> tuple[s
     from skms.auth.principals import new_access_key
 
     access_key, secret_key = new_access_key()
+    claim_projects(services, domain_id, (project_id,))
     create_access_key(
         services,
         domain_id=domain_id,

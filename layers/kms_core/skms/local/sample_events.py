@@ -29,10 +29,11 @@ REQUEST_TIME_EPOCH_MS = 1735732800000
 SDK_DATE = "20250101T120000Z"
 SDK_USER_AGENT = "huaweicloud-usdk-python/3.0"
 CLIENT_IP = "203.0.113.10"
-# A well-formed skms1 token for alice, MAC'd with an all-zero key: no deployment accepts it
+# A well-formed skms2 token (key 1) for alice, MAC'd with an all-zero key: no deployment accepts it
 # (events/README.md, Placeholders).
-PLACEHOLDER_TOKEN = "skms1.eyJ2IjoxLCJkb20iOiI1ZDhjMmE0ZjllMWI0N2MzYTZkMGYyZThiNGMxYTkzNyIsInByaiI6IjBiMWU1YzllOGY5YTRkMmM5ZDNlNGY1YTZiN2M4ZDllIiwidXNyIjoiYWxpY2UiLCJpYXQiOjE3MzU3MzI4MDAsImV4cCI6MTczNTgxOTIwMCwianRpIjoiMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAifQ.jSGv0QMZYT84nsksH0255uQJ5u-zlbR_6-zcxW5gW_k"  # noqa: S105, E501 - a sample no deployment accepts
+PLACEHOLDER_TOKEN = "skms2.1.eyJ2IjoyLCJkb20iOiI1ZDhjMmE0ZjllMWI0N2MzYTZkMGYyZThiNGMxYTkzNyIsImRubSI6ImV4YW1wbGUtZG9tYWluIiwicHJqIjoiMGIxZTVjOWU4ZjlhNGQyYzlkM2U0ZjVhNmI3YzhkOWUiLCJ1c3IiOiJhbGljZSIsInVpZCI6IjdhM2M5ZTFmNWIyZDQ4YTZjMGU0ZjhiMWQzYTVjN2U5IiwiZXAiOjAsImlhdCI6MTczNTczMjgwMCwiZXhwIjoxNzM1ODE5MjAwLCJqdGkiOiIwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMCJ9.UNP9OtTP89Hgtt--QmZxfCpMQ9v4Yd5KmIsnPimwBPg"  # noqa: S105, E501 - a sample no deployment accepts
 SAMPLE_USER = "alice"
+SAMPLE_USER_ID = "7a3c9e1f5b2d48a6c0e4f8b1d3a5c7e9"  # alice's IAM user id (the token's "uid")
 SAMPLE_DOMAIN_ID = "5d8c2a4f9e1b47c3a6d0f2e8b4c1a937"
 # IAM's token endpoint is called with a plain HTTP client, not the KMS SDK.
 _IAM_TOKENS_PATH = "/v3/auth/tokens"
@@ -145,6 +146,7 @@ def api_event(route: Route, direct: dict[str, Any]) -> dict[str, Any]:
             "project_id": parameters["project_id"],
             "user": SAMPLE_USER,
             "project_allowed": "true",
+            "user_id": SAMPLE_USER_ID,
         }
     request_context.update(domainName=HOST, deploymentId="k3m9q1", apiId=API_ID)
     return {

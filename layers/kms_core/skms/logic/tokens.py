@@ -17,8 +17,7 @@ import hmac
 import time
 
 from skms import errors
-from skms.auth import tokens
-from skms.auth.principals import authenticate_user, token_key
+from skms.auth.principals import authenticate_user, issue_token
 from skms.caller import Caller
 from skms.models.tokens import (
     CreateTokenRequestBody,
@@ -64,9 +63,7 @@ def create_token(body: CreateTokenRequestBody, caller: Caller, services: Service
     project_id = body.auth.scope.project.id
     if not any(hmac.compare_digest(project_id.encode(), p.encode()) for p in user.project_ids):
         raise errors.IamUnauthorized("The user has no access to the requested project.")
-    token, claims = tokens.issue(
-        token_key(services), domain_id=user.domain_id, project_id=project_id, user=user.name
-    )
+    token, claims = issue_token(services, user, project_id)
     domain = TokenDomainRef(id=user.domain_id, name=user.domain_name)
     reply = CreateTokenResponseBody(
         token=TokenBody(

@@ -14,7 +14,8 @@ for the filters that are set, named and valued exactly as ``to_fields`` stores t
 can filter in its query on the stored attributes/columns of those names. ``is_live`` is the one
 definition of what listing and counting include: every key but the tombstones (``deleted_at`` set).
 
-Principals (:class:`AccessKeyRecord`, :class:`UserRecord`) go through ``principal_to_fields`` /
+Principals (:class:`AccessKeyRecord`, :class:`UserRecord`, :class:`ProjectClaim`,
+:class:`PolicyRecord`) go through ``principal_to_fields`` /
 ``principal_from_fields``: every field as ``str``/``int``/``bool``, ``bytes`` (kept as bytes), or a
 ``tuple[str, ...]`` (kept as a tuple; a list when read back from JSON or DynamoDB). Their JSON form
 carries bytes as standard base64. :func:`user_key` is the one injective encoding of a user's
@@ -39,6 +40,8 @@ from skms.domain import (
     KeyVersion,
     KeyVersions,
     Origin,
+    PolicyRecord,
+    ProjectClaim,
     UserRecord,
     VersionState,
 )
@@ -154,9 +157,9 @@ def from_json(text: str) -> KeyRecord:
 
 # -- principals ------------------------------------------------------------------------------------
 
-PrincipalRecord = AccessKeyRecord | UserRecord
+PrincipalRecord = AccessKeyRecord | UserRecord | ProjectClaim | PolicyRecord
 PrincipalValue = str | int | bool | bytes | tuple[str, ...]
-P = TypeVar("P", AccessKeyRecord, UserRecord)
+P = TypeVar("P", AccessKeyRecord, UserRecord, ProjectClaim, PolicyRecord)
 
 _PLAIN, _BYTES, _STRINGS = "plain", "bytes", "strings"
 
@@ -181,6 +184,8 @@ def _shapes(cls: type[PrincipalRecord]) -> dict[str, str]:
 _PRINCIPAL_SHAPES: dict[type[PrincipalRecord], dict[str, str]] = {
     AccessKeyRecord: _shapes(AccessKeyRecord),
     UserRecord: _shapes(UserRecord),
+    ProjectClaim: _shapes(ProjectClaim),
+    PolicyRecord: _shapes(PolicyRecord),
 }
 
 
