@@ -419,24 +419,26 @@ def test_the_account_is_unaffected_and_reads_no_policies(iam: Services, policies
     assert policies.total_calls == 0
 
 
-# -- the token users that predate IAM users (transitional) -------------------------------------------
+# -- users without a policy source ---------------------------------------------------------------
 
 
-def legacy_token_user(operation: str) -> Caller:
-    identity = Identity("alice", PrincipalKind.USER, DOMAIN, AuthMethod.TOKEN)  # no user_id
-    return Caller(PROJECT_ID, DOMAIN, "req-legacy", principal=identity, operation=operation)
+def token_user(operation: str) -> Caller:
+    identity = Identity("alice", PrincipalKind.USER, DOMAIN, AuthMethod.TOKEN)
+    return Caller(PROJECT_ID, DOMAIN, "req-token", principal=identity, operation=operation)
 
 
-def test_token_users_without_a_user_id_keep_their_rights_only_while_no_iam_users_exist(
+def test_a_user_is_refused_everything_where_no_policy_source_is_installed(
     memory_services: Services, iam: Services
 ) -> None:
     key_id = new_key(memory_services)
-    # Without a PolicySource (no IAM users here): as before IAM existed
-    assert describe(memory_services, legacy_token_user("describe-key"), key_id).key_info.key_id == key_id
-    authorize_request(
-        memory_services, legacy_token_user("create-key"), body(CreateKeyRequestBody, key_alias="k")
+    # Without a PolicySource nothing can allow a user: fail closed, by token or by access key
+    refused(describe, memory_services, token_user("describe-key"), key_id)
+    refused(
+        authorize_request,
+        memory_services,
+        token_user("create-key"),
+        body(CreateKeyRequestBody, key_alias="k"),
     )
-    # But never an access key of a user, even one without a user id
     aksk = Identity("AKX", PrincipalKind.USER, DOMAIN, AuthMethod.AKSK)
     refused(
         describe,
@@ -444,8 +446,6 @@ def test_token_users_without_a_user_id_keep_their_rights_only_while_no_iam_users
         Caller(PROJECT_ID, DOMAIN, "r", principal=aksk, operation="describe-key"),
         key_id,
     )
-    # With a PolicySource installed, the same token user is decided by its (no) policies
-    refused(describe, iam, legacy_token_user("describe-key"), key_id)
-    refused(
-        authorize_request, iam, legacy_token_user("create-key"), body(CreateKeyRequestBody, key_alias="k")
-    )
+    # With a PolicySource installed, the same user is decided by its (no) policies
+    refused(describe, iam, token_user("describe-key"), key_id)
+    refused(authorize_request, iam, token_user("create-key"), body(CreateKeyRequestBody, key_alias="k"))

@@ -13,9 +13,7 @@ Two callers, one decision, each operation decided exactly once per key it acts o
 The account itself and direct invokers hold every permission in their own domain (§1.2): one
 branch. An IAM user (``PrincipalKind.USER``) is allowed what the policies attached to it allow
 (:func:`skms.iam.policy.evaluate`: an explicit Deny wins, then an Allow, else deny). Everything
-unknown fails closed: no policy source, an operation with no action, a user with no policies
-(one transitional exception, :func:`_predates_iam_users`: token users made before IAM users existed
-keep their rights while no PolicySource is installed).
+unknown fails closed: no policy source, an operation with no action, a user with no policies.
 
 A refusal is :class:`skms.errors.NotAuthorized` (403 KMS.0307, §2.6), whose message names the user,
 the action and the resource; it is logged at INFO with the deciding statement's label.
@@ -27,7 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, Protocol
 
 from skms import errors
-from skms.caller import AuthMethod, Caller
+from skms.caller import Caller
 from skms.crypto.keyspec import KeySpec, default_usage
 from skms.domain import KeyRecord
 from skms.iam.actions import ACTIONS, Action
@@ -138,8 +136,6 @@ def _authorize_user(  # noqa: PLR0917 - the private body of authorize()
     alias: str | None,
     context: Mapping[str, tuple[str, ...]] | None,
 ) -> None:
-    if _predates_iam_users(services, caller):
-        return
     action = ACTIONS.get(caller.operation)
     if action is None:  # outside a known operation: nothing can allow it (fail closed)
         _refuse(caller, None, "*", Decision(Outcome.IMPLICIT_DENY))
@@ -172,16 +168,6 @@ def _grant_allows(services: AuthorizationServices, caller: Caller, key: KeyRecor
     """>>> GRANTS HOOK (the next issue, access-control §3.3): whether a grant on ``key`` lets
     ``caller``'s principal do ``caller.operation`` (§3.2's grant operations). No grants exist yet."""
     return False
-
-
-def _predates_iam_users(services: AuthorizationServices, caller: Caller) -> bool:
-    """TRANSITIONAL (remove once every deployment installs a PolicySource): a user of the token
-    endpoint as it was before IAM users existed (its tokens name no ``user_id``) keeps the rights it
-    had, every permission in its domain, while this deployment has no PolicySource, i.e. no IAM users.
-    As soon as a PolicySource is installed (``Services.policies``), every USER principal, this kind
-    included, is decided by its policies; a user with a ``user_id`` is never let through here."""
-    principal = caller.principal
-    return services.policies is None and not principal.user_id and principal.auth_method is AuthMethod.TOKEN
 
 
 def _context(
