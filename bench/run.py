@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import alias_resolution
 import auth_cost
+import iam_cost
 import iam_decision
 import import_time
 import list_by_tags
@@ -33,6 +34,7 @@ def main() -> int:
         import_time,
         memory_peak,
         auth_cost,
+        iam_cost,
         iam_decision,
         replay_cost,
         per_message,
