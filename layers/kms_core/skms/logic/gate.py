@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from skms import errors
 from skms.caller import Caller
+from skms.clock import now_ms
 from skms.crypto.keyspec import KeySpec, KeyUsage
 from skms.domain import KeyRecord, KeyState, Origin
 from skms.keyring import MaterialUnavailable, UnknownVersion
@@ -55,12 +56,13 @@ class Use(enum.Enum):
     ROTATE = "rotate"  # enable/disable rotation, its interval, rotate-on-demand (access-control §7)
     TAG = "tag"  # add, change or remove its tags (spec §8; reading them is DESCRIBE)
     ALIAS = "alias"  # point an alias at it (create-alias, associate-alias)
+    IMPORT = "import"  # import parameters, import and deletion of its material (access-control §6)
 
 
 _LIVE_STATES = frozenset(KeyState)
 _ENABLED_ONLY = frozenset({KeyState.ENABLED})
 _NOT_PENDING_DELETION = _LIVE_STATES - {KeyState.PENDING_DELETION, KeyState.FROZEN}
-_OWN_ROWS = (Use.DESCRIBE, Use.MANAGE, Use.TAG, Use.ALIAS)
+_OWN_ROWS = (Use.DESCRIBE, Use.MANAGE, Use.TAG, Use.ALIAS, Use.IMPORT)
 
 # Use -> the states in which a key may be used for it.
 USABLE_STATES: dict[Use, frozenset[KeyState]] = {
@@ -71,6 +73,9 @@ USABLE_STATES: dict[Use, frozenset[KeyState]] = {
     Use.TAG: _NOT_PENDING_DELETION,
     # As for a rename (op 8): any live key but one pending deletion, whose aliases are about to go.
     Use.ALIAS: _LIVE_STATES - {KeyState.PENDING_DELETION},
+    # Each import operation names the states it needs and its own code (KMS.0310, KMS.2701):
+    # skms.logic.importing.
+    Use.IMPORT: _LIVE_STATES,
     **{use: _ENABLED_ONLY for use in Use if use not in _OWN_ROWS},
 }
 
@@ -132,6 +137,8 @@ RECORD_REFUSALS: dict[Use, tuple[tuple[RecordTest, Callable[[], errors.KmsError]
         (lambda record: record.origin is not Origin.KMS, _say(errors.ExternalKeyCannotRotate)),
         (lambda record: record.keystore_id not in ("", "0"), _say(errors.KeystoreKeyCannotRotate)),
     ),
+    # Access-control §6.1: only external keys take imported material (KMS.0309).
+    Use.IMPORT: ((lambda record: record.origin is not Origin.EXTERNAL, _say(errors.ExternalKeyRequired)),),
 }
 
 # Use -> (which keys cannot serve it, the §F2 error), first match wins. The codes follow the
@@ -141,6 +148,7 @@ REFUSALS: dict[Use, tuple[Refusal, ...]] = {
     Use.MANAGE: (),
     Use.TAG: (),
     Use.ALIAS: (),
+    Use.IMPORT: (),
     Use.ENCRYPT: (
         (_hmac, _say(errors.UnsupportedForHmac)),
         (_ec, _say(errors.EcKeyCannotEncrypt)),
@@ -290,7 +298,9 @@ def resolve(services: Services, caller: Caller, key_ref: str, *, alias_allowed: 
     # removed yet.
     if record is None or record.deleted_at is not None:
         raise errors.KeyNotFound
-    return record
+    # Imported material is unusable from the moment it expires (access-control §6.3), whether or
+    # not the sweep has erased it yet: the key is then pending import.
+    return record.material_expired(now_ms())
 
 
 def open_key(services: Services, caller: Caller, key_ref: str, use: Use) -> OpenKey:
