@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from pydantic import SecretStr
 
 from skms import errors
 from skms.caller import Caller
@@ -108,7 +109,8 @@ def _record(services: Services, caller: Caller, key_id: str) -> KeyRecord:
 
 
 def _encrypt(services: Services, caller: Caller, key_id: str, text: str = "hello") -> str:
-    return encrypt_data(EncryptDataRequestBody(key_id=key_id, plain_text=text), caller, services).cipher_text
+    body = EncryptDataRequestBody(key_id=key_id, plain_text=SecretStr(text))
+    return encrypt_data(body, caller, services).cipher_text
 
 
 def _decrypt(services: Services, caller: Caller, cipher_text: str) -> str:
@@ -163,15 +165,11 @@ def test_openssl_reads_the_wrapping_key_and_its_oaep_sha256_wraps_import(
     material = os.urandom(32)
     (tmp_path / "material.bin").write_bytes(material)
     # When openssl wraps the material with RSA-OAEP-SHA256
-    subprocess.run(  # noqa: S603
-        [
-            "openssl", "pkeyutl", "-encrypt", "-pubin", "-keyform", "der", "-inkey", str(tmp_path / "wrap.der"),
-            "-in", str(tmp_path / "material.bin"), "-out", str(tmp_path / "wrapped.bin"),
-            "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+    command = ["openssl", "pkeyutl", "-encrypt", "-pubin", "-keyform", "der"]
+    command += ["-inkey", str(tmp_path / "wrap.der"), "-in", str(tmp_path / "material.bin")]
+    command += ["-out", str(tmp_path / "wrapped.bin"), "-pkeyopt", "rsa_padding_mode:oaep"]
+    command += ["-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256"]
+    subprocess.run(command, check=True, capture_output=True)
     wrapped = base64.b64encode((tmp_path / "wrapped.bin").read_bytes()).decode("ascii")
     # Then the import takes it, and the key encrypts with that material
     _import(memory_services, caller, key_id, import_token=params.import_token, encrypted_key_material=wrapped)
@@ -198,7 +196,7 @@ def test_parameters_refuse_kms_keys_keys_not_pending_import_and_unknown_algorith
 def test_oaep_sha1_wrapping_of_the_older_api_is_offered(memory_services: Services, caller: Caller) -> None:
     key_id = _key(memory_services, caller)
     params = _params(memory_services, caller, key_id, "RSAES_OAEP_SHA_1")
-    wrapped = oaep_wrap(params.public_key, os.urandom(32), hashes.SHA1())  # noqa: S303
+    wrapped = oaep_wrap(params.public_key, os.urandom(32), hashes.SHA1())
     _import(memory_services, caller, key_id, import_token=params.import_token, encrypted_key_material=wrapped)
     assert _record(memory_services, caller, key_id).key_state is KeyState.ENABLED
 
@@ -434,7 +432,8 @@ def test_asymmetric_import_errors(memory_services: Services, caller: Caller) -> 
     temporary, _ = wrap_private_key(params.public_key, p256)
     # no private key (2608); a private key of another curve (2609); not a key at all (2609)
     assert attempt(encrypted_key_material=temporary) == "KMS.2608"
-    assert attempt(**dict(zip(("encrypted_key_material", "encrypted_privatekey"), wrap_private_key(params.public_key, p384), strict=True))) == "KMS.2609"  # fmt: skip
+    other_curve = wrap_private_key(params.public_key, p384)
+    assert attempt(encrypted_key_material=other_curve[0], encrypted_privatekey=other_curve[1]) == "KMS.2609"
     garbage = base64.b64encode(os.urandom(160)).decode("ascii")
     assert attempt(encrypted_key_material=temporary, encrypted_privatekey=garbage) == "KMS.2609"
     not_a_key = wrap_private_key(params.public_key, os.urandom(140))
@@ -444,7 +443,8 @@ def test_asymmetric_import_errors(memory_services: Services, caller: Caller) -> 
     assert attempt(encrypted_key_material=odd[0], encrypted_privatekey=odd[1]) == "KMS.2610"
     # And after all that, the right key imports with the same token
     good = wrap_private_key(params.public_key, p256)
-    _import(memory_services, caller, key_id, import_token=params.import_token, encrypted_key_material=good[0], encrypted_privatekey=good[1])  # fmt: skip
+    fields = {"encrypted_key_material": good[0], "encrypted_privatekey": good[1]}
+    _import(memory_services, caller, key_id, import_token=params.import_token, **fields)
     assert _record(memory_services, caller, key_id).key_state is KeyState.ENABLED
 
 

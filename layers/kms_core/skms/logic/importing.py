@@ -2,7 +2,7 @@
 
 - get-parameters-for-import: a fresh RSA-2048 wrapping key per call and an import token valid for
   24 h that carries its private half sealed by the root key (:mod:`skms.crypto.importing`): nothing
-  is stored. External keys only (KMS.0309, by the gate's ``Use.IMPORT``), pending import (KMS.0310).
+  is stored. External keys only (KMS.0309), pending import (KMS.0310): the gate's ``Use.IMPORT``.
 - import-key-material: the token is checked (KMS.2605 malformed or tampered, KMS.2603 another key's,
   KMS.2601 expired), the material unwrapped and checked (KMS.2604 length, KMS.2608/2609/2610 for
   private keys), then stored like generated material: wrapped by the root key as version 0, bound
@@ -12,9 +12,10 @@
   open again after it (they name version 0).
 - ``expiration_time``: in the future (KMS.2602); from that moment the gate treats the key as
   pending import (:meth:`skms.domain.KeyRecord.material_expired`) and the due-key sweep erases the
-  material (:func:`erase_expired_material`).
+  material (:func:`skms.logic.sweep.erase_expired_material`).
 - delete-imported-key-material: enabled or disabled keys (KMS.2701), not asymmetric ones
-  (KMS.2702); the material is erased and the key is pending import again.
+  (KMS.2702), by the gate's ``Use.DELETE_MATERIAL``; the material is erased and the key is
+  pending import again.
 
 Imported keys never rotate: the gate refuses ``Use.ROTATE`` for every external key (KMS.0312).
 Choices where the docs are silent: an RSA-OAEP ciphertext that does not decrypt under the
@@ -52,7 +53,6 @@ from skms.runtime import Services
 
 TOKEN_LIFETIME_S = 86_400  # access-control §6.1: token and wrapping key valid 24 h
 MAX_ATTEMPTS = 8
-_DELETABLE_STATES = frozenset({KeyState.ENABLED, KeyState.DISABLED})
 
 
 def _b64decode(value: str) -> bytes:
@@ -117,8 +117,6 @@ def get_parameters_for_import(
             "wrapping_algorithm must be RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1."
         ) from None
     record = open_key(services, caller, body.key_id, Use.IMPORT).record
-    if record.key_state is not KeyState.PENDING_IMPORT:
-        raise errors.KeyNotPendingImport
     private, public_der = wrapping.new_wrapping_key()
     expires = now_ms() // 1000 + TOKEN_LIFETIME_S
     token = wrapping.seal_token(
@@ -193,8 +191,6 @@ def import_key_material(
     """§10 op 44: state 5 -> 2."""
     for _ in range(MAX_ATTEMPTS):
         record = open_key(services, caller, body.key_id, Use.IMPORT).record
-        if record.key_state is not KeyState.PENDING_IMPORT:
-            raise errors.KeyNotPendingImport
         now = now_ms()
         private, algorithm = _wrapping_key(services, record, body.import_token, now)
         expires_ms = None if body.expiration_time is None else body.expiration_time * 1000
@@ -229,11 +225,7 @@ def delete_imported_key_material(
 ) -> DeleteImportedKeyMaterialResponseBody:
     """§10 op 45: state 2 or 3 -> 5."""
     for _ in range(MAX_ATTEMPTS):
-        record = open_key(services, caller, body.key_id, Use.IMPORT).record
-        if record.key_state not in _DELETABLE_STATES:
-            raise errors.MaterialNotDeletable
-        if not (record.key_spec.is_symmetric or record.key_spec.is_hmac):
-            raise errors.PrivateKeyNotDeletable
+        record = open_key(services, caller, body.key_id, Use.DELETE_MATERIAL).record
         try:
             services.stores.keys.update_key(material_erased(record), record.revision)
         except errors.ConcurrentUpdate:
@@ -241,23 +233,3 @@ def delete_imported_key_material(
         services.keyring.forget(record)
         return DeleteImportedKeyMaterialResponseBody()
     raise errors.ServiceUnavailable("The key is being changed concurrently; retry the request.")
-
-
-def erase_expired_material(services: Services, record: KeyRecord, now: int) -> bool:
-    """For the due-key sweep: erase ``record``'s imported material if it has expired by ``now``
-    (the key goes back to pending import). True when this call erased it; idempotent, and safe
-    against concurrent writers (conditional on the revision, re-read on a lost race)."""
-    for _ in range(4):
-        if record.material_expired(now) is record:  # not (or no longer) expired
-            return False
-        try:
-            services.stores.keys.update_key(material_erased(record), record.revision)
-        except errors.ConcurrentUpdate:
-            fresh = services.stores.keys.get_key(record.project_id, record.key_id)
-            if fresh is None:
-                return False
-            record = fresh
-            continue
-        services.keyring.forget(record)
-        return True
-    return False

@@ -21,7 +21,7 @@ from skms import errors
 from skms.clock import now_ms
 from skms.domain import KeyRecord, KeyState
 from skms.logic.due import BATCH, process_due
-from skms.logic.importing import erase_expired_material
+from skms.logic.importing import material_erased
 from skms.observability import logger
 from skms.runtime import Services
 from skms.storage.port import AliasNotFound
@@ -82,6 +82,26 @@ def _drop_aliases(services: Services, record: KeyRecord) -> None:
         cursor = page.next_cursor
         if cursor is None:
             return
+
+
+def erase_expired_material(services: Services, record: KeyRecord, now: int) -> bool:
+    """Erase ``record``'s imported material if it has expired by ``now`` (the key goes back to
+    pending import). True when this call erased it; idempotent, and safe against concurrent
+    writers (conditional on the revision, re-read on a lost race)."""
+    for _ in range(4):
+        if record.material_expired(now) is record:  # not (or no longer) expired
+            return False
+        try:
+            services.stores.keys.update_key(material_erased(record), record.revision)
+        except errors.ConcurrentUpdate:
+            fresh = services.stores.keys.get_key(record.project_id, record.key_id)
+            if fresh is None:
+                return False
+            record = fresh
+            continue
+        services.keyring.forget(record)
+        return True
+    return False
 
 
 def sweep(services: Services, now: int | None = None, limit: int = 10_000) -> SweepResult:
