@@ -110,10 +110,11 @@ def _serve(args: argparse.Namespace) -> int:
             seeded = seed_keys(services, settings.seed_file, os.environ)
         except SeedError as exc:
             print(f"skms: {exc}", file=sys.stderr)
+            set_services(None)
             return 2
         logger.info(
             "seed file applied",
-            extra={"created": len(seeded.created), "existing": len(seeded.existing)},
+            extra={"seeded_keys_created": len(seeded.created), "seeded_keys_existing": len(seeded.existing)},
         )
     emulator = ApiGatewayEmulator(Path(args.template))
     try:
