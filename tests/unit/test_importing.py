@@ -21,11 +21,11 @@ from skms import errors
 from skms.caller import Caller
 from skms.crypto import importing as wrapping
 from skms.domain import KeyRecord, KeyState
-from skms.logic import gate
+from skms.logic import gate, keys
 from skms.logic import importing as logic
 from skms.logic.create_key import create_key
 from skms.logic.data import decrypt_data, encrypt_data
-from skms.logic.keys import describe_key, disable_key, schedule_key_deletion
+from skms.logic.keys import describe_key, disable_key, list_keys, schedule_key_deletion
 from skms.logic.mac import generate_mac
 from skms.logic.rotation import enable_key_rotation, rotate_on_demand
 from skms.logic.signing import show_public_key, sign
@@ -37,7 +37,7 @@ from skms.models.importing import (
     ImportKeyMaterialRequestBody,
 )
 from skms.models.keys import CreateKeyRequestBody
-from skms.models.lifecycle import OperateKeyRequestBody, ScheduleKeyDeletionRequestBody
+from skms.models.lifecycle import ListKeysRequestBody, OperateKeyRequestBody, ScheduleKeyDeletionRequestBody
 from skms.models.mac import GenerateMacRequestBody
 from skms.models.rotation import RotateOnDemandRequestBody
 from skms.models.signing import ShowPublicKeyRequestBody, SignRequestBody
@@ -121,8 +121,8 @@ def _decrypt(services: Services, caller: Caller, cipher_text: str) -> str:
 
 def _at(monkeypatch: pytest.MonkeyPatch, moment_ms: int) -> None:
     """Move the clock the gate and the import logic read."""
-    monkeypatch.setattr(gate, "now_ms", lambda: moment_ms)
-    monkeypatch.setattr(logic, "now_ms", lambda: moment_ms)
+    for module in (gate, logic, keys):
+        monkeypatch.setattr(module, "now_ms", lambda: moment_ms)
 
 
 # -- get-parameters-for-import ---------------------------------------------------------------------
@@ -516,6 +516,8 @@ def test_expired_material_is_unusable_at_once_and_erased_by_the_sweep(
     # When that moment comes (before any sweep), Then the key is pending import and unusable
     _at(monkeypatch, expires * 1000)
     assert describe_key(_okb(key_id), caller, services).key_info.key_state == "5"
+    listed = list_keys(ListKeysRequestBody(), caller, services).key_details
+    assert [d.key_state for d in listed if d.key_id == key_id] == ["5"]
     assert _code(lambda: _decrypt(services, caller, cipher_text)) == "KMS.1301"
     assert _code(lambda: _encrypt(services, caller, key_id)) == "KMS.1301"
     # And the sweep erases the material (once)
