@@ -167,6 +167,7 @@ def _full_record(new_record: RecordFactory) -> KeyRecord:
             ),
         ),
         public_key_pem="-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
+        material_fingerprint="AQIDBAUGBwg=",
         revision=1,
     )
 
@@ -911,6 +912,32 @@ def test_a_key_is_due_from_its_scheduling_until_its_deletion_runs_or_is_cancelle
     assert store.due_for_deletion(NOW + 1000, 10) == [third]
     assert store.count_keys(project_id) == 2
     assert store.count_keys(project_id, filters=KeyFilter(key_state="4")) == 1
+
+
+def test_imported_material_is_due_at_its_expiry_until_it_is_erased(
+    store: KeyStore, new_record: RecordFactory
+) -> None:
+    # Given external keys holding imported material: one expiring before NOW, one after, one that
+    # never expires, and a key made by KMS that carries an expiration_time all the same
+    expiring = new_record(origin=Origin.EXTERNAL, expiration_time=NOW - 1000)
+    later = new_record(origin=Origin.EXTERNAL, expiration_time=NOW + 1000)
+    forever = new_record(origin=Origin.EXTERNAL)
+    kms_made = new_record(expiration_time=NOW - 1000)
+    for record in (later, forever, kms_made, expiring):
+        store.create_key(record)
+    # Then the due index holds the expiring material by its expiry (KeyRecord.due_at)
+    assert store.due_for_deletion(NOW, 10) == [expiring]
+    assert store.due_for_deletion(NOW + 1000, 10) == [expiring, later]
+    # When its material is erased (pending import, versions destroyed), Then it is due no more
+    erased = change(
+        store,
+        expiring,
+        key_state=KeyState.PENDING_IMPORT,
+        versions=expiring.versions.erased(),
+        expiration_time=None,
+    )
+    assert erased.due_at is None
+    assert store.due_for_deletion(NOW + 1000, 10) == [later]
 
 
 # -- due for rotation --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ routes, signed with AK/SK as well, which adds the access-key read and secret unw
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,6 +39,7 @@ from tests.integration.conftest import (
     load_event,
     sdk_json,
 )
+from tests.support.importing import oaep_wrap
 from tests.support.template import AwsCall, calls_of, denied_calls, template_functions
 
 PLACEHOLDER_KEY_ID = "00000000-0000-0000-0000-000000000000"
@@ -175,6 +177,30 @@ def _tagged_key(kms: KmsClient, _: Services) -> Fill:
     return {"key_id": key_id}
 
 
+def _import_parameters(kms: KmsClient) -> tuple[str, Fill]:
+    key_id = kms.create_key(origin="external")
+    params = _ok(
+        kms, "get_parameters_for_import", {"key_id": key_id, "wrapping_algorithm": "RSAES_OAEP_SHA_256"}
+    )
+    material = oaep_wrap(params["public_key"], os.urandom(32))
+    return key_id, {
+        "key_id": key_id,
+        "import_token": params["import_token"],
+        "encrypted_key_material": material,
+    }
+
+
+def _importable_key(kms: KmsClient, _: Services) -> Fill:
+    """An external key pending import, with import parameters and material wrapped for them."""
+    return _import_parameters(kms)[1]
+
+
+def _imported_key(kms: KmsClient, _: Services) -> Fill:
+    key_id, fill = _import_parameters(kms)
+    _ok(kms, "import_key_material", fill)
+    return {"key_id": key_id}
+
+
 SEEDS: dict[str, Seed] = {
     "create_datakey": _key(),
     "create_datakey_without_plaintext": _key(),
@@ -216,6 +242,9 @@ SEEDS: dict[str, Seed] = {
     "delete_alias": _aliased_key,
     "list_aliases": _aliased_key,
     "associate_alias": _alias_and_target,
+    "get_parameters_for_import": _key(origin="external"),
+    "import_key_material": _importable_key,
+    "delete_imported_key_material": _imported_key,
 }
 SAMPLE_ALIAS = "alias/example"  # the alias of the alias functions' events
 
@@ -277,7 +306,7 @@ def _assert_success(function: str, kind: str, event: dict[str, Any], answer: Any
         statements = answer["policyDocument"]["Statement"]
         assert [s["Effect"] for s in statements if s["Resource"] == event["methodArn"]] == ["Allow"], answer
     elif function == "delete_expired_keys":
-        assert answer == {"deleted": 1, "skipped": 0}
+        assert answer == {"deleted": 1, "skipped": 0, "expired": 0}
     elif function == "rotate_due_keys":
         assert answer == {"rotated": 1, "skipped": 0}
     elif kind == "direct":

@@ -84,7 +84,7 @@ def test_create_key_defaults(memory_services: Services, caller: Caller) -> None:
         ({"key_alias": "k", "key_spec": "AES_256", "key_usage": "SIGN_VERIFY"}, "KMS.1110"),
         ({"key_alias": "k", "key_usage": "WRAP"}, "KMS.1110"),
         ({"key_alias": "k", "origin": "hsm"}, "KMS.0308"),
-        ({"key_alias": "k", "origin": "external", "key_spec": "RSA_2048"}, "KMS.1110"),
+        ({"key_alias": "k", "origin": "external", "key_spec": "SM2"}, "KMS.1110"),
         # KEY_AGREEMENT is ECDH on the EC curves only (SM2 key agreement is not plain ECDH)
         ({"key_alias": "k", "key_spec": "SM2", "key_usage": "KEY_AGREEMENT"}, "KMS.1110"),
         ({"key_alias": "k", "key_spec": "ED25519", "key_usage": "KEY_AGREEMENT"}, "KMS.1110"),

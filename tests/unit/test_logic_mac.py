@@ -131,8 +131,12 @@ def test_non_hmac_key_with_mac_usage_is_1110(memory_services: Services, caller: 
     assert _code(_create, memory_services, caller, spec, "GENERATE_VERIFY_MAC") == "KMS.1110"
 
 
-def test_hmac_key_cannot_be_external(memory_services: Services, caller: Caller) -> None:
-    assert _code(_create, memory_services, caller, "HMAC_256", origin="external") == "KMS.1110"
+def test_hmac_key_can_be_external_pending_import(memory_services: Services, caller: Caller) -> None:
+    # HMAC material is importable (access-control §6.2; tests/unit/test_importing.py)
+    key_id = _create(memory_services, caller, "HMAC_256", origin="external")
+    record = memory_services.stores.keys.get_key(caller.project_id, key_id)
+    assert record is not None
+    assert (record.key_state, record.materials) == (KeyState.PENDING_IMPORT, {})
 
 
 # --- generate and verify

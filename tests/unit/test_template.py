@@ -23,6 +23,9 @@ ROUTES = {
     ("POST", K + "get-key-rotation-status", "ShowKeyRotationStatusFunction", True),
     ("POST", K + "update-key-rotation-interval", "UpdateKeyRotationIntervalFunction", True),
     ("POST", K + "rotate-on-demand", "RotateOnDemandFunction", True),
+    ("POST", K + "get-parameters-for-import", "GetParametersForImportFunction", True),
+    ("POST", K + "import-key-material", "ImportKeyMaterialFunction", True),
+    ("POST", K + "delete-imported-key-material", "DeleteImportedKeyMaterialFunction", True),
     ("GET", "/", "ShowVersionsFunction", False),
     ("GET", "/{version_id}", "ShowVersionFunction", False),
     ("POST", "/v3/auth/tokens", "CreateTokenFunction", False),
@@ -85,6 +88,8 @@ IDEMPOTENT = {
     "EnableKeyRotationFunction",
     "DisableKeyRotationFunction",
     "UpdateKeyRotationIntervalFunction",
+    "ImportKeyMaterialFunction",
+    "DeleteImportedKeyMaterialFunction",
 }
 PRINCIPAL_FUNCTIONS = {"AuthorizerFunction", "CreateTokenFunction"}
 # The functions behind the authorizer: they read the caller's principal (user, policies).
@@ -204,6 +209,13 @@ def test_the_due_index_is_read_by_the_sweep_alone() -> None:
 def test_the_rotation_index_is_read_by_the_rotation_schedule_alone() -> None:
     rotate = AwsCall("dynamodb:Query", "table/index/GSI2", {"dynamodb:LeadingKeys": ["ROTATE"]})
     assert [f for f in FUNCTIONS if _allowed(f, rotate)] == ["RotateDueKeysFunction"]
+
+
+def test_only_the_import_functions_seal_and_open_import_tokens() -> None:
+    seal = AwsCall("kms:Encrypt", "root-key", {"kms:EncryptionContext:purpose": ["import-wrapping-key"]})
+    open_ = AwsCall("kms:Decrypt", "root-key", {"kms:EncryptionContext:purpose": ["import-wrapping-key"]})
+    assert [f for f in FUNCTIONS if _allowed(f, seal)] == ["GetParametersForImportFunction"]
+    assert [f for f in FUNCTIONS if _allowed(f, open_)] == ["ImportKeyMaterialFunction"]
 
 
 def test_only_rotation_and_key_creation_wrap_new_material() -> None:

@@ -98,6 +98,8 @@ def _serve(args: argparse.Namespace) -> int:
     from skms.runtime import set_services
 
     _apply_store_options(args)
+    if args.seed_file:
+        os.environ["KMS_SEED_FILE"] = args.seed_file
     settings = _settings()
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(settings.data_dir, 0o700)
@@ -108,6 +110,19 @@ def _serve(args: argparse.Namespace) -> int:
     except PrincipalError as exc:  # a conflicting credential, or a project of another domain
         print(f"skms: {exc}", file=sys.stderr)
         return 2
+    if settings.seed_file is not None:
+        from skms.local.seed import SeedError, seed_keys
+
+        try:
+            seeded = seed_keys(services, settings.seed_file, os.environ)
+        except SeedError as exc:
+            print(f"skms: {exc}", file=sys.stderr)
+            set_services(None)
+            return 2
+        logger.info(
+            "seed file applied",
+            extra={"seeded_keys_created": len(seeded.created), "seeded_keys_existing": len(seeded.existing)},
+        )
     emulator = ApiGatewayEmulator(Path(args.template))
     try:
         server = LocalServer((args.host, args.port), emulator)
@@ -638,6 +653,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     serve.add_argument("--template", default=str(_default_template()), help="the SAM template to serve")
     _store_options(serve)
+    serve.add_argument("--seed-file", help="YAML file of keys to create at start if absent (KMS_SEED_FILE)")
     serve.set_defaults(run=_serve)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document generated from the models")

@@ -28,6 +28,8 @@ class Settings(BaseModel):
     domain_id: str = Field(default="0" * 32, pattern=r"^[0-9a-zA-Z]{1,64}$")
     region_id: str = "local"
     key_quota: int = Field(default=20000, ge=1)
+    # skms serve only: a YAML file of keys created at start if they do not exist (skms.local.seed).
+    seed_file: Path | None = None
     # Tag keys one key may carry (access-control.md §5: 10 in the API docs, 20 in the console's).
     # At most 20, so that one tag change stays within one DynamoDB transaction (skms.storage.dynamodb.tags).
     tags_per_key: int = Field(default=10, ge=1, le=20)

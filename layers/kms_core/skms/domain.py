@@ -193,6 +193,10 @@ class KeyRecord:
     deleted_at: int | None = None
     # Optimistic-locking counter: every successful update increments it by one.
     revision: int = 1
+    # Imported keys (access-control §6.3): the SHA-256 digest of the first material imported,
+    # wrapped under the root key (Base64), kept after the material is deleted so that a re-import
+    # must bring the same material (KMS.2606). ``expiration_time`` (epoch ms) is when it expires.
+    material_fingerprint: str | None = None
 
     @property
     def is_default_key(self) -> bool:
@@ -221,6 +225,40 @@ class KeyRecord:
         ):
             return None
         return self.next_rotation_time
+
+    @property
+    def material_expires_at(self) -> int | None:
+        """When an external key's imported material expires (epoch ms), while it holds material
+        that may expire; else None (access-control §6.3)."""
+        if (
+            self.origin is not Origin.EXTERNAL
+            or self.expiration_time is None
+            or self.deleted_at is not None
+            or self.versions.primary_version is None
+        ):
+            return None
+        return self.expiration_time
+
+    @property
+    def due_at(self) -> int | None:
+        """When the due-key sweep has work on this key (epoch ms): its scheduled deletion while it
+        is pending deletion, else the expiry of its imported material. The storage adapters index
+        keys by this value (``due_for_deletion``; the index is sparse)."""
+        if self.deleted_at is not None:
+            return None
+        if self.key_state is KeyState.PENDING_DELETION:
+            return self.scheduled_deletion_date
+        return self.material_expires_at
+
+    def material_expired(self, now: int) -> KeyRecord:
+        """This key as it is at ``now``: once imported material has expired, the material is gone
+        and the key is pending import (state 5), whether or not the sweep has erased it yet."""
+        expires = self.material_expires_at
+        if expires is None or expires > now or self.key_state is KeyState.PENDING_DELETION:
+            return self
+        return self.replace(
+            key_state=KeyState.PENDING_IMPORT, versions=self.versions.erased(), expiration_time=None
+        )
 
     def __repr__(self) -> str:  # never show wrapped material, even if it is only wrapped
         return (

@@ -132,6 +132,37 @@ InvalidRotationInterval = _error(
     "InvalidRotationInterval", "KMS.3001", 400, "rotation_interval must be between 30 and 365 days."
 )
 
+# 400, import of key material (§F2; access-control §6)
+ExternalKeyRequired = _error("ExternalKeyRequired", "KMS.0309", 400, "The key is not an external key.")
+KeyNotPendingImport = _error("KeyNotPendingImport", "KMS.0310", 400, "The key is not pending import.")
+ImportTokenExpired = _error("ImportTokenExpired", "KMS.2601", 400, "The import token has expired.")
+MaterialExpiryInPast = _error(
+    "MaterialExpiryInPast", "KMS.2602", 400, "expiration_time must be in the future."
+)
+ImportTokenKeyMismatch = _error(
+    "ImportTokenKeyMismatch", "KMS.2603", 400, "The import token was issued for another key."
+)
+InvalidMaterialLength = _error(
+    "InvalidMaterialLength", "KMS.2604", 400, "The imported key material has the wrong length."
+)
+ImportTokenInvalid = _error("ImportTokenInvalid", "KMS.2605", 400, "The import token failed verification.")
+MaterialMismatch = _error(
+    "MaterialMismatch", "KMS.2606", 400, "The imported key material differs from the key's first material."
+)
+PrivateKeyMissing = _error(
+    "PrivateKeyMissing", "KMS.2608", 400, "encrypted_privatekey is required to import an asymmetric key."
+)
+PrivateKeyInvalid = _error("PrivateKeyInvalid", "KMS.2609", 400, "The imported private key is invalid.")
+InvalidTemporaryKey = _error(
+    "InvalidTemporaryKey", "KMS.2610", 400, "The temporary key must be 16 or 32 bytes."
+)
+MaterialNotDeletable = _error(
+    "MaterialNotDeletable", "KMS.2701", 400, "The key material is not enabled or disabled."
+)
+PrivateKeyNotDeletable = _error(
+    "PrivateKeyNotDeletable", "KMS.2702", 400, "Imported private key material cannot be deleted."
+)
+
 # 400, tags (§F2; access-control.md §5)
 EmptyTagList = _error("EmptyTagList", "KMS.0401", 400, "The tag list is empty.")
 InvalidMatchValue = _error("InvalidMatchValue", "KMS.0402", 400, "Invalid match value.")

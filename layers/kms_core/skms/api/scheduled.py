@@ -11,13 +11,12 @@ from skms.runtime import get_services
 
 
 def delete_expired_keys_handler(event: Any = None, context: Any = None) -> dict[str, int]:
-    """EventBridge schedule (and `skms serve`'s timer): tombstone keys whose deletion date passed."""
+    """EventBridge schedule (and `skms serve`'s timer): tombstone keys whose deletion date passed,
+    erase imported material that expired."""
     result = sweep(get_services())
-    logger.info(
-        "sweep",
-        extra={"operation": "delete-expired-keys", "deleted": result.deleted, "skipped": result.skipped},
-    )
-    return {"deleted": result.deleted, "skipped": result.skipped}
+    counts = {"deleted": result.deleted, "skipped": result.skipped, "expired": result.expired}
+    logger.info("sweep", extra={"operation": "delete-expired-keys", **counts})
+    return counts
 
 
 def rotate_due_keys_handler(event: Any = None, context: Any = None) -> dict[str, int]:

@@ -36,8 +36,9 @@ def create_key(body: CreateKeyRequestBody, caller: Caller, services: Services) -
         origin = Origin(body.origin or Origin.KMS)
     except ValueError:
         raise errors.InvalidParameter("origin must be kms or external.") from None
-    if origin is Origin.EXTERNAL and not spec.is_symmetric:
-        raise errors.InvalidAlgorithm("Only symmetric keys can be created with origin external.")
+    # Access-control §6.2: symmetric, HMAC, RSA, EC and Ed25519 material can be imported; SM2's cannot here.
+    if origin is Origin.EXTERNAL and spec is KeySpec.SM2:
+        raise errors.InvalidAlgorithm("SM2 keys cannot be created with origin external.")
     if services.stores.keys.count_keys(caller.project_id) >= services.settings.key_quota:
         raise errors.TooManyKeys
     if services.stores.keys.get_key_by_alias(caller.project_id, body.key_alias) is not None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from skms import errors
 from skms.caller import Caller
+from skms.clock import now_ms
 from skms.crypto.keyspec import KeySpec, KeyUsage
 from skms.domain import KeyRecord, KeyState, Origin
 from skms.iam.decide import authorize
@@ -56,12 +57,14 @@ class Use(enum.Enum):
     ROTATE = "rotate"  # enable/disable rotation, its interval, rotate-on-demand (access-control §7)
     TAG = "tag"  # add, change or remove its tags (spec §8; reading them is DESCRIBE)
     ALIAS = "alias"  # point an alias at it (create-alias, associate-alias)
+    IMPORT = "import"  # get import parameters, import material (access-control §6)
+    DELETE_MATERIAL = "delete-material"  # delete imported material (access-control §6.3)
 
 
 _LIVE_STATES = frozenset(KeyState)
 _ENABLED_ONLY = frozenset({KeyState.ENABLED})
 _NOT_PENDING_DELETION = _LIVE_STATES - {KeyState.PENDING_DELETION, KeyState.FROZEN}
-_OWN_ROWS = (Use.DESCRIBE, Use.MANAGE, Use.TAG, Use.ALIAS)
+_OWN_ROWS = (Use.DESCRIBE, Use.MANAGE, Use.TAG, Use.ALIAS, Use.IMPORT, Use.DELETE_MATERIAL)
 
 # Use -> the states in which a key may be used for it.
 USABLE_STATES: dict[Use, frozenset[KeyState]] = {
@@ -72,6 +75,10 @@ USABLE_STATES: dict[Use, frozenset[KeyState]] = {
     Use.TAG: _NOT_PENDING_DELETION,
     # As for a rename (op 8): any live key but one pending deletion, whose aliases are about to go.
     Use.ALIAS: _LIVE_STATES - {KeyState.PENDING_DELETION},
+    # Access-control §6: material is imported into a key pending import, deleted from an enabled
+    # or disabled one; each use has its own code for the other states (USE_STATE_ERRORS).
+    Use.IMPORT: frozenset({KeyState.PENDING_IMPORT}),
+    Use.DELETE_MATERIAL: frozenset({KeyState.ENABLED, KeyState.DISABLED}),
     **{use: _ENABLED_ONLY for use in Use if use not in _OWN_ROWS},
 }
 
@@ -89,6 +96,12 @@ STATE_ERRORS: dict[KeyState, type[errors.KmsError]] = {
     KeyState.FROZEN: errors.KeyFrozen,
     KeyState.PENDING_ACTIVATION: errors.KeyNotEnabled,
     KeyState.PENDING_IMPORT: errors.KeyNotEnabled,
+}
+
+# Use -> the one error for a key in any state the use does not allow (instead of STATE_ERRORS).
+USE_STATE_ERRORS: dict[Use, type[errors.KmsError]] = {
+    Use.IMPORT: errors.KeyNotPendingImport,  # KMS.0310
+    Use.DELETE_MATERIAL: errors.MaterialNotDeletable,  # KMS.2701
 }
 
 Test = Callable[[KeySpec, KeyUsage], bool]
@@ -133,7 +146,16 @@ RECORD_REFUSALS: dict[Use, tuple[tuple[RecordTest, Callable[[], errors.KmsError]
         (lambda record: record.origin is not Origin.KMS, _say(errors.ExternalKeyCannotRotate)),
         (lambda record: record.keystore_id not in ("", "0"), _say(errors.KeystoreKeyCannotRotate)),
     ),
+    # Access-control §6.1: only external keys take imported material (KMS.0309).
+    Use.IMPORT: ((lambda record: record.origin is not Origin.EXTERNAL, _say(errors.ExternalKeyRequired)),),
+    Use.DELETE_MATERIAL: (
+        (lambda record: record.origin is not Origin.EXTERNAL, _say(errors.ExternalKeyRequired)),
+    ),
 }
+
+# The uses whose RECORD_REFUSALS come before the state check: a key made by KMS is never
+# importable, whatever its state, and KMS.0309 says so (access-control §6.1).
+RECORD_FIRST = frozenset({Use.IMPORT, Use.DELETE_MATERIAL})
 
 # Use -> (which keys cannot serve it, the §F2 error), first match wins. The codes follow the
 # operations' modules: skms.logic.data, datakeys, signing, mac and agreement explain each choice.
@@ -142,6 +164,11 @@ REFUSALS: dict[Use, tuple[Refusal, ...]] = {
     Use.MANAGE: (),
     Use.TAG: (),
     Use.ALIAS: (),
+    Use.IMPORT: (),
+    # Access-control §6.3: imported private keys cannot be deleted (KMS.2702), only the key.
+    Use.DELETE_MATERIAL: (
+        (lambda spec, usage: not (spec.is_symmetric or spec.is_hmac), _say(errors.PrivateKeyNotDeletable)),
+    ),
     Use.ENCRYPT: (
         (_hmac, _say(errors.UnsupportedForHmac)),
         (_ec, _say(errors.EcKeyCannotEncrypt)),
@@ -258,15 +285,22 @@ class OpenKey:
 
 def check_state(record: KeyRecord, use: Use) -> None:
     """Raise the §F1/§F2 error if ``record``'s state does not allow ``use``."""
+    if use in RECORD_FIRST:
+        _check_record(record, use)
     if record.key_state not in USABLE_STATES[use]:
-        raise STATE_ERRORS.get(record.key_state, errors.KeyNotEnabled)()
+        error = USE_STATE_ERRORS.get(use) or STATE_ERRORS.get(record.key_state, errors.KeyNotEnabled)
+        raise error()
+
+
+def _check_record(record: KeyRecord, use: Use) -> None:
+    for refuses_record, record_error in RECORD_REFUSALS.get(use, ()):
+        if refuses_record(record):
+            raise record_error()
 
 
 def check_capability(record: KeyRecord, use: Use) -> None:
     """Raise the §F2 error if ``record`` (what it is, then its spec and usage) cannot serve ``use``."""
-    for refuses_record, record_error in RECORD_REFUSALS.get(use, ()):
-        if refuses_record(record):
-            raise record_error()
+    _check_record(record, use)
     for refuses, error in REFUSALS[use]:
         if refuses(record.key_spec, record.key_usage):
             raise error()
@@ -291,7 +325,9 @@ def resolve(services: Services, caller: Caller, key_ref: str, *, alias_allowed: 
     # removed yet.
     if record is None or record.deleted_at is not None:
         raise errors.KeyNotFound
-    return record
+    # Imported material is unusable from the moment it expires (access-control §6.3), whether or
+    # not the sweep has erased it yet: the key is then pending import.
+    return record.material_expired(now_ms())
 
 
 def open_key(services: Services, caller: Caller, key_ref: str, use: Use) -> OpenKey:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from skms import errors
 from skms.caller import Caller
+from skms.clock import now_ms
 from skms.domain import DEFAULT_KEY_SUFFIX, KeyRecord
 from skms.logic import lifecycle
 from skms.logic.gate import Use, open_key
@@ -129,13 +130,16 @@ def list_keys(body: ListKeysRequestBody, caller: Caller, services: Services) -> 
     if not 1 <= limit <= min(services.settings.key_quota, DEFAULT_LIST_LIMIT):
         raise errors.InvalidLimit(f"limit must be between 1 and {min(services.settings.key_quota, 1000)}.")
     filters = _filters(body)
+    listed_at = now_ms()
     try:
         page = services.stores.keys.list_keys(caller.project_id, limit, body.marker or None, filters=filters)
     except ValueError:
         raise errors.InvalidMarker("marker must be a next_marker returned by list-keys.") from None
     return ListKeysResponseBody(
         keys=[record.key_id for record in page.records],
-        key_details=[KeyDetails.of(record) for record in page.records],
+        # Imported material that has expired is gone from that moment (access-control §6.3), even
+        # before the sweep erases it: such a key is listed pending import, as describe-key shows it.
+        key_details=[KeyDetails.of(record.material_expired(listed_at)) for record in page.records],
         next_marker=page.next_cursor or "",
         truncated="true" if page.next_cursor else "false",
         total=services.stores.keys.count_keys(caller.project_id, filters=filters),

@@ -1,4 +1,5 @@
-"""Scheduled deletion that really deletes (issue: lifecycle §5).
+"""Scheduled deletion that really deletes (issue: lifecycle §5), and the erasure of imported
+material that expired (access-control §6.3: the key goes back to pending import).
 
 A key pending deletion whose ``scheduled_deletion_date`` has passed becomes a tombstone: its
 wrapped material is erased, ``deleted_at`` is set, and no operation can use it again (every lookup
@@ -20,6 +21,8 @@ from skms import errors
 from skms.clock import now_ms
 from skms.domain import KeyRecord, KeyState
 from skms.logic.due import BATCH, process_due
+from skms.logic.importing import material_erased
+from skms.observability import logger
 from skms.runtime import Services
 from skms.storage.port import AliasNotFound
 
@@ -28,6 +31,7 @@ from skms.storage.port import AliasNotFound
 class SweepResult:
     deleted: int
     skipped: int
+    expired: int = 0  # imported material erased because it expired (access-control §6.3)
 
 
 def _is_due(record: KeyRecord, now: int) -> bool:
@@ -80,14 +84,54 @@ def _drop_aliases(services: Services, record: KeyRecord) -> None:
             return
 
 
+def erase_expired_material(services: Services, record: KeyRecord, now: int) -> bool:
+    """Erase ``record``'s imported material if it has expired by ``now`` (the key goes back to
+    pending import). True when this call erased it; idempotent, and safe against concurrent
+    writers (conditional on the revision, re-read on a lost race)."""
+    for _ in range(4):
+        if record.material_expired(now) is record:  # not (or no longer) expired
+            return False
+        try:
+            services.stores.keys.update_key(material_erased(record), record.revision)
+        except errors.ConcurrentUpdate:
+            fresh = services.stores.keys.get_key(record.project_id, record.key_id)
+            if fresh is None:
+                return False
+            record = fresh
+            continue
+        services.keyring.forget(record)
+        return True
+    return False
+
+
 def sweep(services: Services, now: int | None = None, limit: int = 10_000) -> SweepResult:
     """Tombstone every key whose deletion date has passed (at most ``limit`` per run)."""
     moment = now_ms() if now is None else now
+    expired: list[KeyRecord] = []
+
+    def act(record: KeyRecord) -> bool:
+        # The due index also holds external keys whose imported material expires (KeyRecord.due_at).
+        if record.key_state is not KeyState.PENDING_DELETION:
+            if erase_expired_material(services, record, moment):
+                expired.append(record)
+            return False
+        return _tombstone(services, record, moment)
+
     deleted, skipped = process_due(
         lambda n: services.stores.keys.due_for_deletion(moment, n),
-        lambda record: _tombstone(services, record, moment),
+        act,
         operation="delete-expired-keys",
         outcome="deleted",
         limit=limit,
     )
-    return SweepResult(deleted, skipped)
+    for record in expired:
+        logger.info(
+            "imported key material expired",
+            extra={
+                "operation": "delete-expired-keys",
+                "project_id": record.project_id,
+                "key_id": record.key_id,
+                "outcome": "material-erased",
+            },
+        )
+    return SweepResult(deleted, skipped - len(expired), len(expired))

@@ -10,7 +10,8 @@ Item layout (all in the project's partition ``PK = P#{project_id}``):
   so listings never read it, while its item keeps the id (and its alias item the alias) reserved.
   While the key is live, pending deletion (state ``"4"``) and has a ``scheduled_deletion_date``, it
   also carries ``GSI2PK = DUE`` and ``GSI2SK = {scheduled_deletion_date:013d}#{project_id}#{key_id}``
-  (and only then: GSI2 is a sparse index of the keys pending deletion, in date order). While the
+  (and only then: GSI2 is a sparse index of the keys pending deletion, in date order; an external
+  key whose imported material expires is there too, at ``expiration_time``: ``KeyRecord.due_at``). While the
   key is on the automatic rotation schedule (``KeyRecord.rotation_due_at``: live, enabled, rotation
   enabled; never pending deletion at the same time) it carries ``GSI2PK = ROTATE`` and
   ``GSI2SK = {next_rotation_time:013d}#{project_id}#{key_id}`` instead: GSI2's second partition.
@@ -60,7 +61,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from skms.domain import KeyRecord, KeyState
+from skms.domain import KeyRecord
 from skms.errors import ConcurrentUpdate
 from skms.storage import codec, cursors
 from skms.storage.dynamodb.table import (
@@ -131,16 +132,13 @@ def _gsi1sk(record: KeyRecord) -> str:
 
 
 def _is_due(record: KeyRecord) -> bool:
-    """In GSI2: live, pending deletion, with a date (whether the date has passed or not)."""
-    return (
-        codec.is_live(record)
-        and record.key_state is KeyState.PENDING_DELETION
-        and record.scheduled_deletion_date is not None
-    )
+    """In GSI2's ``DUE`` partition: live, with work for the sweep at a date, whether the date has
+    passed or not (``KeyRecord.due_at``: pending deletion, or imported material that expires)."""
+    return codec.is_live(record) and record.due_at is not None
 
 
 def _gsi2sk(record: KeyRecord) -> str:
-    return f"{record.scheduled_deletion_date:013d}#{record.project_id}#{record.key_id}"
+    return f"{record.due_at:013d}#{record.project_id}#{record.key_id}"
 
 
 def _b64url(text: str) -> str:

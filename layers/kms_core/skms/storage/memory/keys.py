@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import threading
 
-from skms.domain import KeyRecord, KeyState
+from skms.domain import KeyRecord
 from skms.errors import ConcurrentUpdate
 from skms.storage import codec, cursors
 from skms.storage.port import (
@@ -146,12 +146,9 @@ class InMemoryKeyStore(KeyStore):
             due = [
                 _copy(record)
                 for _, record in self._keys.values()
-                if record.deleted_at is None
-                and record.key_state is KeyState.PENDING_DELETION
-                and record.scheduled_deletion_date is not None
-                and record.scheduled_deletion_date <= now_ms
+                if record.due_at is not None and record.due_at <= now_ms
             ]
-        due.sort(key=lambda record: (record.scheduled_deletion_date or 0, record.key_id))
+        due.sort(key=lambda record: (record.due_at or 0, record.key_id))
         return due[:limit]
 
     def due_for_rotation(self, now_ms: int, limit: int) -> list[KeyRecord]:

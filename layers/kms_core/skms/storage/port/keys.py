@@ -82,8 +82,9 @@ class KeyStore(abc.ABC):
 
     @abc.abstractmethod
     def due_for_deletion(self, now_ms: int, limit: int) -> list[KeyRecord]:
-        """Live keys of every project that are pending deletion with a date <= ``now_ms``, oldest
-        date first, at most ``limit``: an index query (sparse in DynamoDB), never a scan."""
+        """Live keys of every project with work for the sweep due at or before ``now_ms``
+        (``KeyRecord.due_at``: pending deletion with that date, or imported material expiring
+        then), earliest first, at most ``limit``: an index query (sparse in DynamoDB), never a scan."""
 
     @abc.abstractmethod
     def due_for_rotation(self, now_ms: int, limit: int) -> list[KeyRecord]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 
-from skms.domain import KeyRecord, KeyState
+from skms.domain import KeyRecord
 from skms.errors import ConcurrentUpdate
 from skms.storage import codec, cursors
 from skms.storage.port import (
@@ -41,7 +41,7 @@ from skms.storage.sqlite.database import Schema, SqliteDatabase, failure, is_uni
 # The listing columns, copies of record fields (see _list_values), with the declarations that
 # ALTER TABLE also uses on an older database (an added NOT NULL column needs a default).
 _DELETED = "deleted"
-_DUE_AT = "due_at"  # scheduled_deletion_date of a live key pending deletion, else NULL
+_DUE_AT = "due_at"  # KeyRecord.due_at of a live key (deletion date, or imported material's expiry), else NULL
 _ROTATE_AT = "rotate_at"  # KeyRecord.rotation_due_at: next_rotation_time of a key on the rotation schedule
 _LIST_COLUMNS = {
     **dict.fromkeys(codec.FILTER_FIELDS, "TEXT NOT NULL DEFAULT ''"),
@@ -161,7 +161,7 @@ def _list_values(record: KeyRecord) -> tuple[str | int | None, ...]:
     """The listing columns' values, in _LIST_COLUMNS order."""
     fields = codec.to_fields(record)
     live = codec.is_live(record)
-    due = record.scheduled_deletion_date if live and record.key_state is KeyState.PENDING_DELETION else None
+    due = record.due_at if live else None
     return (
         *(str(fields[name]) for name in codec.FILTER_FIELDS),
         0 if live else 1,
