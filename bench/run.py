@@ -17,6 +17,7 @@ import list_keys
 import memory_peak
 import peer
 import per_message
+import per_message_serve
 import replay_cost
 import rotation
 import server_throughput
@@ -34,6 +35,7 @@ def main() -> int:
         auth_cost,
         replay_cost,
         per_message,
+        per_message_serve,
         rotation,
         list_keys,
         list_by_tags,
