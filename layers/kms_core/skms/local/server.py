@@ -4,6 +4,9 @@ Routes and handlers come from template.yaml. For each request it builds the prox
 API Gateway would send, calls the very same ``lambda_handler`` in-process and writes its proxy
 response back. Real HTTP/1.1 with keep-alive; connections, their timeouts and limits are
 :mod:`skms.local.connections`' (a request reaches a handler only once it has been read whole).
+A plain request (what SDKs send: CRLF lines, no folded or odd fields, HTTP/1.0 or 1.1, a
+Content-Length body or none) is parsed here and answered in one send (:func:`answer_plain`); any
+other goes through the stdlib's ``BaseHTTPRequestHandler``. Both route by :func:`route_request`.
 ``GET /_skms/openapi.json`` answers the API's OpenAPI document (:mod:`skms.openapi`), without
 authentication.
 """
