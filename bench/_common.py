@@ -107,12 +107,14 @@ def kms_path(operation: str) -> str:
 
 
 @contextmanager
-def skms_server(template: Path | None = None, log_level: str | None = None) -> Iterator[Skms]:
+def skms_server(
+    template: Path | None = None, log_level: str | None = None, launcher: list[str] | None = None
+) -> Iterator[Skms]:
     """`skms serve` on a free loopback port with a fresh data dir and the bench access key.
 
     ``log_level`` None keeps the server's default (INFO: a structured line from the authorizer and
     one from the function per request, as a developer running `skms serve` gets them); output goes
-    to /dev/null either way.
+    to /dev/null either way. ``launcher`` replaces the `skms` executable (its arguments follow).
     """
     port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
@@ -127,7 +129,7 @@ def skms_server(template: Path | None = None, log_level: str | None = None) -> I
         if log_level:
             env["POWERTOOLS_LOG_LEVEL"] = log_level
         argv = [
-            str(SKMS),
+            *(launcher or [str(SKMS)]),
             "serve",
             "--port",
             str(port),

@@ -19,6 +19,7 @@ import list_keys
 import memory_peak
 import peer
 import per_message
+import per_message_serve
 import replay_cost
 import rotation
 import server_throughput
@@ -38,6 +39,7 @@ def main() -> int:
         iam_decision,
         replay_cost,
         per_message,
+        per_message_serve,
         rotation,
         list_keys,
         list_by_tags,

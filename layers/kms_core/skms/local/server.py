@@ -4,6 +4,9 @@ Routes and handlers come from template.yaml. For each request it builds the prox
 API Gateway would send, calls the very same ``lambda_handler`` in-process and writes its proxy
 response back. Real HTTP/1.1 with keep-alive; connections, their timeouts and limits are
 :mod:`skms.local.connections`' (a request reaches a handler only once it has been read whole).
+A plain request (what SDKs send: CRLF lines, no folded or odd fields, HTTP/1.0 or 1.1, a
+Content-Length body or none) is parsed here and answered in one send (:func:`answer_plain`); any
+other goes through the stdlib's ``BaseHTTPRequestHandler``. Both route by :func:`route_request`.
 ``GET /_skms/openapi.json`` answers the API's OpenAPI document (:mod:`skms.openapi`), without
 authentication.
 """
@@ -19,6 +22,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, cast
@@ -233,7 +237,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
     # A buffered wfile: headers and body leave in one send when handle_one_request() flushes,
     # instead of two sends (and two TCP segments) per answer; larger answers are written through.
     wbufsize = 64 * 1024
-    _date: tuple[int, str] = (0, "")  # (second, Date header): formatting it costs ~10 us
 
     @classmethod
     def answer(cls, sock: socket.socket, address: Any, server: LocalServer, request: bytes) -> bool:
@@ -257,14 +260,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return True
 
     def date_time_string(self, timestamp: float | None = None) -> str:
-        if timestamp is not None:
-            return super().date_time_string(timestamp)
-        now = int(time.time())
-        cached = _RequestHandler._date
-        if cached[0] != now:
-            cached = (now, super().date_time_string(now))
-            _RequestHandler._date = cached  # one tuple, replaced whole: safe across threads
-        return cached[1]
+        return super().date_time_string(timestamp) if timestamp is not None else _date_header()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the stdlib access log: handlers log structured lines themselves."""
@@ -335,53 +331,187 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send_error(400, "KMS.0214", "Malformed request body framing.", request_id)
             return
-        split = urlsplit(self.path)
-        raw_path = split.path
-        if raw_path == DOCUMENT_PATH and self.command in ("GET", "HEAD"):
-            # Not an API route (no authorizer): the document of the API, outside Huawei's paths.
-            headers = {"Content-Type": "application/json;charset=UTF-8", "X-Request-Id": request_id}
-            self._send(200, headers, self.server.emulator.openapi_document())
-            return
-        route, params, path_exists = self.server.emulator.resolve(self.command, raw_path)
-        if route is None:
-            if path_exists:
-                self._send_error(405, "KMS.0215", "The request method is not supported.", request_id)
-            else:
-                self._send_error(404, "KMS.0201", "Invalid request URL.", request_id)
-            return
-        event = ApiGatewayEmulator.build_event(
-            route=route.route,
+        status, headers, data = route_request(
+            self.server.emulator,
             method=self.command,
-            raw_path=raw_path,
-            query=split.query,
+            target=self.path,
             headers=list(self.headers.items()),
             body=body,
-            path_params=params,
             source_ip=self.client_address[0],
             request_id=request_id,
         )
-        if route.authorizer is not None:
-            authorizer_context, refusal = self.server.emulator.authorize(route, event)
-            if authorizer_context is None:
-                headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
-                self._send(refusal[0], headers, refusal[1])
-                return
-            event["requestContext"]["authorizer"] = authorizer_context
-        try:
-            result = route.handler(event, LambdaContext(route.route.function, request_id))
-            status = int(result["statusCode"])
-            headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
-            payload = result.get("body") or ""
-            data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode("utf-8")
-        except Exception:
-            # API Gateway answers 502 when the integration's response is malformed or it crashed.
-            logger.exception("integration failure", extra={"function": route.route.function})
-            self._send_error(502, "KMS.0101", "Bad gateway: the function failed.", request_id)
-            return
-        headers.setdefault("X-Request-Id", request_id)
         self._send(status, headers, data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+
+
+def route_request(
+    emulator: ApiGatewayEmulator,
+    *,
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    source_ip: str,
+    request_id: str,
+) -> tuple[int, dict[str, str], bytes]:
+    """What API Gateway answers to one request read whole: (status, headers, body). The same for
+    both HTTP parsers (:func:`answer_plain` and :class:`_RequestHandler`)."""
+    split = urlsplit(target)
+    raw_path = split.path
+    if raw_path == DOCUMENT_PATH and method in ("GET", "HEAD"):
+        # Not an API route (no authorizer): the document of the API, outside Huawei's paths.
+        json_headers = {"Content-Type": "application/json;charset=UTF-8", "X-Request-Id": request_id}
+        return 200, json_headers, emulator.openapi_document()
+    route, params, path_exists = emulator.resolve(method, raw_path)
+    if route is None:
+        if path_exists:
+            return _error(405, "KMS.0215", "The request method is not supported.", request_id)
+        return _error(404, "KMS.0201", "Invalid request URL.", request_id)
+    event = ApiGatewayEmulator.build_event(
+        route=route.route,
+        method=method,
+        raw_path=raw_path,
+        query=split.query,
+        headers=headers,
+        body=body,
+        path_params=params,
+        source_ip=source_ip,
+        request_id=request_id,
+    )
+    if route.authorizer is not None:
+        authorizer_context, refusal = emulator.authorize(route, event)
+        if authorizer_context is None:
+            return refusal[0], {"Content-Type": "application/json", "X-Request-Id": request_id}, refusal[1]
+        event["requestContext"]["authorizer"] = authorizer_context
+    try:
+        result = route.handler(event, LambdaContext(route.route.function, request_id))
+        status = int(result["statusCode"])
+        answer_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+        payload = result.get("body") or ""
+        data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode("utf-8")
+    except Exception:
+        # API Gateway answers 502 when the integration's response is malformed or it crashed.
+        logger.exception("integration failure", extra={"function": route.route.function})
+        return _error(502, "KMS.0101", "Bad gateway: the function failed.", request_id)
+    answer_headers.setdefault("X-Request-Id", request_id)
+    return status, answer_headers, data
+
+
+def _error(status: int, code: str, message: str, request_id: str) -> tuple[int, dict[str, str], bytes]:
+    headers = {"Content-Type": "application/json;charset=UTF-8", "X-Request-Id": request_id}
+    return status, headers, json.dumps(error_body(code, message)).encode()
+
+
+# -- the plain request: parsed here, answered in one send ----------------------------------------
+
+_SERVER_HEADER = f"Server: {BaseHTTPRequestHandler.server_version} {BaseHTTPRequestHandler.sys_version}\r\n"
+_STATUS_LINES = {
+    int(status): f"HTTP/1.1 {int(status)} {phrase}\r\n"
+    for status, (phrase, _) in BaseHTTPRequestHandler.responses.items()
+}
+# A field name as the stdlib's header parser (email.feedparser) takes it: printable ASCII, no colon.
+_PLAIN_FIELD = re.compile(r"[!-9;-~]+:")
+_MAX_PLAIN_FIELDS = 100  # http.client's bound: more is the stdlib's 431, not ours to answer
+
+
+def _plain_head(head: str) -> tuple[str, str, str, list[tuple[str, str]]] | None:
+    """(method, target, version, fields) of a header block (latin-1, without its blank line) whose
+    every line the stdlib parser would read the same way; None for anything else: bare CR or LF
+    line ends, folded lines, fields it would not take as fields, other request-line shapes. Values
+    are taken as http.client takes them: leading blanks dropped, trailing ones kept."""
+    lines = head.split("\r\n")
+    breaks = len(lines) - 1
+    if breaks > _MAX_PLAIN_FIELDS or head.count("\r") != breaks or head.count("\n") != breaks:
+        return None
+    words = lines[0].split(" ")
+    if len(words) != 3 or words[2] not in ("HTTP/1.1", "HTTP/1.0") or not words[0] or not words[1]:
+        return None
+    method, target, version = words
+    if target.startswith("//") or not method.isalpha() or not target.isprintable():
+        return None
+    fields: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        match = _PLAIN_FIELD.match(line)
+        if match is None or line.startswith("From "):
+            return None
+        fields.append((line[: match.end() - 1], line[match.end() :].lstrip(" \t")))
+    return method, target, version, fields
+
+
+def _field(fields: list[tuple[str, str]], name: str) -> str | None:
+    """The first field of that name (case-insensitive), as email.message.Message.get gives it."""
+    for field, value in fields:
+        if field.lower() == name:
+            return value
+    return None
+
+
+def answer_plain(sock: socket.socket, address: Any, server: LocalServer, request: bytes) -> bool | None:
+    """Answer a plain request (see :func:`_plain_head`, with a Content-Length body or none) without
+    the stdlib's request handler, in one send; whether to keep the connection. None, having read
+    and sent nothing, when the request is not plain: :class:`_RequestHandler` answers it then, so
+    every request the two parsers would read differently goes through the stdlib's."""
+    end = request.find(b"\r\n\r\n")
+    if end < 0 or not request[:end].isascii():
+        return None
+    parsed = _plain_head(request[:end].decode("latin-1"))
+    if parsed is None:
+        return None
+    method, target, version, fields = parsed
+    if _field(fields, "transfer-encoding") is not None:
+        return None
+    length = (_field(fields, "content-length") or "0").strip()
+    body = request[end + 4 :]
+    if not length.isdigit() or len(body) != int(length):
+        return None  # (the loop frames by the same field: does not happen)
+    connection = (_field(fields, "connection") or "").lower()
+    keep = version == "HTTP/1.1" if connection not in ("close", "keep-alive") else connection == "keep-alive"
+    request_id = _request_id()
+    status, headers, data = route_request(
+        server.emulator,
+        method=method,
+        target=target,
+        headers=fields,
+        body=body,
+        source_ip=address[0],
+        request_id=request_id,
+    )
+    lines = [
+        _STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n",
+        _SERVER_HEADER,
+        "Date: ",
+        _date_header(),
+        "\r\n",
+    ]
+    for name, value in headers.items():
+        if name.lower() not in ("content-length", "connection"):
+            lines.append(f"{name}: {value}\r\n")
+    if status in _NO_BODY_STATUSES:
+        data = b""  # and no Content-Length either (RFC 9110 §8.6)
+    else:
+        lines.append(f"Content-Length: {len(data)}\r\n")
+    lines.append("\r\n")
+    answer = "".join(lines).encode("latin-1")
+    if method != "HEAD" and data:
+        answer += data
+    try:
+        sock.sendall(answer)
+    except OSError:  # the client went away, or did not read within the write timeout
+        return False
+    return keep
+
+
+_DATE = [(0, "")]  # [(second, Date header)]: formatting it costs ~10 us
+
+
+def _date_header() -> str:
+    now = int(time.time())
+    cached = _DATE[0]
+    if cached[0] != now:
+        cached = (now, formatdate(now, usegmt=True))
+        _DATE[0] = cached  # one tuple, replaced whole: safe across threads
+    return cached[1]
 
 
 def _matches(method_arn: str, resource: str) -> bool:
@@ -408,4 +538,7 @@ class LocalServer(ConnectionLoop):
         super().__init__(address, limits)
 
     def serve_request(self, sock: socket.socket, address: Any, request: bytes) -> bool:
-        return _RequestHandler.answer(sock, address, self, request)
+        keep = answer_plain(sock, address, self, request)
+        if keep is None:
+            return _RequestHandler.answer(sock, address, self, request)
+        return keep
