@@ -29,6 +29,9 @@ class Services:
     # Where authorization reads an IAM user's policies (skms.iam.source); None: no IAM users exist
     # here, so a USER principal is refused everything (never allowed by default).
     policies: PolicySource | None = None
+    # The grants a principal holds on a key, read a moment ago (skms.logic.grants.grant_allows); None:
+    # read every time. Kept for KMS_ACCESS_KEY_CACHE_SECONDS, so a revoke takes effect within it.
+    grants_held: TtlLruCache[Any] | None = None
 
 
 def build_stores(settings: Settings) -> Stores:
@@ -69,7 +72,14 @@ def build_services(settings: Settings) -> Services:
         if settings.access_key_cache_seconds > 0
         else None
     )
-    return Services(settings, build_stores(settings), Keyring(root, cache), access_keys)
+    grants_held: TtlLruCache[Any] | None = (
+        TtlLruCache(settings.cache_max_entries, settings.access_key_cache_seconds)
+        if settings.access_key_cache_seconds > 0
+        else None
+    )
+    return Services(
+        settings, build_stores(settings), Keyring(root, cache), access_keys, grants_held=grants_held
+    )
 
 
 _lock = threading.Lock()

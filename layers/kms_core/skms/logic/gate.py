@@ -55,6 +55,7 @@ class Use(enum.Enum):
     ROTATE = "rotate"  # enable/disable rotation, its interval, rotate-on-demand (access-control §7)
     TAG = "tag"  # add, change or remove its tags (spec §8; reading them is DESCRIBE)
     ALIAS = "alias"  # point an alias at it (create-alias, associate-alias)
+    GRANT = "grant"  # create a grant on it (access-control §3.1: Enabled keys only, never a default key)
 
 
 _LIVE_STATES = frozenset(KeyState)
@@ -76,7 +77,7 @@ USABLE_STATES: dict[Use, frozenset[KeyState]] = {
 
 # Uses refused on a service default key (default_key_flag "1"), KMS.0211 (access-control.md §5:
 # default keys cannot be tagged). The lifecycle's own list is skms.logic.lifecycle.DEFAULT_KEY_FORBIDDEN.
-DEFAULT_KEY_REFUSED: frozenset[Use] = frozenset({Use.TAG})
+DEFAULT_KEY_REFUSED: frozenset[Use] = frozenset({Use.TAG, Use.GRANT})
 
 # The uses in which a key reference may be an alias (access-control.md §4: the crypto operations).
 ALIAS_USES = frozenset({Use.ENCRYPT, Use.DATA_KEY, Use.SIGN, Use.PUBLIC_KEY, Use.MAC, Use.AGREE})
@@ -141,6 +142,7 @@ REFUSALS: dict[Use, tuple[Refusal, ...]] = {
     Use.MANAGE: (),
     Use.TAG: (),
     Use.ALIAS: (),
+    Use.GRANT: (),
     Use.ENCRYPT: (
         (_hmac, _say(errors.UnsupportedForHmac)),
         (_ec, _say(errors.EcKeyCannotEncrypt)),
