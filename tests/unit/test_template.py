@@ -69,6 +69,12 @@ ROUTES = {
     ("GET", K + "{key_id}/tags", "ShowKmsTagsFunction", True),
     ("GET", K + "tags", "ListKmsTagsFunction", True),
     ("POST", K + "resource_instances/action", "ListKmsByTagsFunction", True),
+    # grants (spec §7)
+    ("POST", K + "create-grant", "CreateGrantFunction", True),
+    ("POST", K + "revoke-grant", "CancelGrantFunction", True),
+    ("POST", K + "retire-grant", "CancelSelfGrantFunction", True),
+    ("POST", K + "list-grants", "ListGrantsFunction", True),
+    ("POST", K + "list-retirable-grants", "ListRetirableGrantsFunction", True),
 }
 
 TEMPLATE_DOC = load_template(TEMPLATE)
@@ -85,6 +91,7 @@ IDEMPOTENT = {
     "EnableKeyRotationFunction",
     "DisableKeyRotationFunction",
     "UpdateKeyRotationIntervalFunction",
+    "CreateGrantFunction",
 }
 PRINCIPAL_FUNCTIONS = {"AuthorizerFunction", "CreateTokenFunction"}
 TAG_WRITERS = {
