@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from skms.config import Settings
 from skms.domain import AliasRecord
 from skms.local.sample_events import SAMPLE_DOMAIN_ID
 from skms.runtime import Services, build_services, set_services
+from skms.storage.port import GrantRecord
 from tests.integration.conftest import (
     EVENTS,
     EXAMPLE_DOMAIN_ID,
@@ -201,6 +203,38 @@ def _imported_key(kms: KmsClient, _: Services) -> Fill:
     return {"key_id": key_id}
 
 
+def _granted_key(kms: KmsClient, _: Services) -> Fill:
+    key_id = kms.create_key()
+    body = {
+        "key_id": key_id,
+        "grantee_principal": "0d0466b00d0466b00d0466b00d0466b0",
+        "operations": ["describe-key"],
+    }
+    return {"key_id": key_id, "grant_id": _ok(kms, "create_grant", body)["grant_id"]}
+
+
+def _retirable_grant(kms: KmsClient, services: Services) -> Fill:
+    """A grant that the principal of every kind of event may retire: the api event's token user (a
+    principal of the sample domain, the domain grantee holding retire-grant), the AK/SK account
+    key's account (the issuer) and the direct invoker (the retiring principal)."""
+    key_id = kms.create_key()
+    grant = GrantRecord(
+        grant_id=secrets.token_hex(32),
+        key_id=key_id,
+        project_id=PROJECT_ID,
+        domain_id=EXAMPLE_DOMAIN_ID,
+        name="",
+        grantee_principal=SAMPLE_DOMAIN_ID,
+        grantee_principal_type="domain",
+        operations=("describe-key", "retire-grant"),
+        issuing_principal=EXAMPLE_DOMAIN_ID,
+        retiring_principal=services.settings.domain_id,
+        creation_date=now_ms(),
+    )
+    services.stores.grants.create_grant(grant, max_per_key=100)
+    return {"key_id": key_id, "grant_id": grant.grant_id}
+
+
 SEEDS: dict[str, Seed] = {
     "create_datakey": _key(),
     "create_datakey_without_plaintext": _key(),
@@ -245,6 +279,11 @@ SEEDS: dict[str, Seed] = {
     "get_parameters_for_import": _key(origin="external"),
     "import_key_material": _importable_key,
     "delete_imported_key_material": _imported_key,
+    "create_grant": _key(),
+    "cancel_grant": _granted_key,
+    "cancel_self_grant": _retirable_grant,
+    "list_grants": _granted_key,
+    "list_retirable_grants": _retirable_grant,
 }
 SAMPLE_ALIAS = "alias/example"  # the alias of the alias functions' events
 

@@ -72,6 +72,12 @@ ROUTES = {
     ("GET", K + "{key_id}/tags", "ShowKmsTagsFunction", True),
     ("GET", K + "tags", "ListKmsTagsFunction", True),
     ("POST", K + "resource_instances/action", "ListKmsByTagsFunction", True),
+    # grants (spec §7)
+    ("POST", K + "create-grant", "CreateGrantFunction", True),
+    ("POST", K + "revoke-grant", "CancelGrantFunction", True),
+    ("POST", K + "retire-grant", "CancelSelfGrantFunction", True),
+    ("POST", K + "list-grants", "ListGrantsFunction", True),
+    ("POST", K + "list-retirable-grants", "ListRetirableGrantsFunction", True),
 }
 
 TEMPLATE_DOC = load_template(TEMPLATE)
@@ -90,6 +96,7 @@ IDEMPOTENT = {
     "UpdateKeyRotationIntervalFunction",
     "ImportKeyMaterialFunction",
     "DeleteImportedKeyMaterialFunction",
+    "CreateGrantFunction",
 }
 PRINCIPAL_FUNCTIONS = {"AuthorizerFunction", "CreateTokenFunction"}
 # The functions behind the authorizer: they read the caller's principal (user, policies).

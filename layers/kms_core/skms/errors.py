@@ -255,3 +255,13 @@ ServiceUnavailable = _error("ServiceUnavailable", "KMS.0104", 503, "The service 
 
 class ConcurrentUpdate(Exception):
     """A conditional write lost a race. Retried by logic; never reaches the wire as-is."""
+
+
+# 400, grants (§F2; access-control.md §3.4)
+InvalidGrantOperations = _error(
+    "InvalidGrantOperations", "KMS.2401", 400, "The operations must not be create-grant alone."
+)
+InvalidPrincipal = _error("InvalidPrincipal", "KMS.2402", 400, "Invalid user ID.")
+TooManyGrantsOnKey = _error("TooManyGrantsOnKey", "KMS.2404", 400, "Too many grants on this CMK.")
+InvalidGrantId = _error("InvalidGrantId", "KMS.2501", 400, "Invalid grant ID.")
+GrantKeyMismatch = _error("GrantKeyMismatch", "KMS.2502", 400, "The grant_id and key_id do not match.")

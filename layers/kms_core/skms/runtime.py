@@ -59,9 +59,14 @@ def build_services(settings: Settings) -> Services:
         if settings.access_key_cache_seconds > 0
         else None
     )
+    grants_held: TtlLruCache[Any] | None = (
+        TtlLruCache(settings.cache_max_entries, settings.access_key_cache_seconds)
+        if settings.access_key_cache_seconds > 0
+        else None
+    )
     stores = build_stores(settings)
     policies = StorePolicySource(stores.principals, settings.access_key_cache_seconds)
-    return Services(settings, stores, Keyring(root, cache), access_keys, policies)
+    return Services(settings, stores, Keyring(root, cache), access_keys, policies, grants_held)
 
 
 _lock = threading.Lock()

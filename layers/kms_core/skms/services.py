@@ -24,3 +24,6 @@ class Services:
     # Where authorization reads an IAM user's policies (skms.iam.source); None: no IAM users exist
     # here, so a USER principal is refused everything (never allowed by default).
     policies: PolicySource | None = None
+    # The grants a principal holds on a key, read a moment ago (skms.logic.grants.grant_allows); None:
+    # read every time. Kept for KMS_ACCESS_KEY_CACHE_SECONDS, so a revoke takes effect within it.
+    grants_held: TtlLruCache[Any] | None = None

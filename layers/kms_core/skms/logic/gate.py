@@ -59,6 +59,7 @@ class Use(enum.Enum):
     ALIAS = "alias"  # point an alias at it (create-alias, associate-alias)
     IMPORT = "import"  # get import parameters, import material (access-control §6)
     DELETE_MATERIAL = "delete-material"  # delete imported material (access-control §6.3)
+    GRANT = "grant"  # create a grant on it (access-control §3.1: Enabled keys only, never a default key)
 
 
 _LIVE_STATES = frozenset(KeyState)
@@ -84,7 +85,7 @@ USABLE_STATES: dict[Use, frozenset[KeyState]] = {
 
 # Uses refused on a service default key (default_key_flag "1"), KMS.0211 (access-control.md §5:
 # default keys cannot be tagged). The lifecycle's own list is skms.logic.lifecycle.DEFAULT_KEY_FORBIDDEN.
-DEFAULT_KEY_REFUSED: frozenset[Use] = frozenset({Use.TAG})
+DEFAULT_KEY_REFUSED: frozenset[Use] = frozenset({Use.TAG, Use.GRANT})
 
 # The uses in which a key reference may be an alias (access-control.md §4: the crypto operations).
 ALIAS_USES = frozenset({Use.ENCRYPT, Use.DATA_KEY, Use.SIGN, Use.PUBLIC_KEY, Use.MAC, Use.AGREE})
@@ -169,6 +170,7 @@ REFUSALS: dict[Use, tuple[Refusal, ...]] = {
     Use.DELETE_MATERIAL: (
         (lambda spec, usage: not (spec.is_symmetric or spec.is_hmac), _say(errors.PrivateKeyNotDeletable)),
     ),
+    Use.GRANT: (),
     Use.ENCRYPT: (
         (_hmac, _say(errors.UnsupportedForHmac)),
         (_ec, _say(errors.EcKeyCannotEncrypt)),

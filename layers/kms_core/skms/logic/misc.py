@@ -31,8 +31,12 @@ def show_user_quotas(
         quotas=Quotas(
             resources=[
                 QuotaResource(type="CMK", used=used, quota=services.settings.key_quota),
-                # Grants are not implemented yet: none can be used.
-                QuotaResource(type="grant_per_CMK", used=0, quota=GRANTS_PER_KEY_QUOTA),
+                # A quota per key: "used" is the fullest key's count of grants (skms.logic.grants).
+                QuotaResource(
+                    type="grant_per_CMK",
+                    used=services.stores.grants.max_grants_per_key(caller.project_id),
+                    quota=GRANTS_PER_KEY_QUOTA,
+                ),
             ]
         )
     )

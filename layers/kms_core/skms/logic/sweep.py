@@ -62,6 +62,8 @@ def _tombstone(services: Services, record: KeyRecord, now: int) -> bool:
         # Its tags go with it (spec §8): after the tombstone, so a key whose deletion was
         # cancelled meanwhile keeps them; list-kms-by-tags skips tombstones in between.
         services.stores.tags.delete_tags(record.project_id, record.key_id)
+        # And its grants (access-control §3): none may unlock anything on a deleted key.
+        services.stores.grants.delete_key_grants(record.project_id, record.key_id)
         _drop_aliases(services, record)
         return True
     return False

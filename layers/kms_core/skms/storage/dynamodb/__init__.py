@@ -4,8 +4,8 @@
 the one translation of driver errors. Each record kind has a module with its adapter and the
 layout of its items: :mod:`.keys` (``PK = P#{project_id}``), :mod:`.aliases` (``PK =
 ALIAS#{domain_id}``), :mod:`.principals` (``PK = AK#...`` and ``USER#...``) and
-:mod:`.tags` (``PK = TAG#...``), :mod:`.service_state` (``PK = SYS#...``, and ``LOGIN-FAILURES#``
-items in a user's partition).
+:mod:`.tags` (``PK = TAG#...``), :mod:`.grants` (``PK = GRANT#...``), :mod:`.service_state`
+(``PK = SYS#...``, and ``LOGIN-FAILURES#`` items in a user's partition).
 Every item kind has a ``PK`` prefix of its own, so IAM ``dynamodb:LeadingKeys`` conditions can
 give each function just the kinds it uses; queries only, never scans. Adding a record kind is one
 more module, with a prefix of its own, and one more field in :func:`stores_on`.
@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from skms.storage.dynamodb.aliases import DynamoAliasStore
+from skms.storage.dynamodb.grants import DynamoGrantStore
 from skms.storage.dynamodb.keys import DynamoKeyStore
 from skms.storage.dynamodb.principals import DynamoPrincipalStore
 from skms.storage.dynamodb.service_state import DynamoServiceStateStore
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DynamoAliasStore",
+    "DynamoGrantStore",
     "DynamoKeyStore",
     "DynamoPrincipalStore",
     "DynamoServiceStateStore",
@@ -46,6 +48,7 @@ def stores_on(table: DynamoTable) -> Stores:
         principals=DynamoPrincipalStore(table),
         service_state=DynamoServiceStateStore(table),
         tags=DynamoTagStore(table),
+        grants=DynamoGrantStore(table),
     )
 
 

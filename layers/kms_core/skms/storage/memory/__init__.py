@@ -7,6 +7,7 @@ They pass the same contract suites as the real adapters; each store has its own 
 from __future__ import annotations
 
 from skms.storage.memory.aliases import InMemoryAliasStore
+from skms.storage.memory.grants import InMemoryGrantStore
 from skms.storage.memory.keys import InMemoryKeyStore
 from skms.storage.memory.principals import InMemoryPrincipalStore
 from skms.storage.memory.service_state import InMemoryServiceStateStore
@@ -15,6 +16,7 @@ from skms.storage.port import Stores
 
 __all__ = [
     "InMemoryAliasStore",
+    "InMemoryGrantStore",
     "InMemoryKeyStore",
     "InMemoryPrincipalStore",
     "InMemoryServiceStateStore",
@@ -30,4 +32,5 @@ def open_stores() -> Stores:
         principals=InMemoryPrincipalStore(),
         service_state=InMemoryServiceStateStore(),
         tags=InMemoryTagStore(),
+        grants=InMemoryGrantStore(),
     )

@@ -15,11 +15,22 @@ from skms.storage.port.bundle import Stores
 from skms.storage.port.errors import (
     AliasExists,
     AliasNotFound,
+    GrantLimitExceeded,
     KeyExists,
     PrincipalExists,
     QuotaExceeded,
     StorageFailure,
     TagLimitExceeded,
+)
+from skms.storage.port.grants import (
+    GRANTEE_DOMAIN,
+    GRANTEE_USER,
+    GrantPage,
+    GrantRecord,
+    GrantStore,
+    domain_retirer,
+    principal_retirer,
+    retirers_of,
 )
 from skms.storage.port.keys import KeyFilter, KeyPage, KeyStore
 from skms.storage.port.principals import PrincipalStore
@@ -27,10 +38,16 @@ from skms.storage.port.service_state import ServiceStateStore
 from skms.storage.port.tags import TagCondition, TagMatches, TagStore
 
 __all__ = [
+    "GRANTEE_DOMAIN",
+    "GRANTEE_USER",
     "AliasExists",
     "AliasNotFound",
     "AliasPage",
     "AliasStore",
+    "GrantLimitExceeded",
+    "GrantPage",
+    "GrantRecord",
+    "GrantStore",
     "KeyExists",
     "KeyFilter",
     "KeyPage",
@@ -45,4 +62,7 @@ __all__ = [
     "TagLimitExceeded",
     "TagMatches",
     "TagStore",
+    "domain_retirer",
+    "principal_retirer",
+    "retirers_of",
 ]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from skms.storage.port.aliases import AliasStore
+from skms.storage.port.grants import GrantStore
 from skms.storage.port.keys import KeyStore
 from skms.storage.port.principals import PrincipalStore
 from skms.storage.port.service_state import ServiceStateStore
@@ -25,6 +26,7 @@ class Stores:
     principals: PrincipalStore
     service_state: ServiceStateStore
     tags: TagStore
+    grants: GrantStore
     # Releases what the stores share (connections); the factory of the backend provides it.
     on_close: Callable[[], None] = field(default=_nothing, repr=False, compare=False)
 

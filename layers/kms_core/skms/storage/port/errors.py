@@ -30,3 +30,7 @@ class StorageFailure(Exception):
 
 class TagLimitExceeded(Exception):
     """The change would leave the key with more tag keys than the limit given to ``change_tags``."""
+
+
+class GrantLimitExceeded(Exception):
+    """The key already has as many grants as the limit given to ``create_grant`` allows."""

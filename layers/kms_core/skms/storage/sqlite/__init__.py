@@ -3,8 +3,9 @@
 :class:`SqliteDatabase` (in :mod:`.database`) owns the file: connections, write transactions,
 error translation, schema set-up and ``check_integrity``. Each record kind has a module with its
 adapter and its :class:`Schema` (tables, indexes, migrations, invariants): :mod:`.keys`,
-:mod:`.aliases`, :mod:`.tags`, :mod:`.principals` and :mod:`.service_state` (which shares the ``principals``
-table). Adding a record kind is one more module and one more entry in :data:`SCHEMAS`.
+:mod:`.aliases`, :mod:`.tags`, :mod:`.grants`, :mod:`.principals` and :mod:`.service_state`
+(which shares the ``principals`` table).
+Adding a record kind is one more module and one more entry in :data:`SCHEMAS`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import pathlib
 
 from skms.storage.port import Stores
-from skms.storage.sqlite import aliases, keys, principals, tags
+from skms.storage.sqlite import aliases, grants, keys, principals, tags
 from skms.storage.sqlite.aliases import SqliteAliasStore
 from skms.storage.sqlite.database import Schema, SqliteDatabase
+from skms.storage.sqlite.grants import SqliteGrantStore
 from skms.storage.sqlite.keys import SqliteKeyStore
 from skms.storage.sqlite.principals import SqlitePrincipalStore
 from skms.storage.sqlite.service_state import SqliteServiceStateStore
@@ -24,6 +26,7 @@ __all__ = [
     "SCHEMAS",
     "SqliteAliasStore",
     "SqliteDatabase",
+    "SqliteGrantStore",
     "SqliteKeyStore",
     "SqlitePrincipalStore",
     "SqliteServiceStateStore",
@@ -33,7 +36,7 @@ __all__ = [
     "stores_on",
 ]
 
-SCHEMAS: tuple[Schema, ...] = (keys.SCHEMA, principals.SCHEMA, aliases.SCHEMA, tags.SCHEMA)
+SCHEMAS: tuple[Schema, ...] = (keys.SCHEMA, principals.SCHEMA, aliases.SCHEMA, tags.SCHEMA, grants.SCHEMA)
 
 
 def open_database(path: pathlib.Path, *, setup_schema: bool = True) -> SqliteDatabase:
@@ -50,6 +53,7 @@ def stores_on(database: SqliteDatabase) -> Stores:
         principals=SqlitePrincipalStore(database),
         service_state=SqliteServiceStateStore(database),
         tags=SqliteTagStore(database),
+        grants=SqliteGrantStore(database),
         on_close=database.close,
     )
 
