@@ -21,18 +21,25 @@ import pytest
 from skms.api.handler import endpoint_of
 from skms.caller import AuthMethod, Identity, PrincipalKind
 from skms.iam.actions import ACTIONS
+from skms.iam.decide import GRANT_RELATIONSHIP_OPERATIONS
 from skms.runtime import Services, set_services
 from skms.sam_template import load_handler
 from tests.conftest import TEMPLATE
 from tests.integration.conftest import Handler, KmsClient, load_event, sdk_json
 from tests.integration.test_every_event import PLACEHOLDER_KEY_ID, SEEDS
-from tests.support.policies import FakePolicySource
+from tests.support.policies import FakePolicySource, document
 from tests.support.template import template_functions
 
 USER_ID = "0d04a1b2c3d4e5f60718293a4b5c6d7e"
 HANDLERS: dict[str, Handler] = {name: load_handler(ref) for name, ref in template_functions(TEMPLATE).items()}
 ENDPOINTS = {name: spec for name, handler in HANDLERS.items() if (spec := endpoint_of(handler)) is not None}
 PROTECTED = sorted(name for name, spec in ENDPOINTS.items() if not spec.public)
+# Decided by the grant relationship (skms.iam.decide.GRANT_RELATIONSHIP_OPERATIONS): a user with no
+# policy retires the grants it may retire; only an explicit Deny refuses it.
+BY_GRANT_RELATIONSHIP = sorted(
+    name for name in PROTECTED if ENDPOINTS[name].operation in GRANT_RELATIONSHIP_OPERATIONS
+)
+BY_POLICY = sorted(set(PROTECTED) - set(BY_GRANT_RELATIONSHIP))
 # Operations that act on two keys: one decision for each.
 KEYS_PER_OPERATION = {"re-encrypt": 2}
 
@@ -121,7 +128,7 @@ def _seeded_event(function: str, services: Services) -> dict[str, Any]:
     return _api_event(function, seed(KmsClient(HANDLERS), services) if seed is not None else {})
 
 
-@pytest.mark.parametrize("function", PROTECTED)
+@pytest.mark.parametrize("function", BY_POLICY)
 def test_a_user_without_policies_is_refused_each_operation_after_one_decision(
     function: str, iam: tuple[Services, FakePolicySource, As]
 ) -> None:
@@ -156,3 +163,36 @@ def test_the_account_still_does_everything_without_reading_policies(
     answer = HANDLERS[function](event, None)
     assert answer["statusCode"] == ENDPOINTS[function].success_status, answer["body"]
     assert policies.total_calls == 0
+
+
+def test_the_grant_relationship_operations_are_the_two_of_access_control_3_3() -> None:
+    assert [ENDPOINTS[name].operation for name in BY_GRANT_RELATIONSHIP] == [
+        "retire-grant",
+        "list-retirable-grants",
+    ]
+
+
+@pytest.mark.parametrize("function", BY_GRANT_RELATIONSHIP)
+def test_a_grant_relationship_operation_needs_no_policy_but_an_explicit_deny_refuses_it(
+    function: str, iam: tuple[Services, FakePolicySource, As]
+) -> None:
+    services, policies, principal = iam
+    operation = ENDPOINTS[function].operation
+    domain_id = load_event(function, "api")["requestContext"]["authorizer"]["domain_id"]
+    events = [_seeded_event(function, services) for _ in range(2)]  # made by the account
+    principal.kind = PrincipalKind.USER
+    # Given an explicit Deny of the operation's action on every resource
+    policies.attach(
+        domain_id,
+        USER_ID,
+        document({"Effect": "Deny", "Action": [ACTIONS[operation].name], "Resource": ["*"]}),
+    )
+    # When the user (a principal the seeded grant names) asks / Then it is refused, naming the action
+    answer = HANDLERS[function](events[0], None)
+    error = json.loads(answer["body"])["error"]
+    assert (answer["statusCode"], error["error_code"]) == (403, "KMS.0307"), answer["body"]
+    assert f"perform {ACTIONS[operation].name} on " in error["error_msg"]
+    # And without the Deny (and with no policy at all), the grant relationship decides: success
+    policies.detach_all(domain_id, USER_ID)
+    answer = HANDLERS[function](events[1], None)
+    assert answer["statusCode"] == ENDPOINTS[function].success_status, answer["body"]

@@ -42,10 +42,12 @@ from skms.models.lifecycle import OperateKeyRequestBody, ScheduleKeyDeletionRequ
 from skms.models.misc import EmptyRequestBody
 from skms.runtime import Services
 from tests.conftest import OTHER_PROJECT_ID
+from tests.support.policies import FakePolicySource
 
 USER = "0d0466b00d0466b00d0466b00d0466b0"
 OTHER_USER = "1e1577c11e1577c11e1577c11e1577c1"
 OTHER_DOMAIN = "e" * 32
+ISSUER = "a" * 32
 
 
 def _user(
@@ -56,6 +58,20 @@ def _user(
     return Caller(
         project_id=project_id or caller.project_id, domain_id=domain, request_id="r-user", principal=identity
     )
+
+
+def _as(caller: Caller, operation: str) -> Caller:
+    """The caller as endpoint() makes it for ``operation`` (whose IAM action the decision asks)."""
+    return dataclasses.replace(caller, operation=operation)
+
+
+@pytest.fixture
+def memory_services(memory_services: Services, caller: Caller) -> Services:
+    """The users that issue grants here may (KMS Administrator); every other user has no policy."""
+    policies = FakePolicySource()
+    for user_id in (ISSUER, OTHER_USER):
+        policies.attach(caller.domain_id, user_id, "KMS Administrator")
+    return dataclasses.replace(memory_services, policies=policies)
 
 
 def _key(services: Services, caller: Caller) -> str:
@@ -76,28 +92,36 @@ def _grant(services: Services, caller: Caller, key_id: str, *operations: str, **
         "operations": list(operations or ["describe-key"]),
         **fields,
     }
-    return create_grant(parse_body(CreateGrantRequestBody, body), caller, services).grant_id
+    return create_grant(
+        parse_body(CreateGrantRequestBody, body), _as(caller, "create-grant"), services
+    ).grant_id
 
 
 def _revoke(services: Services, caller: Caller, key_id: str, grant_id: str) -> None:
     revoke_grant(
-        parse_body(RevokeGrantRequestBody, {"key_id": key_id, "grant_id": grant_id}), caller, services
+        parse_body(RevokeGrantRequestBody, {"key_id": key_id, "grant_id": grant_id}),
+        _as(caller, "revoke-grant"),
+        services,
     )
 
 
 def _retire(services: Services, caller: Caller, key_id: str, grant_id: str) -> None:
     retire_grant(
-        parse_body(RevokeGrantRequestBody, {"key_id": key_id, "grant_id": grant_id}), caller, services
+        parse_body(RevokeGrantRequestBody, {"key_id": key_id, "grant_id": grant_id}),
+        _as(caller, "retire-grant"),
+        services,
     )
 
 
 def _listed(services: Services, caller: Caller, **body: Any) -> dict[str, Any]:
-    answer = list_grants(parse_body(ListGrantsRequestBody, body), caller, services)
+    answer = list_grants(parse_body(ListGrantsRequestBody, body), _as(caller, "list-grants"), services)
     return answer.model_dump(mode="json", exclude_none=True)
 
 
 def _retirable(services: Services, caller: Caller, **body: Any) -> dict[str, Any]:
-    answer = list_retirable_grants(parse_body(ListRetirableGrantsRequestBody, body), caller, services)
+    answer = list_retirable_grants(
+        parse_body(ListRetirableGrantsRequestBody, body), _as(caller, "list-retirable-grants"), services
+    )
     return answer.model_dump(mode="json", exclude_none=True)
 
 

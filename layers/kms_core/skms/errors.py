@@ -235,6 +235,9 @@ AccessDenied = _error("AccessDenied", "KMS.0307", 403, "No access.")
 # An IAM user's policies do not allow the operation: access-control §2.6 suggests KMS.0307 for a
 # policy deny (README, choices); the message names the user, the action and the resource.
 NotAuthorized = _error("NotAuthorized", "KMS.0307", 403, "Not authorized.")
+# A key of another project (or domain), reached through a grant, whose grants do not unlock the
+# operation: access-control §2.6 suggests KMS.0306 "no access to the key" for a foreign key.
+NoGrant = _error("NoGrant", "KMS.0306", 403, "No access to the key.")
 ProjectMismatch = _error(
     "ProjectMismatch", "KMS.0321", 403, "The project in the URL does not match the token."
 )

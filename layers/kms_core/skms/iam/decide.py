@@ -22,46 +22,20 @@ the action and the resource; it is logged at INFO with the deciding statement's 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
 from skms import errors
 from skms.caller import Caller
 from skms.crypto.keyspec import KeySpec, default_usage
 from skms.domain import KeyRecord
+from skms.iam import grants
 from skms.iam.actions import ACTIONS, Action
 from skms.iam.policy import TAG_KEY_PREFIX, Decision, Outcome, Policy, Request, evaluate, key_urn
-from skms.iam.source import PolicySource
 from skms.observability import logger
+from skms.services import Services
+from skms.storage.port import GRANTEE_USER
 
 Context = dict[str, tuple[str, ...]]  # condition key (lower-cased) -> its values
-
-
-# --- what the decision needs of the services (skms.runtime.Services, which imports this package) ---
-
-
-class _Settings(Protocol):
-    @property
-    def region_id(self) -> str: ...
-
-
-class _TagStore(Protocol):
-    def get_tags(self, project_id: str, key_id: str) -> dict[str, str]: ...
-
-
-class _Stores(Protocol):
-    @property
-    def tags(self) -> _TagStore: ...
-
-
-class AuthorizationServices(Protocol):
-    @property
-    def settings(self) -> _Settings: ...
-
-    @property
-    def stores(self) -> _Stores: ...
-
-    @property
-    def policies(self) -> PolicySource | None: ...
 
 
 # --- condition values of a request on no key (§2.4) ---------------------------------------------
@@ -96,10 +70,21 @@ REQUEST_CONTEXT: dict[str, Callable[[Any], Context]] = {
 # --- the decision ---------------------------------------------------------------------------------
 
 
-def authorize_request(services: AuthorizationServices, caller: Caller, body: Any) -> None:
+# Operations whose permission is the grant relationship itself (access-control §3.3): a grant is
+# retired by its issuer, its retiring principal, or a grantee holding retire-grant, and
+# list-retirable-grants lists what the caller may so retire — whatever the caller's IAM policies
+# allow; the logic finds the grants through the store's retirer index. Only an explicit Deny in
+# the caller's own policies refuses them.
+GRANT_RELATIONSHIP_OPERATIONS = frozenset({"retire-grant", "list-retirable-grants"})
+
+
+def authorize_request(services: Services, caller: Caller, body: Any) -> None:
     """Before the logic runs: decide an operation on no key, with its request's condition values.
     Operations on a key are decided by the gate, per key (:func:`authorize` with ``key``)."""
     if caller.principal.is_account:
+        return
+    if caller.operation in GRANT_RELATIONSHIP_OPERATIONS:
+        _refuse_explicit_deny(services, caller)
         return
     action = ACTIONS.get(caller.operation)
     if action is not None and action.on_key:
@@ -109,7 +94,7 @@ def authorize_request(services: AuthorizationServices, caller: Caller, body: Any
 
 
 def authorize(
-    services: AuthorizationServices,
+    services: Services,
     caller: Caller,
     *,
     key: KeyRecord | None = None,
@@ -118,9 +103,15 @@ def authorize(
     context: Mapping[str, tuple[str, ...]] | None = None,
 ) -> None:
     """Allow ``caller``'s operation (on ``key``, named by ``alias`` if it was), or raise
-    :class:`errors.NotAuthorized`. ``key_id`` instead of ``key``: an operation that names a key of
-    the caller's project without reading it (delete-alias), decided on its URN alone (no key
-    attributes or tags in the condition values)."""
+    :class:`errors.NotAuthorized` (or :class:`errors.NoGrant` for a key of another project).
+    ``key_id`` instead of ``key``: an operation that names a key of the caller's project without
+    reading it (delete-alias), decided on its URN alone (no key attributes or tags in the condition
+    values)."""
+    if key is not None and key.project_id != caller.project_id:
+        # A key of another project (another domain's, or the caller's own domain's other project),
+        # found through a grant the caller holds: only grants can allow it (access-control §3.3).
+        _authorize_through_grants(services, caller, key, alias, context)
+        return
     if caller.principal.is_account:
         # The account and direct invokers: everything in their own domain. Keys are resolved
         # within the caller's project, and a project belongs to one domain.
@@ -128,14 +119,67 @@ def authorize(
     _authorize_user(services, caller, key, key_id, alias, context)
 
 
+def _refuse_explicit_deny(services: Services, caller: Caller) -> None:
+    """For :data:`GRANT_RELATIONSHIP_OPERATIONS`: refused only by an explicit Deny of the caller's
+    own policies (a statement on every resource: the grant's key is not known yet)."""
+    action = ACTIONS[caller.operation]
+    principal = caller.principal
+    policies = (
+        services.policies.policies_of(principal.domain_id, principal.user_id) if services.policies else ()
+    )
+    request = Request(
+        action.names, None, _context(services, caller, policies, key=None, alias=None, extra=None)
+    )
+    decision = evaluate(policies, request)
+    if decision.outcome is Outcome.DENY:
+        _refuse(caller, action, "*", decision)
+
+
+def _authorize_through_grants(
+    services: Services,
+    caller: Caller,
+    key: KeyRecord,
+    alias: str | None,
+    context: Mapping[str, tuple[str, ...]] | None,
+) -> None:
+    """A key outside the caller's project: allowed by a grant that unlocks the operation, unless the
+    caller's own policies explicitly deny it. A ``user`` grant suffices; a ``domain`` grant lets a
+    user of that domain in only if its own policies also allow the action (access-control §3.3,
+    inferred: the grantee account's own IAM still applies to its users; the account itself needs
+    no policy)."""
+    action = ACTIONS.get(caller.operation)
+    resource = key_urn(services.settings.region_id, key.domain_id, key.key_id)
+    if action is None:
+        _refuse(caller, None, resource, Decision(Outcome.IMPLICIT_DENY))
+    grant_types: tuple[str, ...] = grants.GRANTEE_TYPES
+    principal = caller.principal
+    if not principal.is_account:
+        policies = (
+            services.policies.policies_of(principal.domain_id, principal.user_id) if services.policies else ()
+        )
+        request = Request(
+            action.names, resource, _context(services, caller, policies, key=key, alias=alias, extra=context)
+        )
+        decision = evaluate(policies, request)
+        if decision.outcome is Outcome.DENY:
+            _refuse(caller, action, resource, decision)
+        if not decision.allowed:
+            grant_types = (GRANTEE_USER,)
+    if _grant_allows(services, caller, key, context, grant_types):
+        return
+    _refuse_foreign(caller, action, resource)
+
+
 def _authorize_user(  # noqa: PLR0917 - the private body of authorize()
-    services: AuthorizationServices,
+    services: Services,
     caller: Caller,
     key: KeyRecord | None,
     key_id: str | None,
     alias: str | None,
     context: Mapping[str, tuple[str, ...]] | None,
 ) -> None:
+    if caller.operation in GRANT_RELATIONSHIP_OPERATIONS:
+        return  # decided once, before the logic (authorize_request); the grants decide the rest
     action = ACTIONS.get(caller.operation)
     if action is None:  # outside a known operation: nothing can allow it (fail closed)
         _refuse(caller, None, "*", Decision(Outcome.IMPLICIT_DENY))
@@ -158,20 +202,37 @@ def _authorize_user(  # noqa: PLR0917 - the private body of authorize()
     decision = evaluate(policies, request)
     if decision.allowed:
         return
-    # >>> GRANTS HOOK: only after an implicit deny (an explicit Deny still wins), only on a key.
-    if decision.outcome is Outcome.IMPLICIT_DENY and key is not None and _grant_allows(services, caller, key):
+    # Grants: only after an implicit deny (an explicit Deny still wins), only on a key.
+    if (
+        decision.outcome is Outcome.IMPLICIT_DENY
+        and key is not None
+        and _grant_allows(services, caller, key, context)
+    ):
         return
     _refuse(caller, action, resource or "*", decision)
 
 
-def _grant_allows(services: AuthorizationServices, caller: Caller, key: KeyRecord) -> bool:
-    """>>> GRANTS HOOK (the next issue, access-control §3.3): whether a grant on ``key`` lets
-    ``caller``'s principal do ``caller.operation`` (§3.2's grant operations). No grants exist yet."""
-    return False
+def _grant_allows(
+    services: Services,
+    caller: Caller,
+    key: KeyRecord,
+    context: Mapping[str, tuple[str, ...]] | None,
+    grantee_types: tuple[str, ...] = grants.GRANTEE_TYPES,
+) -> bool:
+    """Whether a grant on ``key`` lets ``caller``'s principal do ``caller.operation`` (§3.2's grant
+    operations; a create-grant's sub-grant operations, ``kms:GrantOperations``, within those held)."""
+    return grants.grant_allows(
+        services,
+        caller,
+        key,
+        caller.operation,
+        grant_operations=(context or {}).get("kms:grantoperations"),
+        grantee_types=grantee_types,
+    )
 
 
 def _context(
-    services: AuthorizationServices,
+    services: Services,
     caller: Caller,
     policies: tuple[Policy, ...],
     *,
@@ -196,6 +257,27 @@ def _context(
             for tag_key, value in services.stores.tags.get_tags(key.project_id, key.key_id).items():
                 context[TAG_KEY_PREFIX + tag_key.lower()] = (value,)
     return context
+
+
+def _refuse_foreign(caller: Caller, action: Action, resource: str) -> NoReturn:
+    principal = caller.principal
+    who = principal.user_id or principal.domain_id
+    logger.info(
+        "authorization denied",
+        extra={
+            "principal_id": principal.id,
+            "user_id": principal.user_id,
+            "domain_id": principal.domain_id,
+            "operation": caller.operation,
+            "action": action.name,
+            "resource": resource,
+            "outcome": "no-grant",
+            "request_id": caller.request_id,
+        },
+    )
+    raise errors.NoGrant(
+        f"{who} is not authorized to perform {action.name} on {resource}: no grant allows it."
+    )
 
 
 def _refuse(caller: Caller, action: Action | None, resource: str, decision: Decision) -> NoReturn:

@@ -278,8 +278,10 @@ def _refuse_binding(context: Mapping[str, str] | None, aad: str | None) -> None:
         )
 
 
-def _binding(caller: Caller, context: Mapping[str, str] | None, aad: str | None) -> bytes:
-    return blob.binding(caller.project_id, context, (aad or "").encode("utf-8"))
+def _binding(key: OpenKey, context: Mapping[str, str] | None, aad: str | None) -> bytes:
+    """A ciphertext is bound to its key's project (not the caller's: a grantee of another project
+    encrypts for the key's owner), its encryption context and its AAD."""
+    return blob.binding(key.record.project_id, context, (aad or "").encode("utf-8"))
 
 
 def _encrypt(
@@ -302,7 +304,7 @@ def _encrypt(
             key_version=version,
             purpose=purpose,
             plaintext=plaintext,
-            bound=_binding(caller, context, aad),
+            bound=_binding(key, context, aad),
         )
     _refuse_binding(context, aad)
     if len(plaintext) > asymmetric.max_plaintext_len(scheme, material):
@@ -349,7 +351,7 @@ def _decrypt(
         raise errors.InvalidCipherText
     material = key.material(header.key_version)  # KMS.2201 for a version the key does not hold
     try:
-        plaintext = blob.open_blob(raw, key=material, expected=header, bound=_binding(caller, context, aad))
+        plaintext = blob.open_blob(raw, key=material, expected=header, bound=_binding(key, context, aad))
     except CryptoError:
         raise errors.InvalidCipherText from None
     return key, plaintext

@@ -75,7 +75,7 @@ def create_datakey(
         key_version=version,
         purpose=blob.Purpose.DATA_KEY,
         plaintext=data_key,
-        bound=blob.binding(caller.project_id, body.encryption_context, body.aad_bytes()),
+        bound=blob.binding(key.record.project_id, body.encryption_context, body.aad_bytes()),
     )
     return CreateDatakeyResponseBody(
         key_id=key.key_id, plain_text=SecretStr(data_key.hex().upper()), cipher_text=cipher.hex().upper()
@@ -105,7 +105,7 @@ def decrypt_datakey(
             cipher,
             key=material,
             expected=header,
-            bound=blob.binding(caller.project_id, body.encryption_context, body.aad_bytes()),
+            bound=blob.binding(key.record.project_id, body.encryption_context, body.aad_bytes()),
         )
     except CryptoError:
         raise errors.InvalidCipherText from None

@@ -28,7 +28,7 @@ versions through the keyring (the primary encrypts, any live version decrypts).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from skms import errors
@@ -37,6 +37,7 @@ from skms.clock import now_ms
 from skms.crypto.keyspec import KeySpec, KeyUsage
 from skms.domain import KeyRecord, KeyState, Origin
 from skms.iam.decide import authorize
+from skms.iam.grants import find_granted_key
 from skms.keyring import MaterialUnavailable, UnknownVersion
 from skms.models.base import is_alias_name
 from skms.observability import logger
@@ -323,6 +324,12 @@ def resolve(services: Services, caller: Caller, key_ref: str, *, alias_allowed: 
             raise errors.KeyNotFound("The alias does not exist.")
         key_id = alias.key_id
     record = services.stores.keys.get_key(caller.project_id, key_id)
+    if (record is None or record.deleted_at is not None) and key_id == key_ref:
+        # Not the caller's: a key of another project is reachable by its bare id only through a
+        # grant the caller holds on it (access-control §3.3); the decision then asks the grants.
+        granted = find_granted_key(services, caller, key_id)
+        if granted is not None:
+            record = services.stores.keys.get_key(granted.project_id, key_id)
     # A deleted key's tombstone is invisible, and so is its key through an alias the sweep has not
     # removed yet.
     if record is None or record.deleted_at is not None:
@@ -332,14 +339,23 @@ def resolve(services: Services, caller: Caller, key_ref: str, *, alias_allowed: 
     return record.material_expired(now_ms())
 
 
-def open_key(services: Services, caller: Caller, key_ref: str, use: Use) -> OpenKey:
-    """Resolve, authorize, and check state and capability for ``use``; see the module docstring."""
+def open_key(
+    services: Services,
+    caller: Caller,
+    key_ref: str,
+    use: Use,
+    *,
+    context: Mapping[str, tuple[str, ...]] | None = None,
+) -> OpenKey:
+    """Resolve, authorize, and check state and capability for ``use``; see the module docstring.
+    ``context``: condition values the request carries for this key (create-grant's, §2.4)."""
     record = resolve(services, caller, key_ref, alias_allowed=use in ALIAS_USES)
     # Authorization of the caller's principal for this use of this key, between resolution (so a
     # refusal names the key's URN) and the state checks (a refused user learns nothing of them).
-    # The account and direct invokers cost this one branch.
-    if not caller.principal.is_account:
-        authorize(services, caller, key=record, alias=key_ref if is_alias_name(key_ref) else None)
+    # The account and direct invokers cost this one branch for the keys of their own project.
+    if not caller.principal.is_account or record.project_id != caller.project_id:
+        alias = key_ref if is_alias_name(key_ref) else None
+        authorize(services, caller, key=record, alias=alias, context=context)
     check_state(record, use)
     check_capability(record, use)
     if record.is_default_key and use in DEFAULT_KEY_REFUSED:

@@ -24,13 +24,22 @@ held through a cache of ``KMS_ACCESS_KEY_CACHE_SECONDS``: a revoke or retire tak
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection
-from dataclasses import dataclass
 
 from skms import errors
-from skms.caller import Caller, PrincipalKind
+from skms.caller import Caller
 from skms.clock import now_ms
-from skms.domain import KeyRecord
+from skms.iam.grants import (  # the decision lives with IAM; re-exported
+    CREATE_GRANT,
+    GRANTEE_TYPES,
+    RETIRE_GRANT,
+    UNLOCKS,
+    GrantedKey,
+    find_granted_key,
+    forget,
+    grant_allows,
+    grants_held,
+    principal_id,
+)
 from skms.logic.gate import Use, open_key
 from skms.models.grants import (
     CreateGrantRequestBody,
@@ -44,7 +53,6 @@ from skms.models.grants import (
 from skms.runtime import Services
 from skms.storage import cursors
 from skms.storage.port import (
-    GRANTEE_DOMAIN,
     GRANTEE_USER,
     GrantLimitExceeded,
     GrantPage,
@@ -55,107 +63,20 @@ from skms.storage.port import (
 
 GRANTS_PER_KEY = 100  # access-control §3.1; user-quotas' grant_per_CMK quota
 LIST_LIMIT_MAX = 100  # the SDK: "within the maximum number of grants"
-CREATE_GRANT = "create-grant"
-RETIRE_GRANT = "retire-grant"
 
-# access-control §3.2: grant operation -> the API operations (Caller.operation names) it unlocks for
-# the grantee on the key. create-grant: sub-grants whose operations are among the grantee's own;
-# retire-grant: retiring that grant (retire-grant checks which grant, see retire_grant).
-UNLOCKS: dict[str, frozenset[str]] = {
-    "create-datakey": frozenset({"create-datakey"}),
-    "create-datakey-without-plaintext": frozenset({"create-datakey-without-plaintext"}),
-    "encrypt-datakey": frozenset({"encrypt-datakey"}),
-    "decrypt-datakey": frozenset({"decrypt-datakey"}),
-    "describe-key": frozenset({"describe-key"}),
-    "encrypt-data": frozenset({"encrypt-data"}),
-    "decrypt-data": frozenset({"decrypt-data"}),
-    CREATE_GRANT: frozenset({CREATE_GRANT}),
-    RETIRE_GRANT: frozenset({RETIRE_GRANT}),
-}
-GRANTEE_TYPES = (GRANTEE_USER, GRANTEE_DOMAIN)
-
-
-def principal_id(caller: Caller) -> str:
-    """Who the caller is as a grant names principals: an IAM user by its user id, the account
-    itself (and a direct invoker) by its domain id."""
-    principal = caller.principal
-    return principal.user_id if principal.kind is PrincipalKind.USER else principal.domain_id
+__all__ = [
+    "CREATE_GRANT",
+    "RETIRE_GRANT",
+    "UNLOCKS",
+    "GrantedKey",
+    "find_granted_key",
+    "grant_allows",
+    "grants_held",
+]
 
 
 def _retirers(caller: Caller) -> list[str]:
     return [principal_retirer(principal_id(caller)), domain_retirer(caller.domain_id)]
-
-
-# -- the grant decision -------------------------------------------------------------------------
-
-
-def _held(services: Services, grantee_type: str, grantee: str, key_id: str) -> list[GrantRecord]:
-    cache = services.grants_held
-    entry = (grantee_type, grantee, key_id)
-    if cache is not None:
-        cached: list[GrantRecord] | None = cache.get(entry)
-        if cached is not None:
-            return cached
-    held = services.stores.grants.grants_held(grantee_type, grantee, key_id)
-    if cache is not None:
-        cache.put(entry, held)
-    return held
-
-
-def _forget(services: Services, grant: GrantRecord) -> None:
-    """This process stops trusting its cached reads of the grantee's grants on the key at once
-    (other processes: within the cache time)."""
-    if services.grants_held is not None:
-        services.grants_held.discard((grant.grantee_principal_type, grant.grantee_principal, grant.key_id))
-
-
-def grants_held(services: Services, caller: Caller, key_id: str) -> list[GrantRecord]:
-    """The grants the caller holds on key id ``key_id``, in any project: as a user (its user id; the
-    account: its domain id) and as a principal of its domain (``domain`` grantees)."""
-    held = _held(services, GRANTEE_USER, principal_id(caller), key_id)
-    return held + _held(services, GRANTEE_DOMAIN, caller.domain_id, key_id)
-
-
-def grant_allows(
-    services: Services,
-    caller: Caller,
-    key: KeyRecord,
-    operation: str,
-    *,
-    grant_operations: Collection[str] | None = None,
-) -> bool:
-    """True iff the caller holds grants on ``key`` whose operations unlock the API ``operation``
-    (:data:`UNLOCKS`; several grants add up). For ``create-grant``, ``grant_operations`` (the
-    requested sub-grant's) must be among the operations the caller holds (access-control §3.2,
-    inferred: a sub-grant never widens its parent). Key state and an explicit Deny are the
-    caller's business (skms.iam.decide); this only reads grants."""
-    held = [g for g in grants_held(services, caller, key.key_id) if g.project_id == key.project_id]
-    operations = {operation for grant in held for operation in grant.operations}
-    if not any(operation in UNLOCKS.get(held_op, frozenset()) for held_op in operations):
-        return False
-    return operation != CREATE_GRANT or set(grant_operations or ()) <= operations
-
-
-@dataclass(frozen=True, slots=True)
-class GrantedKey:
-    """Where a key addressed through a grant lives (a foreign grantee's view of it)."""
-
-    project_id: str
-    domain_id: str
-    key_id: str
-    grants: tuple[GrantRecord, ...]
-
-
-def find_granted_key(services: Services, caller: Caller, key_id: str) -> GrantedKey | None:
-    """The key of id ``key_id`` that the caller holds a grant on, wherever it lives, or None.
-    How a grantee of another domain addresses a key: by its bare id under its own project
-    (access-control §3.3). Never finds a key by its id alone: only through a grant held."""
-    held = grants_held(services, caller, key_id)
-    if not held:
-        return None
-    first = held[0]
-    same = tuple(grant for grant in held if grant.project_id == first.project_id)
-    return GrantedKey(first.project_id, first.domain_id, key_id, same)
 
 
 # -- the operations -----------------------------------------------------------------------------
@@ -179,7 +100,16 @@ def create_grant(body: CreateGrantRequestBody, caller: Caller, services: Service
     grantee_type = body.grantee_principal_type or GRANTEE_USER
     if grantee_type not in GRANTEE_TYPES:
         raise errors.InvalidParameter("grantee_principal_type must be user or domain.")
-    record = open_key(services, caller, body.key_id, Use.GRANT).record
+    # The request's condition values (access-control §2.4), for policies and for a grantee's
+    # sub-grant (its operations within those it holds).
+    context = {
+        "kms:grantoperations": operations,
+        "kms:granteeprincipal": (body.grantee_principal,),
+        "kms:granteeprincipaltype": (grantee_type,),
+    }
+    if body.retiring_principal:
+        context["kms:retiringprincipal"] = (body.retiring_principal,)
+    record = open_key(services, caller, body.key_id, Use.GRANT, context=context).record
     grant = GrantRecord(
         grant_id=secrets.token_hex(32),
         key_id=record.key_id,
@@ -197,7 +127,7 @@ def create_grant(body: CreateGrantRequestBody, caller: Caller, services: Service
         services.stores.grants.create_grant(grant, max_per_key=GRANTS_PER_KEY)
     except GrantLimitExceeded:
         raise errors.TooManyGrantsOnKey(f"A key has at most {GRANTS_PER_KEY} grants.") from None
-    _forget(services, grant)
+    forget(services, grant)
     return CreateGrantResponseBody(grant_id=grant.grant_id)
 
 
@@ -208,7 +138,7 @@ def revoke_grant(body: RevokeGrantRequestBody, caller: Caller, services: Service
     grant = services.stores.grants.get_grant(record.project_id, record.key_id, grant_id)
     if grant is None or not services.stores.grants.delete_grant(record.project_id, record.key_id, grant_id):
         raise errors.GrantKeyMismatch
-    _forget(services, grant)
+    forget(services, grant)
 
 
 def retire_grant(body: RevokeGrantRequestBody, caller: Caller, services: Services) -> None:
@@ -226,7 +156,7 @@ def retire_grant(body: RevokeGrantRequestBody, caller: Caller, services: Service
         raise errors.GrantKeyMismatch
     if not grants.delete_grant(grant.project_id, grant.key_id, grant.grant_id):
         raise errors.GrantKeyMismatch  # retired or revoked meanwhile
-    _forget(services, grant)
+    forget(services, grant)
 
 
 def _limit(text: str | None) -> int:
