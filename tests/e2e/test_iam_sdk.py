@@ -29,8 +29,12 @@ from urllib.parse import urlsplit
 import pytest
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkkms.v2 import (
+    CancelGrantRequest,
+    CancelSelfGrantRequest,
     CreateDatakeyRequest,
     CreateDatakeyRequestBody,
+    CreateGrantRequest,
+    CreateGrantRequestBody,
     CreateKeyRequest,
     CreateKeyRequestBody,
     DecryptDataRequest,
@@ -43,6 +47,7 @@ from huaweicloudsdkkms.v2 import (
     ListKeysRequest,
     ListKeysRequestBody,
     OperateKeyRequestBody,
+    RevokeGrantRequestBody,
     UpdateKeyDescriptionRequest,
     UpdateKeyDescriptionRequestBody,
 )
@@ -457,3 +462,109 @@ def test_a_project_owned_by_one_domain_is_never_shared_with_another(iam: Iam, ac
     assert iam.project_id in refusal
     # And the key is still only the account's
     assert describe(account, key_id).key_info.domain_id != stranger
+
+
+# -- grants --------------------------------------------------------------------------------------
+
+
+def grant(client: KmsClient, key_id: str, grantee: str, operations: list[str], **fields: Any) -> str:
+    body = CreateGrantRequestBody(key_id=key_id, grantee_principal=grantee, operations=operations, **fields)
+    grant_id = client.create_grant(CreateGrantRequest(body=body)).grant_id
+    assert isinstance(grant_id, str)
+    return grant_id
+
+
+def revoke(client: KmsClient, key_id: str, grant_id: str) -> None:
+    client.cancel_grant(CancelGrantRequest(body=RevokeGrantRequestBody(key_id=key_id, grant_id=grant_id)))
+
+
+def retire(client: KmsClient, key_id: str, grant_id: str) -> Any:
+    body = RevokeGrantRequestBody(key_id=key_id, grant_id=grant_id)
+    return client.cancel_self_grant(CancelSelfGrantRequest(body=body))
+
+
+def test_a_grant_lets_a_user_with_no_policy_do_its_operations_on_its_key_only(
+    iam: Iam, account: KmsClient
+) -> None:
+    # Given a user with no policy, and a grant to it of three operations on one key
+    key_id, other_key = create_key(account), create_key(account)
+    user = iam.user()
+    client = iam.access_key(user)[1]
+    assert_denied(lambda: encrypt(client, key_id), "kms:cmk:encryptData")
+    grant_id = grant(account, key_id, user["user_id"], ["describe-key", "encrypt-data", "decrypt-data"])
+    # Then it may do those three on that key (within the cache time of grants)
+    wait_for_status(lambda: encrypt(client, key_id), 200, "a new grant")
+    assert describe(client, key_id).key_info.key_id == key_id
+    assert decrypt(client, encrypt(client, key_id)).plain_text == "iam e2e"
+    assert decrypt(account, encrypt(client, key_id)).plain_text == "iam e2e"  # the owner reads it
+    # And nothing else: not another operation on it, nothing on any other key, no new key
+    assert_denied(lambda: datakey(client, key_id), "kms:cmk:createDataKey")
+    assert_denied(lambda: disable(client, key_id), "kms:cmk:disable")
+    assert_denied(lambda: encrypt(client, other_key), "kms:cmk:encryptData")
+    assert_denied(lambda: describe(client, other_key), "kms:cmk:get")
+    assert_denied(lambda: create_key(client), "kms:cmk:create")
+    # When the grant is revoked / Then it is refused again
+    revoke(account, key_id, grant_id)
+    wait_for_status(lambda: encrypt(client, key_id), 403, "a revoked grant")
+
+
+def test_an_explicit_deny_beats_a_grant(iam: Iam, account: KmsClient) -> None:
+    key_id = create_key(account)
+    deny = iam.policy(
+        {
+            "Version": "5.0",
+            "Statement": [{"Effect": "Deny", "Action": ["kms:cmk:encryptData"], "Resource": ["*"]}],
+        }
+    )
+    user = iam.user(deny)
+    client = iam.access_key(user)[1]
+    grant(account, key_id, user["user_id"], ["describe-key", "encrypt-data"])
+    wait_for_status(lambda: describe(client, key_id), 200, "a new grant")
+    assert_denied(lambda: encrypt(client, key_id), "kms:cmk:encryptData")
+
+
+def test_a_grant_is_retired_by_its_grantee_and_by_its_retiring_principal(
+    iam: Iam, account: KmsClient
+) -> None:
+    key_id = create_key(account)
+    grantee_user, retirer_user = iam.user(), iam.user()
+    grantee, retirer = iam.access_key(grantee_user)[1], iam.access_key(retirer_user)[1]
+    # A grant holding retire-grant: its grantee retires it (no policy needed)
+    own = grant(account, key_id, grantee_user["user_id"], ["describe-key", "retire-grant"])
+    # A grant without it, naming a retiring principal: the grantee may not, the retiring principal may
+    named = grant(
+        account, key_id, grantee_user["user_id"], ["describe-key"], retiring_principal=retirer_user["user_id"]
+    )
+    error = refused(lambda: retire(grantee, key_id, named))
+    assert (error.status_code, error.error_code[:6]) == (403, "KMS.03"), error
+    retire(grantee, key_id, own)
+    retire(retirer, key_id, named)
+    # And both are gone: the grantee is refused again
+    wait_for_status(lambda: describe(grantee, key_id), 403, "retired grants")
+
+
+def test_a_domain_grant_lets_another_account_use_the_key_by_its_bare_id(
+    iam: Iam, account: KmsClient, sdk_client_factory: Callable[..., KmsClient]
+) -> None:
+    # Given another account (its own domain and project) and a key of this one
+    other_domain, other_project = uuid.uuid4().hex, uuid.uuid4().hex
+    created = iam.cli.run(
+        iam.server, "access-key", "create", "--project-id", other_project, "--domain-id", other_domain
+    )
+    stranger = sdk_client_factory(
+        iam.server.base_url, Credentials(ak=created["access"], sk=created["secret"], project_id=other_project)
+    )
+    key_id = create_key(account)
+    # Without a grant the key does not exist for it
+    assert refused(lambda: encrypt(stranger, key_id)).status_code == 404
+    # When the key's account grants that domain encrypt and decrypt
+    grant(account, key_id, other_domain, ["encrypt-data", "decrypt-data"], grantee_principal_type="domain")
+    # Then it encrypts and decrypts with the bare key id, under its own project
+    wait_for_status(lambda: encrypt(stranger, key_id), 200, "a new domain grant")
+    cipher = encrypt(stranger, key_id)
+    assert decrypt(stranger, cipher).plain_text == "iam e2e"
+    assert decrypt(account, cipher).plain_text == "iam e2e"  # bound to the key's project, not the caller's
+    # And nothing the grant does not unlock (KMS.0306: no access to the key)
+    error = refused(lambda: datakey(stranger, key_id))
+    assert (error.status_code, error.error_code) == (403, "KMS.0306"), error.error_msg
+    assert f"KeyId:{key_id}" in error.error_msg
