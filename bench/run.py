@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import alias_resolution
 import auth_cost
+import grant_cost
 import iam_cost
 import iam_decision
 import import_time
@@ -37,6 +38,7 @@ def main() -> int:
         auth_cost,
         iam_cost,
         iam_decision,
+        grant_cost,
         replay_cost,
         per_message,
         per_message_serve,
