@@ -426,3 +426,52 @@ def test_each_crypto_function_resolves_an_alias_within_its_iam_grants(
     assert answer.get("key_id", key_id) == key_id
     assert any(call.context.get("dynamodb:LeadingKeys", [""])[0].startswith("ALIAS#") for call in calls)
     assert denied_calls(FUNCTIONS[function].logical_id, calls) == []
+
+
+# -- a key the caller's project does not hold ------------------------------------------------------
+
+
+def _key_fields(function: str) -> dict[str, str]:
+    """The fields of the function's direct event that name one key (the placeholder), if any."""
+    path = EVENTS / function / "direct.json"
+    if not path.exists():
+        return {}
+    body = json.loads(path.read_text())["body"] or {}
+    return {
+        name: value for name, value in body.items() if value == PLACEHOLDER_KEY_ID and name.endswith("key_id")
+    }
+
+
+KEY_FUNCTIONS = sorted(function for function in FUNCTIONS if _key_fields(function))
+
+
+def test_the_unknown_key_cases_are_found() -> None:
+    # Guards the test below against passing on nothing
+    assert len(KEY_FUNCTIONS) >= 30
+    assert {"encrypt_data", "create_datakey", "describe_key", "create_grant"} <= set(KEY_FUNCTIONS)
+
+
+@pytest.mark.parametrize("function", KEY_FUNCTIONS)
+def test_a_key_the_project_does_not_hold_is_looked_for_among_grants_within_iam_grants(
+    function: str,
+    kms: KmsClient,
+    principals: Principals,
+    aws_services: Services,
+    aws_settings: Settings,
+    handlers: dict[str, Handler],
+) -> None:
+    # Given the function's direct event, its keys all unknown to the project (a grantee's bare id)
+    fill = SEEDS[function](kms, aws_services) if function in SEEDS else {}
+    unknown = {name: str(uuid.uuid4()) for name in _key_fields(function)}
+    event = _event(function, "direct", {**fill, **unknown}, kms, principals)
+    # When the function runs it, cold
+    set_services(build_services(aws_settings))
+    with recorded_aws_calls() as calls:
+        answer = handlers[function](event, None)
+    # Then whatever it answers, every AWS call it made is within its policies
+    assert denied_calls(FUNCTIONS[function].logical_id, calls) == []
+    # And where it answered "no such key" after looking for one, it asked the grants first (and was
+    # allowed to). delete-alias names a key without reading it: its 404 is the alias's.
+    if function != "delete_alias" and answer.get("error", {}).get("error_code") == "KMS.0207":
+        leading = [call.context.get("dynamodb:LeadingKeys", [""])[0] for call in calls]
+        assert any(key.startswith("GRANT#E#") for key in leading), leading
