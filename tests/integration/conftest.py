@@ -645,5 +645,7 @@ class KmsClient:
 
 
 @pytest.fixture
-def kms(aws_services: Services, handlers: dict[str, Handler]) -> KmsClient:
+def kms(aws_services: Services, handlers: dict[str, Handler], principals: Principals) -> KmsClient:
+    """The functions, called as the sample events' principals (which exist: the token user holds
+    KMS Administrator, an IAM user having no permission without a policy)."""
     return KmsClient(handlers)

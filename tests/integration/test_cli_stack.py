@@ -113,6 +113,8 @@ def test_user_create_on_the_stack_table_gets_a_token_from_the_stack(
         PROJECT_ID,
         "--domain-name",
         "cli-domain",
+        "--domain-id",
+        EXAMPLE_DOMAIN_ID,  # the project's owner (the sample principals claimed it)
         "--policy",
         "KMS Administrator",
     )
