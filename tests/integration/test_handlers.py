@@ -11,6 +11,7 @@ X-Auth-Token request (their ``requestContext.authorizer``); authentication itsel
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import re
@@ -22,6 +23,7 @@ import boto3
 import pytest
 from cryptography.hazmat.primitives import hashes
 
+from skms.auth.policies import StorePolicySource
 from skms.config import Settings
 from skms.crypto.cache import TtlLruCache
 from skms.domain import KeyState
@@ -29,6 +31,7 @@ from skms.keyring import Keyring
 from skms.root_keys.aws_kms import AwsKmsRootKey
 from skms.runtime import Services, build_services, set_services
 from skms.storage import dynamodb
+from tests.support.policies import FakePolicySource
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 PROJECT_ID = "0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e"
@@ -338,10 +341,14 @@ def test_too_long_api_body(kms) -> None:
 
 
 def test_domain_id_comes_from_the_authorizer(kms, aws_services: Services) -> None:
-    # Given an API event whose authorizer established the caller's domain (not the configured one)
+    # Given an API event whose authorizer established the caller's domain (not the configured one),
+    # its user allowed everything there
     event = kms.api_event("create_key")
     event["requestContext"]["authorizer"]["domain_id"] = "d" * 32
     assert aws_services.settings.domain_id != "d" * 32
+    policies = FakePolicySource()
+    policies.attach("d" * 32, event["requestContext"]["authorizer"]["user_id"], "KMS Administrator")
+    set_services(dataclasses.replace(aws_services, policies=policies))
 
     # When the function handles it; Then the key belongs to that domain
     reply = kms.api("create_key", event)
@@ -954,9 +961,9 @@ def test_a_warm_function_unwraps_each_key_once_per_ttl(kms, aws_settings: Settin
     clock = FakeClock()
     spy = CountingRootKey(AwsKmsRootKey(aws_settings.root_key_id or ""))
     cache: TtlLruCache[bytes] = TtlLruCache(16, 300.0, clock=clock)
-    set_services(
-        Services(aws_settings, dynamodb.open_stores(aws_settings.table_name or ""), Keyring(spy, cache))
-    )
+    stores = dynamodb.open_stores(aws_settings.table_name or "")
+    policies = StorePolicySource(stores.principals, aws_settings.access_key_cache_seconds)
+    set_services(Services(aws_settings, stores, Keyring(spy, cache), policies=policies))
 
     # When it creates a data key five times
     created = [kms.create_datakey(key_id) for _ in range(5)]
