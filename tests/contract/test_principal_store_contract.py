@@ -795,3 +795,64 @@ def test_dynamodb_records_made_before_listing_items_are_listed(
         [changed_key, new_key], key=lambda r: r.access_key
     )
     assert dynamo_stores.principals.list_users() == [changed_user]
+
+
+def test_no_function_is_granted_the_listing_partitions() -> None:
+    # Given every function of template.yaml and the partitions the listings use
+    from tests.support.template import AwsCall, denied_calls, load_template, template_functions
+
+    template = load_template()
+    functions = template_functions()
+    assert len(functions) > 40  # guards the loop below against passing on nothing
+    partitions = ("PRINCIPALS#D#ZG9t", "PRINCIPALS#DOMAINS")
+    # (the check does allow what is granted: the authorizer reads access keys)
+    read_key = AwsCall("dynamodb:GetItem", "table", {"dynamodb:LeadingKeys": ["AK#AKEXAMPLE"]})
+    assert denied_calls(functions["authorizer"].logical_id, [read_key], template) == []
+    # Then none may read or write them: only the operator's CLI lists principals
+    for ref in functions.values():
+        for action in ("GetItem", "Query", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem"):
+            for partition in partitions:
+                call = AwsCall(f"dynamodb:{action}", "table", {"dynamodb:LeadingKeys": [partition]})
+                assert denied_calls(ref.logical_id, [call], template) == [call], (ref.logical_id, action)
+    # And the mapping names the prefix, for the operator's own IAM policies
+    assert template["Mappings"]["ItemKinds"]["PrincipalListings"]["LeadingKeys"] == ["PRINCIPALS#*"]
+
+
+def test_dynamodb_index_listings_lists_every_principal_made_before(
+    dynamo_stores: Stores, dynamo_table: str, new_access_key: AccessKeyFactory, new_user: UserFactory
+) -> None:
+    # Given records written before listing partitions (no PRINCIPALS# item), and a principal since
+    from skms.storage.dynamodb.principals import (
+        DynamoPrincipalStore,
+        _access_key_key,
+        _policy_key,
+        _principal_item,
+        _user_key,
+    )
+
+    client = boto3.client("dynamodb")
+    old_key, old_user = new_access_key(domain_id="a" * 32), new_user(domain_id="a" * 32)
+    old_policy = PolicyRecord("a" * 32, "ro", "0" * 32, "{}", created_at=8)
+    for item in (
+        _principal_item(_access_key_key(old_key.access_key), old_key),
+        _principal_item(_user_key(old_user.domain_name, old_user.name), old_user),
+        _principal_item(_policy_key(old_policy.domain_id, old_policy.name), old_policy),
+    ):
+        client.put_item(TableName=dynamo_table, Item=item)
+    new_key = new_access_key(domain_id="b" * 32)
+    dynamo_stores.principals.create_access_key(new_key)
+    assert dynamo_stores.principals.list_access_keys() == [new_key]  # the old ones are not indexed
+    store = dynamo_stores.principals
+    assert isinstance(store, DynamoPrincipalStore)
+    # When the one-time step runs (twice: it is idempotent)
+    assert store.index_listings() == 4
+    assert store.index_listings() == 4
+    # Then every principal is listed, once, by domain and for every domain
+    assert store.list_access_keys() == sorted([old_key, new_key], key=lambda r: r.access_key)
+    assert store.list_access_keys("a" * 32) == [old_key]
+    assert store.list_users() == [old_user]
+    assert store.list_policies() == [old_policy]
+    assert store.list_policies("a" * 32) == [old_policy]
+    # And a delete after it takes the record out of the listings
+    assert store.delete_access_key(old_key.access_key)
+    assert store.list_access_keys() == [new_key]

@@ -31,7 +31,8 @@ of the listing item):
 A listing item is written in the same TransactWriteItems as its record's create and deleted in the
 same one as its delete; a change (the record's conditional Put) writes it again, so a record made
 before listing items existed is listed once it is changed. A table with no domain partition at all
-(every principal made before this layout) is listed by the old Scan, the only one left.
+(every principal made before this layout) is listed by the old Scan; :meth:`index_listings` (one
+Scan, once, as an upgrade step) indexes the rest.
 """
 
 from __future__ import annotations
@@ -269,13 +270,31 @@ class DynamoPrincipalStore(PrincipalStore):
                 return None
         else:
             domains = [domain_id]
-        refs: list[Item] = []
+        refs: dict[str, Item] = {}  # by the record's PK: a record is read once
         for domain in domains:
-            listing = self._query(_listing_partition(domain), f"{kind}#")
-            refs.extend({"PK": item["ref"], "SK": s(kind)} for item in listing)
+            for item in self._query(_listing_partition(domain), f"{kind}#"):
+                refs[str(py(item["ref"]))] = {"PK": item["ref"], "SK": s(kind)}
         if not refs and domain_id is not None and not self._domains():
             return None
-        return self._batch_get(refs)
+        return self._batch_get(list(refs.values()))
+
+    def index_listings(self) -> int:
+        """Write the listing items of every principal made before they existed (one Scan of the
+        table, for a one-time upgrade step; idempotent); the number of principals indexed."""
+        indexed = 0
+        kinds: list[tuple[str, str, Any]] = [
+            ("AK#", "AK", lambda item: _access_key_listing(_principal(AccessKeyRecord, item))),
+            ("USER#", "USER", lambda item: _user_listing(_principal(UserRecord, item))),
+            ("POLICY#", "POLICY", lambda item: _policy_listing(_principal(PolicyRecord, item))),
+        ]
+        for prefix, sort_key, listing_of in kinds:
+            for item in self._scan(prefix, sort_key):
+                listing = listing_of(item)
+                self._seen_domain(listing["PK"]["S"].removeprefix("PRINCIPALS#D#"))
+                with translated():
+                    self._table.client().put_item(TableName=self._table.name, Item=listing)
+                indexed += 1
+        return indexed
 
     def _put(self, item: Item, condition: str | None = None) -> TransactWriteItemTypeDef:
         put: dict[str, Any] = {"TableName": self._table.name, "Item": item}
