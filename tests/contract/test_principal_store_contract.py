@@ -385,9 +385,10 @@ def test_dynamodb_principal_operations_use_single_item_calls_only(
     dynamo_stores.principals.get_user(user.domain_name, user.name)
     dynamo_stores.service_state.get_or_create_secret(SECRET_NAME, b"one")
     dynamo_stores.service_state.get_or_create_secret(SECRET_NAME, b"two")
-    # Then only PutItem and GetItem were used (a user and its index by id: one transaction): no
-    # scan, no query
-    assert calls == ["PutItem"] * 2 + ["TransactWriteItems"] * 2 + ["GetItem"] * 2 + [
+    # Then only single-item calls and transactions were used (a record, its listing item and a
+    # user's index by id: one transaction, after the create-if-absent of the domain's listing
+    # partition): no scan, no query
+    assert calls == ["PutItem", "TransactWriteItems"] * 4 + ["GetItem"] * 2 + [
         "PutItem",
         "PutItem",
         "GetItem",
@@ -631,3 +632,227 @@ def test_dynamodb_identity_items_use_the_documented_keys(
     user_item = item("USER#YSNi#Yw", "USER")
     assert user_item["policies"] == {"L": []}
     assert user_item["version"] == {"N": "1"}
+
+
+# -- listings: after create, change and delete, by domain and for every domain -----------------
+
+
+def test_listings_follow_creates_changes_and_deletes(
+    stores: Stores, new_access_key: AccessKeyFactory, new_user: UserFactory
+) -> None:
+    # Given access keys, users and policies of two domains
+    a, b = "a" * 32, "b" * 32
+    keys = [new_access_key(domain_id=a), new_access_key(domain_id=a), new_access_key(domain_id=b)]
+    users = [
+        new_user(name="alice", domain_id=a, domain_name="dom-a"),
+        new_user(name="bob", domain_id=a, domain_name="dom-a"),
+        new_user(name="carol", domain_id=b, domain_name="dom-b"),
+    ]
+    policies = [
+        PolicyRecord(a, "p1", "1" * 32, "{}", created_at=1),
+        PolicyRecord(b, "p2", "2" * 32, "{}", created_at=2),
+    ]
+    for key in keys:
+        stores.principals.create_access_key(key)
+    for user in users:
+        stores.principals.create_user(user)
+    for policy in policies:
+        stores.principals.create_policy(policy)
+    # Then each listing holds its domain's records, and every domain's without a filter
+    assert stores.principals.list_access_keys(a) == sorted(keys[:2], key=lambda r: r.access_key)
+    assert stores.principals.list_access_keys(b) == [keys[2]]
+    assert stores.principals.list_access_keys() == sorted(keys, key=lambda r: r.access_key)
+    assert stores.principals.list_users(a) == users[:2]
+    assert stores.principals.list_users() == users
+    assert stores.principals.list_policies(b) == [policies[1]]
+    assert stores.principals.list_policies() == policies
+    assert stores.principals.list_access_keys("c" * 32) == []
+    assert stores.principals.list_users("c" * 32) == []
+    # When a key and a user are disabled (and the user given a policy)
+    disabled_key = dataclasses.replace(keys[0], enabled=False, version=2)
+    assert stores.principals.replace_access_key(disabled_key, expected_version=1)
+    disabled_user = dataclasses.replace(users[1], enabled=False, policies=("p1",), version=2)
+    assert stores.principals.replace_user(disabled_user, expected_version=1)
+    # Then the listings show the change, once each
+    listed_keys = stores.principals.list_access_keys(a)
+    assert disabled_key in listed_keys
+    assert len(listed_keys) == 2
+    assert stores.principals.list_users(a) == [users[0], disabled_user]
+    assert len(stores.principals.list_users()) == 3
+    # When a key and a user are deleted
+    assert stores.principals.delete_access_key(keys[2].access_key)
+    assert stores.principals.delete_user(users[0])
+    # Then neither is listed any more, by domain or for every domain
+    assert stores.principals.list_access_keys(b) == []
+    assert keys[2] not in stores.principals.list_access_keys()
+    assert len(stores.principals.list_access_keys()) == 2
+    assert stores.principals.list_users(a) == [disabled_user]
+    assert stores.principals.list_users() == [disabled_user, users[2]]
+    # And a refused change or delete leaves the listings as they were
+    assert not stores.principals.replace_access_key(keys[2], expected_version=1)
+    assert not stores.principals.delete_access_key(keys[2].access_key)
+    assert stores.principals.list_access_keys(b) == []
+
+
+def test_a_name_made_again_is_listed_once(stores: Stores, new_user: UserFactory) -> None:
+    # Given a user deleted and made again under the same name (another id)
+    first = new_user(name="alice")
+    stores.principals.create_user(first)
+    assert stores.principals.delete_user(first)
+    again = new_user(name="alice")
+    stores.principals.create_user(again)
+    # Then the listing shows the new user only
+    assert stores.principals.list_users(first.domain_id) == [again]
+    assert stores.principals.list_users() == [again]
+
+
+def test_dynamodb_listings_query_and_never_scan(
+    dynamo_stores: Stores, dynamo_client: Any, new_access_key: AccessKeyFactory, new_user: UserFactory
+) -> None:
+    # Given principals of two domains, more keys than one BatchGetItem reads (100)
+    a, b = "a" * 32, "b" * 32
+    keys = [new_access_key(domain_id=a) for _ in range(105)] + [new_access_key(domain_id=b)]
+    for key in keys:
+        dynamo_stores.principals.create_access_key(key)
+    user = new_user(domain_id=b)
+    dynamo_stores.principals.create_user(user)
+    policy = PolicyRecord(a, "p1", "1" * 32, "{}", created_at=1)
+    dynamo_stores.principals.create_policy(policy)
+    # And a recorder of every DynamoDB operation the adapter calls from now on
+    calls: list[str] = []
+    dynamo_client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    # When every listing runs, by domain and for every domain
+    assert len(dynamo_stores.principals.list_access_keys(a)) == 105
+    assert dynamo_stores.principals.list_access_keys() == sorted(keys, key=lambda r: r.access_key)
+    assert dynamo_stores.principals.list_users() == [user]
+    assert dynamo_stores.principals.list_users(b) == [user]
+    assert dynamo_stores.principals.list_policies() == [policy]
+    assert dynamo_stores.principals.list_policies(a) == [policy]
+    # Then they were Queries and BatchGetItems only: no Scan
+    assert "Scan" not in calls
+    assert set(calls) == {"Query", "BatchGetItem"}
+
+
+def test_dynamodb_listing_items_use_the_documented_keys(
+    dynamo_stores: Stores, dynamo_table: str, new_access_key: AccessKeyFactory, new_user: UserFactory
+) -> None:
+    # Given an access key, a user and a policy of one domain
+    dynamo_stores.principals.create_access_key(new_access_key(access_key="AKEXAMPLE", domain_id="dom"))
+    dynamo_stores.principals.create_user(new_user(domain_id="dom", domain_name="a#b", name="c"))
+    dynamo_stores.principals.create_policy(PolicyRecord("dom", "ro", "0" * 32, "{}", created_at=8))
+    # When the domain's listing partition and the domains partition are queried directly
+    client = boto3.client("dynamodb")
+
+    def partition(pk: str) -> list[dict[str, Any]]:
+        response = client.query(
+            TableName=dynamo_table,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+        )
+        return cast(list[dict[str, Any]], response["Items"])
+
+    # Then each listing item holds the keys of its record only (see template.yaml's ItemKinds:
+    # PRINCIPALS#), and the domain is among those seen
+    listing = {item["SK"]["S"]: item for item in partition("PRINCIPALS#D#dom")}
+    assert set(listing) == {"AK#AKEXAMPLE", "USER#YSNi#Yw", "POLICY#ro"}
+    assert listing["AK#AKEXAMPLE"] == {
+        "PK": {"S": "PRINCIPALS#D#dom"},
+        "SK": {"S": "AK#AKEXAMPLE"},
+        "ref": {"S": "AK#AKEXAMPLE"},
+    }
+    assert listing["USER#YSNi#Yw"]["ref"] == {"S": "USER#YSNi#Yw"}
+    assert listing["POLICY#ro"]["ref"] == {"S": "POLICY#ZG9t#cm8"}
+    assert [item["SK"]["S"] for item in partition("PRINCIPALS#DOMAINS")] == ["D#dom"]
+
+
+def test_dynamodb_records_made_before_listing_items_are_listed(
+    dynamo_stores: Stores, dynamo_table: str, new_access_key: AccessKeyFactory, new_user: UserFactory
+) -> None:
+    # Given a table written before listing partitions: records only, no PRINCIPALS# item
+    from skms.storage.dynamodb.principals import _access_key_key, _principal_item, _user_key
+
+    client = boto3.client("dynamodb")
+    old_key = new_access_key(domain_id="a" * 32)
+    old_user = new_user(domain_id="a" * 32)
+    client.put_item(
+        TableName=dynamo_table, Item=_principal_item(_access_key_key(old_key.access_key), old_key)
+    )
+    client.put_item(
+        TableName=dynamo_table, Item=_principal_item(_user_key(old_user.domain_name, old_user.name), old_user)
+    )
+    # When listed, Then they are found (the table has no domain partition: the old Scan)
+    assert dynamo_stores.principals.list_access_keys() == [old_key]
+    assert dynamo_stores.principals.list_access_keys("a" * 32) == [old_key]
+    assert dynamo_stores.principals.list_users("a" * 32) == [old_user]
+    # When they are changed, Then they have listing items, and are listed once a new principal exists
+    changed_key = dataclasses.replace(old_key, enabled=False, version=2)
+    assert dynamo_stores.principals.replace_access_key(changed_key, expected_version=1)
+    changed_user = dataclasses.replace(old_user, enabled=False, version=2)
+    assert dynamo_stores.principals.replace_user(changed_user, expected_version=1)
+    new_key = new_access_key(domain_id="b" * 32)
+    dynamo_stores.principals.create_access_key(new_key)
+    assert dynamo_stores.principals.list_access_keys() == sorted(
+        [changed_key, new_key], key=lambda r: r.access_key
+    )
+    assert dynamo_stores.principals.list_users() == [changed_user]
+
+
+def test_no_function_is_granted_the_listing_partitions() -> None:
+    # Given every function of template.yaml and the partitions the listings use
+    from tests.support.template import AwsCall, denied_calls, load_template, template_functions
+
+    template = load_template()
+    functions = template_functions()
+    assert len(functions) > 40  # guards the loop below against passing on nothing
+    partitions = ("PRINCIPALS#D#ZG9t", "PRINCIPALS#DOMAINS")
+    # (the check does allow what is granted: the authorizer reads access keys)
+    read_key = AwsCall("dynamodb:GetItem", "table", {"dynamodb:LeadingKeys": ["AK#AKEXAMPLE"]})
+    assert denied_calls(functions["authorizer"].logical_id, [read_key], template) == []
+    # Then none may read or write them: only the operator's CLI lists principals
+    for ref in functions.values():
+        for action in ("GetItem", "Query", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem"):
+            for partition in partitions:
+                call = AwsCall(f"dynamodb:{action}", "table", {"dynamodb:LeadingKeys": [partition]})
+                assert denied_calls(ref.logical_id, [call], template) == [call], (ref.logical_id, action)
+    # And the mapping names the prefix, for the operator's own IAM policies
+    assert template["Mappings"]["ItemKinds"]["PrincipalListings"]["LeadingKeys"] == ["PRINCIPALS#*"]
+
+
+def test_dynamodb_index_listings_lists_every_principal_made_before(
+    dynamo_stores: Stores, dynamo_table: str, new_access_key: AccessKeyFactory, new_user: UserFactory
+) -> None:
+    # Given records written before listing partitions (no PRINCIPALS# item), and a principal since
+    from skms.storage.dynamodb.principals import (
+        DynamoPrincipalStore,
+        _access_key_key,
+        _policy_key,
+        _principal_item,
+        _user_key,
+    )
+
+    client = boto3.client("dynamodb")
+    old_key, old_user = new_access_key(domain_id="a" * 32), new_user(domain_id="a" * 32)
+    old_policy = PolicyRecord("a" * 32, "ro", "0" * 32, "{}", created_at=8)
+    for item in (
+        _principal_item(_access_key_key(old_key.access_key), old_key),
+        _principal_item(_user_key(old_user.domain_name, old_user.name), old_user),
+        _principal_item(_policy_key(old_policy.domain_id, old_policy.name), old_policy),
+    ):
+        client.put_item(TableName=dynamo_table, Item=item)
+    new_key = new_access_key(domain_id="b" * 32)
+    dynamo_stores.principals.create_access_key(new_key)
+    assert dynamo_stores.principals.list_access_keys() == [new_key]  # the old ones are not indexed
+    store = dynamo_stores.principals
+    assert isinstance(store, DynamoPrincipalStore)
+    # When the one-time step runs (twice: it is idempotent)
+    assert store.index_listings() == 4
+    assert store.index_listings() == 4
+    # Then every principal is listed, once, by domain and for every domain
+    assert store.list_access_keys() == sorted([old_key, new_key], key=lambda r: r.access_key)
+    assert store.list_access_keys("a" * 32) == [old_key]
+    assert store.list_users() == [old_user]
+    assert store.list_policies() == [old_policy]
+    assert store.list_policies("a" * 32) == [old_policy]
+    # And a delete after it takes the record out of the listings
+    assert store.delete_access_key(old_key.access_key)
+    assert store.list_access_keys() == [new_key]

@@ -15,13 +15,31 @@ kept, may be empty). Creates are a PutItem conditional on ``attribute_not_exists
 - project claim: ``PK = PROJECT#{project_id}``, ``SK = PROJECT``;
 - custom policy: ``PK = POLICY#{base64url(domain_id)}#{base64url(name)}``, ``SK = POLICY``.
 
-Changes of an access key or a user are a PutItem conditional on the stored ``version``. The
-listings are Scans: they serve the operator's CLI only, never a request.
+Changes of an access key or a user are conditional on the stored ``version``.
+
+Listings (the operator's CLI: ``skms access-key|user|policy list``) are Queries, never Scans of the
+table. Each domain keeps a partition of listing items, one per principal, holding only immutable
+keys (the record is read with BatchGetItem, so enable/disable or attached policies need no change
+of the listing item):
+
+- ``PK = PRINCIPALS#D#{domain_id}``, ``SK = AK#{access_key}`` | ``USER#{user_key(domain_name,
+  name)}`` | ``POLICY#{name}``, with ``ref`` = the record's ``PK``;
+- the domains seen: ``PK = PRINCIPALS#DOMAINS``, ``SK = D#{domain_id}`` (created if absent, before
+  the record's transaction: at worst a domain with nothing to list), read by the listings of every
+  domain.
+
+A listing item is written in the same TransactWriteItems as its record's create and deleted in the
+same one as its delete; a change (the record's conditional Put) writes it again, so a record made
+before listing items existed is listed once it is changed. A table with no domain partition at all
+(every principal made before this layout) is listed by the old Scan; :meth:`index_listings` (one
+Scan, once, as an upgrade step) indexes the rest.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import random
+import time
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -41,7 +59,11 @@ from skms.storage.dynamodb.table import (
 from skms.storage.port import PrincipalExists, PrincipalStore, StorageFailure
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        QueryInputTypeDef,
+        TransactWriteItemTypeDef,
+    )
 
     from skms.storage.dynamodb.table import Item
 
@@ -80,6 +102,39 @@ def _policy_key(domain_id: str, name: str) -> Item:
 
 
 _VERSION_IS = "#version = :version"
+_ABSENT = "attribute_not_exists(PK)"
+_DOMAINS_PARTITION = "PRINCIPALS#DOMAINS"
+_BATCH_GET_LIMIT = 100  # keys per BatchGetItem
+_BATCH_ATTEMPTS = 8
+_BATCH_BACKOFF_S = 0.02
+
+
+def _listing_partition(domain_id: str) -> str:
+    """``PRINCIPALS#D#...`` never equals ``PRINCIPALS#DOMAINS`` (``O`` is not ``#``)."""
+    return f"PRINCIPALS#D#{domain_id}"
+
+
+def _listing_item(domain_id: str, sort_key: str, record_key: Item) -> Item:
+    return {"PK": s(_listing_partition(domain_id)), "SK": s(sort_key), "ref": record_key["PK"]}
+
+
+def _access_key_listing(record: AccessKeyRecord) -> Item:
+    return _listing_item(record.domain_id, f"AK#{record.access_key}", _access_key_key(record.access_key))
+
+
+def _user_listing(record: UserRecord) -> Item:
+    sort_key = f"USER#{codec.user_key(record.domain_name, record.name)}"
+    return _listing_item(record.domain_id, sort_key, _user_key(record.domain_name, record.name))
+
+
+def _policy_listing(record: PolicyRecord) -> Item:
+    return _listing_item(
+        record.domain_id, f"POLICY#{record.name}", _policy_key(record.domain_id, record.name)
+    )
+
+
+def _listing_key(item: Item) -> Item:
+    return {"PK": item["PK"], "SK": item["SK"]}
 
 
 def _principal_av(value: codec.PrincipalValue) -> AttributeValueTypeDef:
@@ -141,8 +196,8 @@ class DynamoPrincipalStore(PrincipalStore):
         return "Attributes" in response
 
     def _scan(self, prefix: str, sort_key: str) -> list[Item]:
-        """Every item whose PK starts with ``prefix`` and whose SK is ``sort_key``: a Scan, for the
-        operator's listings only (no request path lists principals)."""
+        """Every item whose PK starts with ``prefix`` and whose SK is ``sort_key``: a Scan, only for
+        a table whose principals were all made before listing partitions (no domain partition)."""
         items: list[Item] = []
         request: dict[str, Any] = {
             "TableName": self._table.name,
@@ -159,10 +214,104 @@ class DynamoPrincipalStore(PrincipalStore):
                 return items
             request["ExclusiveStartKey"] = last
 
+    def _query(self, partition: str, prefix: str) -> list[Item]:
+        """Every item of ``partition`` whose SK starts with ``prefix``, page by page."""
+        items: list[Item] = []
+        request: dict[str, Any] = {
+            "TableName": self._table.name,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {":pk": s(partition), ":prefix": s(prefix)},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._table.query(cast("QueryInputTypeDef", request))
+            items.extend(response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return items
+            request["ExclusiveStartKey"] = last
+
+    def _batch_get(self, keys: list[Item]) -> list[Item]:
+        """The items at ``keys`` that exist (BatchGetItem, strongly consistent), any order."""
+        found: list[Item] = []
+        for start in range(0, len(keys), _BATCH_GET_LIMIT):
+            pending: list[Item] = keys[start : start + _BATCH_GET_LIMIT]
+            for attempt in range(_BATCH_ATTEMPTS):
+                with translated():
+                    response = self._table.client().batch_get_item(
+                        RequestItems={self._table.name: {"Keys": pending, "ConsistentRead": True}}
+                    )
+                found.extend(response.get("Responses", {}).get(self._table.name, []))
+                unprocessed = response.get("UnprocessedKeys", {}).get(self._table.name)
+                pending = list(unprocessed["Keys"]) if unprocessed else []
+                if not pending:
+                    break
+                if attempt + 1 == _BATCH_ATTEMPTS:
+                    raise StorageFailure("dynamodb: UnprocessedKeys")
+                time.sleep(random.uniform(0, _BATCH_BACKOFF_S * 2**attempt))  # noqa: S311 - jitter
+        return found
+
+    def _seen_domain(self, domain_id: str) -> None:
+        """Record ``domain_id`` among the domains listed by ``domain_id=None`` (create if absent).
+        Not in the record's transaction: every create would conflict on one item."""
+        self._table.put_if_absent(
+            {"PK": s(_DOMAINS_PARTITION), "SK": s(f"D#{domain_id}"), "domain_id": s(domain_id)}
+        )
+
+    def _domains(self) -> list[str]:
+        return [str(py(item["domain_id"])) for item in self._query(_DOMAINS_PARTITION, "D#")]
+
+    def _listed(self, kind: str, domain_id: str | None) -> list[Item] | None:
+        """The records of ``kind`` (``AK``, ``USER``, ``POLICY``) of one domain or of all; None if
+        the table has no domain partition at all (then the caller falls back to the old Scan)."""
+        if domain_id is None:
+            domains = self._domains()
+            if not domains:
+                return None
+        else:
+            domains = [domain_id]
+        refs: dict[str, Item] = {}  # by the record's PK: a record is read once
+        for domain in domains:
+            for item in self._query(_listing_partition(domain), f"{kind}#"):
+                refs[str(py(item["ref"]))] = {"PK": item["ref"], "SK": s(kind)}
+        if not refs and domain_id is not None and not self._domains():
+            return None
+        return self._batch_get(list(refs.values()))
+
+    def index_listings(self) -> int:
+        """Write the listing items of every principal made before they existed (one Scan of the
+        table, for a one-time upgrade step; idempotent); the number of principals indexed."""
+        indexed = 0
+        kinds: list[tuple[str, str, Any]] = [
+            ("AK#", "AK", lambda item: _access_key_listing(_principal(AccessKeyRecord, item))),
+            ("USER#", "USER", lambda item: _user_listing(_principal(UserRecord, item))),
+            ("POLICY#", "POLICY", lambda item: _policy_listing(_principal(PolicyRecord, item))),
+        ]
+        for prefix, sort_key, listing_of in kinds:
+            for item in self._scan(prefix, sort_key):
+                listing = listing_of(item)
+                self._seen_domain(listing["PK"]["S"].removeprefix("PRINCIPALS#D#"))
+                with translated():
+                    self._table.client().put_item(TableName=self._table.name, Item=listing)
+                indexed += 1
+        return indexed
+
+    def _put(self, item: Item, condition: str | None = None) -> TransactWriteItemTypeDef:
+        put: dict[str, Any] = {"TableName": self._table.name, "Item": item}
+        if condition:
+            put["ConditionExpression"] = condition
+        return cast("TransactWriteItemTypeDef", {"Put": put})
+
+    def _delete_op(self, key: Item) -> TransactWriteItemTypeDef:
+        return {"Delete": {"TableName": self._table.name, "Key": key}}
+
     # -- access keys -------------------------------------------------------------------------------
 
     def create_access_key(self, record: AccessKeyRecord) -> None:
-        if not self._table.put_if_absent(_principal_item(_access_key_key(record.access_key), record)):
+        self._seen_domain(record.domain_id)
+        item = _principal_item(_access_key_key(record.access_key), record)
+        cancelled = self._table.transact([self._put(item, _ABSENT), self._put(_access_key_listing(record))])
+        if cancelled is not None:
             raise PrincipalExists(record.access_key)
 
     def get_access_key(self, access_key: str) -> AccessKeyRecord | None:
@@ -171,13 +320,32 @@ class DynamoPrincipalStore(PrincipalStore):
 
     def replace_access_key(self, record: AccessKeyRecord, *, expected_version: int) -> bool:
         item = _principal_item(_access_key_key(record.access_key), record)
-        return self._put_if(item, _VERSION_IS, {":version": n(expected_version)}, {"#version": "version"})
+        put = self._put(item, f"{_VERSION_IS} AND domain_id = :domain_id")
+        put["Put"]["ExpressionAttributeNames"] = {"#version": "version"}
+        put["Put"]["ExpressionAttributeValues"] = {
+            ":version": n(expected_version),
+            ":domain_id": s(record.domain_id),
+        }
+        self._seen_domain(record.domain_id)
+        # The listing item is immutable: writing it again is harmless, and lists a key made before
+        # listing items existed.
+        return self._table.transact([put, self._put(_access_key_listing(record))]) is None
 
     def delete_access_key(self, access_key: str) -> bool:
-        return self._delete(_access_key_key(access_key))
+        current = self.get_access_key(access_key)
+        if current is None:
+            return False
+        delete = self._delete_op(_access_key_key(access_key))
+        delete["Delete"]["ConditionExpression"] = "domain_id = :domain_id"
+        delete["Delete"]["ExpressionAttributeValues"] = {":domain_id": s(current.domain_id)}
+        listing = self._delete_op(_listing_key(_access_key_listing(current)))
+        return self._table.transact([delete, listing]) is None
 
     def list_access_keys(self, domain_id: str | None = None) -> list[AccessKeyRecord]:
-        records = [_principal(AccessKeyRecord, item) for item in self._scan("AK#", "AK")]
+        items = self._listed("AK", domain_id)
+        if items is None:
+            items = self._scan("AK#", "AK")
+        records = [_principal(AccessKeyRecord, item) for item in items]
         return sorted(
             (r for r in records if domain_id is None or r.domain_id == domain_id), key=lambda r: r.access_key
         )
@@ -185,7 +353,8 @@ class DynamoPrincipalStore(PrincipalStore):
     # -- users -------------------------------------------------------------------------------------
 
     def create_user(self, record: UserRecord) -> None:
-        absent = "attribute_not_exists(PK)"
+        absent = _ABSENT
+        self._seen_domain(record.domain_id)
         cancelled = self._table.transact(
             [
                 {
@@ -202,6 +371,7 @@ class DynamoPrincipalStore(PrincipalStore):
                         "ConditionExpression": absent,
                     }
                 },
+                self._put(_user_listing(record)),
             ]
         )
         if cancelled is not None:
@@ -219,6 +389,7 @@ class DynamoPrincipalStore(PrincipalStore):
         return user if user is not None and user.user_id == user_id else None
 
     def replace_user(self, record: UserRecord, *, expected_version: int) -> bool:
+        self._seen_domain(record.domain_id)
         cancelled = self._table.transact(
             [
                 {
@@ -233,9 +404,10 @@ class DynamoPrincipalStore(PrincipalStore):
                         },
                     }
                 },
-                # The index by id is the same for the user's whole life: writing it again is
-                # harmless, and indexes a user made before ids were indexed.
+                # The index by id and the listing item are the same for the user's whole life:
+                # writing them again is harmless, and indexes a user made before they existed.
                 {"Put": {"TableName": self._table.name, "Item": _user_pointer(record)}},
+                self._put(_user_listing(record)),
             ]
         )
         return cancelled is None
@@ -257,12 +429,16 @@ class DynamoPrincipalStore(PrincipalStore):
                         "Key": _user_id_key(record.domain_id, record.user_id),
                     }
                 },
+                self._delete_op(_listing_key(_user_listing(record))),
             ]
         )
         return cancelled is None
 
     def list_users(self, domain_id: str | None = None) -> list[UserRecord]:
-        records = [_principal(UserRecord, item) for item in self._scan("USER#", "USER")]
+        items = self._listed("USER", domain_id)
+        if items is None:
+            items = self._scan("USER#", "USER")
+        records = [_principal(UserRecord, item) for item in items]
         return sorted(
             (r for r in records if domain_id is None or r.domain_id == domain_id),
             key=lambda r: (r.domain_name, r.name),
@@ -285,7 +461,9 @@ class DynamoPrincipalStore(PrincipalStore):
     # -- custom policies ---------------------------------------------------------------------------
 
     def create_policy(self, record: PolicyRecord) -> None:
-        if not self._table.put_if_absent(_principal_item(_policy_key(record.domain_id, record.name), record)):
+        self._seen_domain(record.domain_id)
+        item = _principal_item(_policy_key(record.domain_id, record.name), record)
+        if self._table.transact([self._put(item, _ABSENT), self._put(_policy_listing(record))]) is not None:
             raise PrincipalExists(record.name)
 
     def get_policy(self, domain_id: str, name: str) -> PolicyRecord | None:
@@ -293,7 +471,10 @@ class DynamoPrincipalStore(PrincipalStore):
         return None if item is None else _principal(PolicyRecord, item)
 
     def list_policies(self, domain_id: str | None = None) -> list[PolicyRecord]:
-        records = [_principal(PolicyRecord, item) for item in self._scan("POLICY#", "POLICY")]
+        items = self._listed("POLICY", domain_id)
+        if items is None:
+            items = self._scan("POLICY#", "POLICY")
+        records = [_principal(PolicyRecord, item) for item in items]
         return sorted(
             (r for r in records if domain_id is None or r.domain_id == domain_id),
             key=lambda r: (r.domain_id, r.name),
