@@ -139,6 +139,30 @@ def test_user_create_on_the_stack_table_gets_a_token_from_the_stack(
     assert b"a-long-cli-password" not in json.dumps(_items(aws_resources.table_name), default=repr).encode()
 
 
+def test_index_principals_lists_the_principals_of_an_older_table(
+    clean_env: None,
+    capsys: pytest.CaptureFixture[str],
+    aws_resources: AwsResources,
+    aws_services: Any,
+) -> None:
+    # Given principals whose listing items are missing (a table written before listings existed)
+    created = _run(capsys, "access-key", "create", *_stack_options(aws_resources), "--project-id", PROJECT_ID)
+    dynamodb = boto3.client("dynamodb")
+    listings = [
+        item for item in _items(aws_resources.table_name) if item["PK"]["S"].startswith("PRINCIPALS#D#")
+    ]
+    assert listings
+    for item in listings:
+        dynamodb.delete_item(TableName=aws_resources.table_name, Key={"PK": item["PK"], "SK": item["SK"]})
+    # When the CLI indexes them
+    result = _run(capsys, "index-principals", "--table-name", aws_resources.table_name)
+    # Then it reports them, and the listing finds the access key again
+    assert result["indexed"] >= len(listings)
+    listed = _run(capsys, "access-key", "list", *_stack_options(aws_resources))
+    assert created["access"] in json.dumps(listed)
+    assert created["secret"] not in json.dumps(listed)
+
+
 def test_rebuild_counts_restores_the_quota_counter_of_an_older_table(
     clean_env: None,
     capsys: pytest.CaptureFixture[str],
@@ -229,6 +253,7 @@ def test_create_table_refuses_a_table_of_another_shape(
     [
         pytest.param(("access-key", "create", "--project-id", PROJECT_ID), True, id="access-key-create"),
         pytest.param(("rebuild-counts", "--project-id", PROJECT_ID), False, id="rebuild-counts"),
+        pytest.param(("index-principals",), False, id="index-principals"),
         pytest.param(("serve", "--port", "0"), True, id="serve"),
     ],
 )

@@ -216,6 +216,18 @@ def _rebuild_counts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _index_principals(args: argparse.Namespace) -> int:
+    """Write the listing items of principals made before they existed (DynamoPrincipalStore.
+    index_listings: one Scan, idempotent), so that `skms user|access-key|policy list` query them."""
+    from skms.storage.dynamodb import DynamoPrincipalStore, DynamoTable, provision
+
+    client = _dynamodb_client(args.dynamodb_endpoint)
+    provision.require_table(client, args.table_name)
+    indexed = DynamoPrincipalStore(DynamoTable(args.table_name, client)).index_listings()
+    print(json.dumps({"table": args.table_name, "indexed": indexed}, indent=2))
+    return 0
+
+
 def _create_table(args: argparse.Namespace) -> int:
     """Create the DynamoDB table of the AWS backend from the template (idempotent)."""
     from skms.sam_template import load_template
@@ -681,6 +693,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     rebuild.add_argument("--dynamodb-endpoint", help="DynamoDB endpoint URL")
     rebuild.set_defaults(run=_rebuild_counts)
+
+    index = commands.add_parser(
+        "index-principals",
+        help="index a DynamoDB table's principals made before the listings existed (after an upgrade)",
+    )
+    index.add_argument("--table-name", required=True, help="the stack's DynamoDB table")
+    index.add_argument("--dynamodb-endpoint", help="DynamoDB endpoint URL")
+    index.set_defaults(run=_index_principals)
 
     _add_create_table(commands)
 
