@@ -22,20 +22,55 @@ the action and the resource; it is logged at INFO with the deciding statement's 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from skms import errors
 from skms.caller import Caller
+from skms.crypto.cache import TtlLruCache
 from skms.crypto.keyspec import KeySpec, default_usage
 from skms.domain import KeyRecord
 from skms.iam import grants
 from skms.iam.actions import ACTIONS, Action
 from skms.iam.policy import TAG_KEY_PREFIX, Decision, Outcome, Policy, Request, evaluate, key_urn
+from skms.iam.source import PolicySource
 from skms.observability import logger
-from skms.services import Services
 from skms.storage.port import GRANTEE_USER
 
 Context = dict[str, tuple[str, ...]]  # condition key (lower-cased) -> its values
+
+
+# --- what the decision needs of the services (skms.services.Services, which imports skms.iam) ---
+
+
+class _Settings(Protocol):
+    @property
+    def region_id(self) -> str: ...
+
+
+class _TagStore(Protocol):
+    def get_tags(self, project_id: str, key_id: str) -> dict[str, str]: ...
+
+
+class _Stores(Protocol):
+    @property
+    def tags(self) -> _TagStore: ...
+
+    @property
+    def grants(self) -> grants.GrantReads: ...
+
+
+class AuthorizationServices(Protocol):
+    @property
+    def settings(self) -> _Settings: ...
+
+    @property
+    def stores(self) -> _Stores: ...
+
+    @property
+    def policies(self) -> PolicySource | None: ...
+
+    @property
+    def grants_held(self) -> TtlLruCache[Any] | None: ...
 
 
 # --- condition values of a request on no key (§2.4) ---------------------------------------------
@@ -78,7 +113,7 @@ REQUEST_CONTEXT: dict[str, Callable[[Any], Context]] = {
 GRANT_RELATIONSHIP_OPERATIONS = frozenset({"retire-grant", "list-retirable-grants"})
 
 
-def authorize_request(services: Services, caller: Caller, body: Any) -> None:
+def authorize_request(services: AuthorizationServices, caller: Caller, body: Any) -> None:
     """Before the logic runs: decide an operation on no key, with its request's condition values.
     Operations on a key are decided by the gate, per key (:func:`authorize` with ``key``)."""
     if caller.principal.is_account:
@@ -94,7 +129,7 @@ def authorize_request(services: Services, caller: Caller, body: Any) -> None:
 
 
 def authorize(
-    services: Services,
+    services: AuthorizationServices,
     caller: Caller,
     *,
     key: KeyRecord | None = None,
@@ -119,7 +154,7 @@ def authorize(
     _authorize_user(services, caller, key, key_id, alias, context)
 
 
-def _refuse_explicit_deny(services: Services, caller: Caller) -> None:
+def _refuse_explicit_deny(services: AuthorizationServices, caller: Caller) -> None:
     """For :data:`GRANT_RELATIONSHIP_OPERATIONS`: refused only by an explicit Deny of the caller's
     own policies (a statement on every resource: the grant's key is not known yet)."""
     action = ACTIONS[caller.operation]
@@ -136,7 +171,7 @@ def _refuse_explicit_deny(services: Services, caller: Caller) -> None:
 
 
 def _authorize_through_grants(
-    services: Services,
+    services: AuthorizationServices,
     caller: Caller,
     key: KeyRecord,
     alias: str | None,
@@ -171,7 +206,7 @@ def _authorize_through_grants(
 
 
 def _authorize_user(  # noqa: PLR0917 - the private body of authorize()
-    services: Services,
+    services: AuthorizationServices,
     caller: Caller,
     key: KeyRecord | None,
     key_id: str | None,
@@ -213,7 +248,7 @@ def _authorize_user(  # noqa: PLR0917 - the private body of authorize()
 
 
 def _grant_allows(
-    services: Services,
+    services: AuthorizationServices,
     caller: Caller,
     key: KeyRecord,
     context: Mapping[str, tuple[str, ...]] | None,
@@ -232,7 +267,7 @@ def _grant_allows(
 
 
 def _context(
-    services: Services,
+    services: AuthorizationServices,
     caller: Caller,
     policies: tuple[Policy, ...],
     *,

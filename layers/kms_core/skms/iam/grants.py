@@ -8,11 +8,32 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from skms.caller import Caller, PrincipalKind
+from skms.crypto.cache import TtlLruCache
 from skms.domain import KeyRecord
-from skms.services import Services
 from skms.storage.port import GRANTEE_DOMAIN, GRANTEE_USER, GrantRecord
+
+# --- what the grant reads need of the services (skms.services.Services, which imports skms.iam) ---
+
+
+class GrantReads(Protocol):
+    def grants_held(self, grantee_type: str, grantee: str, key_id: str) -> list[GrantRecord]: ...
+
+
+class _GrantStores(Protocol):
+    @property
+    def grants(self) -> GrantReads: ...
+
+
+class GrantServices(Protocol):
+    @property
+    def stores(self) -> _GrantStores: ...
+
+    @property
+    def grants_held(self) -> TtlLruCache[Any] | None: ...
+
 
 CREATE_GRANT = "create-grant"
 RETIRE_GRANT = "retire-grant"
@@ -44,7 +65,7 @@ def principal_id(caller: Caller) -> str:
 # -- the grant decision -------------------------------------------------------------------------
 
 
-def _held(services: Services, grantee_type: str, grantee: str, key_id: str) -> list[GrantRecord]:
+def _held(services: GrantServices, grantee_type: str, grantee: str, key_id: str) -> list[GrantRecord]:
     cache = services.grants_held
     entry = (grantee_type, grantee, key_id)
     if cache is not None:
@@ -57,14 +78,14 @@ def _held(services: Services, grantee_type: str, grantee: str, key_id: str) -> l
     return held
 
 
-def forget(services: Services, grant: GrantRecord) -> None:
+def forget(services: GrantServices, grant: GrantRecord) -> None:
     """This process stops trusting its cached reads of the grantee's grants on the key at once
     (other processes: within the cache time)."""
     if services.grants_held is not None:
         services.grants_held.discard((grant.grantee_principal_type, grant.grantee_principal, grant.key_id))
 
 
-def grants_held(services: Services, caller: Caller, key_id: str) -> list[GrantRecord]:
+def grants_held(services: GrantServices, caller: Caller, key_id: str) -> list[GrantRecord]:
     """The grants the caller holds on key id ``key_id``, in any project: as a user (its user id; the
     account: its domain id) and as a principal of its domain (``domain`` grantees)."""
     held = _held(services, GRANTEE_USER, principal_id(caller), key_id)
@@ -72,7 +93,7 @@ def grants_held(services: Services, caller: Caller, key_id: str) -> list[GrantRe
 
 
 def grant_allows(
-    services: Services,
+    services: GrantServices,
     caller: Caller,
     key: KeyRecord,
     operation: str,
@@ -106,7 +127,7 @@ class GrantedKey:
     grants: tuple[GrantRecord, ...]
 
 
-def find_granted_key(services: Services, caller: Caller, key_id: str) -> GrantedKey | None:
+def find_granted_key(services: GrantServices, caller: Caller, key_id: str) -> GrantedKey | None:
     """The key of id ``key_id`` that the caller holds a grant on, wherever it lives, or None.
     How a grantee of another domain addresses a key: by its bare id under its own project
     (access-control §3.3). Never finds a key by its id alone: only through a grant held."""
