@@ -15,6 +15,8 @@ give the same document.
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import logging
 import os
 import sys
@@ -43,6 +45,24 @@ class LeanFormatter(LambdaPowertoolsFormatter):
         self._second = -1
         self._second_text = ""
         self._refresh()
+        # Powertools' default serializer is functools.partial(json.dumps, <options>), which builds a
+        # JSONEncoder from those options on every call: the same encoder, built once, writes the same
+        # text. Any other serializer (given, or set later) is called as it is.
+        serializer = self.json_serializer
+        self._default_serializer: Any = None
+        self._encoder: json.JSONEncoder | None = None
+        if (
+            isinstance(serializer, functools.partial)
+            and serializer.func is json.dumps
+            and not serializer.args
+        ):
+            self._default_serializer = serializer
+            self._encoder = json.JSONEncoder(**serializer.keywords)
+
+    def serialize(self, log: Any) -> str:
+        if self._encoder is not None and self.json_serializer is self._default_serializer:
+            return self._encoder.encode(log)
+        return super().serialize(log)
 
     def _refresh(self) -> None:
         """Recompute the constant keys; None when log_format is not the plain default shape."""

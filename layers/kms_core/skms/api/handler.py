@@ -38,6 +38,8 @@ LogicFn = Callable[[Req, Caller, Services], BaseModel | None]
 Handler = Callable[[Any, Any], dict[str, Any]]
 
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
+# What json.dumps(body, ensure_ascii=False, separators=(",", ":")) builds on every call, built once.
+_JSON_BODY = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _api_response(
@@ -54,9 +56,23 @@ def _api_response(
     return {
         "statusCode": status,
         "headers": headers,
-        "body": "" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        "body": "" if body is None else _JSON_BODY.encode(body),
         "isBase64Encoded": False,
     }
+
+
+def _attribute(model: object, name: str) -> Any:
+    """``getattr(model, name, None)``, without pydantic's ``__getattr__`` for a name its class does
+    not have (an AttributeError raised and caught per request). Extra fields, where a model
+    allows them, are looked up as before."""
+    if (
+        isinstance(model, BaseModel)
+        and name not in type(model).model_fields
+        and not hasattr(type(model), name)
+        and not model.__pydantic_extra__
+    ):
+        return None
+    return getattr(model, name, None)
 
 
 def _headers_of(result: BaseModel | None) -> dict[str, str]:
@@ -166,19 +182,19 @@ class _Endpoint:
         # Operations on no key are authorised here, once, before their logic (those on a key are
         # authorised by the gate, per key they open): skms.iam.decide.
         authorize_request(services, caller, body)
-        key_id = getattr(body, "key_id", None)
+        key_id = _attribute(body, "key_id")
         if isinstance(key_id, str):
             log["key_id"] = key_id
 
         def work() -> dict[str, Any]:
             result = self.logic(body, caller, services)
-            created = getattr(getattr(result, "key_info", None), "key_id", None)
+            created = _attribute(_attribute(result, "key_info"), "key_id")
             if isinstance(created, str):
                 log["key_id"] = created
             payload = None if result is None else result.model_dump(mode="json", exclude_none=True)
             return {"payload": payload, "headers": _headers_of(result)}
 
-        sequence = getattr(body, "sequence", None)
+        sequence = _attribute(body, "sequence")
 
         def once_per_sequence() -> dict[str, Any]:
             if self.idempotent and sequence:

@@ -297,7 +297,7 @@ def verify_request(event: Mapping[str, Any], body: bytes, services: Services) ->
         parsed = request_signing.parse_authorization(headers.get("authorization", ""))
         if parsed.access_key != principal.principal_id:
             raise request_signing.SignatureError("The access key changed after authorization.")
-        request_signing.verify(
+        request_signing.verify_lowered(  # names lower-cased by _lower_headers
             authorization=parsed,
             secret_key=secret,
             method=str(event.get("httpMethod", "")),

@@ -63,6 +63,7 @@ Parsing checks every bound before slicing; every failure is the opaque :class:`C
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import hmac
 import os
@@ -124,9 +125,17 @@ def binding(project_id: str, context: Mapping[str, str] | None, aad: bytes | Non
 
     An absent context equals ``{}`` and absent AAD equals ``b""``.
     """
+    if not context and not aad:  # most requests: a function of the project alone
+        return _project_binding(project_id)
     return length_prefixed(
         BINDING_LABEL, project_id.encode("utf-8"), encode_context(context or {}), aad or b""
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _project_binding(project_id: str) -> bytes:
+    """:func:`binding` with no context and no AAD (public values: nothing secret is remembered)."""
+    return length_prefixed(BINDING_LABEL, project_id.encode("utf-8"), encode_context({}), b"")
 
 
 def seal(
