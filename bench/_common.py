@@ -80,14 +80,17 @@ class Skms:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def signed(self, path: str, body: object) -> bytes:
-        """A POST to ``path`` as the Huawei SDK sends it: JSON body, AK/SK signature (§F6)."""
+    def signed(
+        self, path: str, body: object, *, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY
+    ) -> bytes:
+        """A POST to ``path`` as the Huawei SDK sends it: JSON body, AK/SK signature (§F6), by the
+        bench's access key unless another is given."""
         from tests.support.signer import sign_headers
 
         data = json.dumps(body, separators=(",", ":")).encode()
         headers = sign_headers(
-            access_key=ACCESS_KEY,
-            secret_key=SECRET_KEY,
+            access_key=access_key,
+            secret_key=secret_key,
             method="POST",
             path=path,
             body=data,
@@ -95,6 +98,20 @@ class Skms:
             host=self.host,
         )
         return raw_request("POST", path, headers, data)
+
+    def cli(self, *args: str, stdin: str = "") -> dict[str, Any]:
+        """``skms <args> --data-dir <this server's data dir>`` (users, access keys, policies): its JSON."""
+        done = subprocess.run(
+            [str(SKMS), *args, "--data-dir", str(self.data_dir)],
+            input=stdin,
+            text=True,
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"skms {' '.join(args[:2])} failed: {done.stderr.strip()}")
+        result: dict[str, Any] = json.loads(done.stdout)
+        return result
 
     def call(self, operation: str, body: object) -> tuple[int, dict[str, Any]]:
         """One signed request to ``/v1.0/{project}/kms/<operation>``: (status, JSON answer)."""
@@ -263,3 +280,43 @@ def median_load(loads: list[Load]) -> Load:
         statistics.median(x.client_cpu for x in loads),
         statistics.median(x.reconnects for x in loads),
     )
+
+
+def paired_ratio(
+    port: int,
+    requests: Mapping[str, bytes],
+    *,
+    rounds: int,
+    seconds: float,
+    connections: int,
+    target: float,
+    label: str = "{}",
+) -> float:
+    """Two requests (baseline first) sent alike in ``rounds`` pairs whose order alternates, so that
+    drift in a shared machine's load falls on both: prints each one's medians and the median of the
+    pairs' ratios (second / first) against ``target``, and returns that ratio. ``label`` formats each
+    request's name in the table."""
+    (base, other), ratios = list(requests), []
+    for request in requests.values():  # warm up; drive() raises unless every answer is 200
+        drive(port, request, 0.3, connections)
+    loads: dict[str, list[Load]] = {name: [] for name in requests}
+    for round_number in range(rounds):
+        order = [base, other] if round_number % 2 == 0 else [other, base]
+        measured = {name: drive(port, requests[name], seconds, connections) for name in order}
+        for name, load in measured.items():
+            loads[name].append(load)
+        ratios.append(measured[other].rate / measured[base].rate)
+    width = max(len(label.format(name)) for name in requests)
+    for name, rounds_of in loads.items():
+        load = median_load(rounds_of)
+        print(
+            f"  {label.format(name):<{width}} {load.rate:8.0f} req/s   p50 {load.p50 * 1000:6.2f} ms   "
+            f"p99 {load.p99 * 1000:6.2f} ms   client cpu {load.client_cpu:.2f}"
+        )
+    ratio = statistics.median(ratios)
+    verdict = "ok" if ratio >= target else "below target"
+    print(
+        f"  ratio {other}/{base} throughput: {ratio:.3f} (median of {rounds} pairs; "
+        f"min {min(ratios):.3f}, max {max(ratios):.3f}; target >= {target}: {verdict})"
+    )
+    return ratio

@@ -12,13 +12,12 @@ signature check and the encryption.
 
 from __future__ import annotations
 
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Load, drive, kms_path, median_load, skms_server
+from _common import kms_path, paired_ratio, skms_server
 
 ROUNDS, SECONDS, CONNECTIONS = 12, 0.5, 4
 TARGET = 0.9
@@ -40,29 +39,15 @@ def run() -> float:
             "key id": server.signed(kms_path("encrypt-data"), {"key_id": key_id, "plain_text": plain}),
             "alias": server.signed(kms_path("encrypt-data"), {"key_id": ALIAS, "plain_text": plain}),
         }
-        for request in requests.values():  # warm up: caches, connections, the alias path
-            drive(server.port, request, 0.3, CONNECTIONS)
-        loads: dict[str, list[Load]] = {name: [] for name in requests}
-        ratios: list[float] = []
-        for round_number in range(ROUNDS):
-            order = list(requests) if round_number % 2 == 0 else list(reversed(requests))
-            measured = {name: drive(server.port, requests[name], SECONDS, CONNECTIONS) for name in order}
-            for name, load in measured.items():
-                loads[name].append(load)
-            ratios.append(measured["alias"].rate / measured["key id"].rate)
-    medians = {name: median_load(rounds) for name, rounds in loads.items()}
-    for name, load in medians.items():
-        print(
-            f"  by {name:<7} {load.rate:8.0f} req/s   p50 {load.p50 * 1000:6.2f} ms   "
-            f"p99 {load.p99 * 1000:6.2f} ms   client cpu {load.client_cpu:.2f}"
+        return paired_ratio(
+            server.port,
+            requests,
+            rounds=ROUNDS,
+            seconds=SECONDS,
+            connections=CONNECTIONS,
+            target=TARGET,
+            label="by {}",
         )
-    ratio = statistics.median(ratios)
-    verdict = "ok" if ratio >= TARGET else "below target"
-    print(
-        f"  ratio alias/key id throughput: {ratio:.3f} (median of {ROUNDS} pairs; "
-        f"min {min(ratios):.3f}, max {max(ratios):.3f}; target >= {TARGET}: {verdict})"
-    )
-    return ratio
 
 
 if __name__ == "__main__":

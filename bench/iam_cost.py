@@ -15,8 +15,6 @@ check and the data key.
 from __future__ import annotations
 
 import json
-import statistics
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -25,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PROJECT, SKMS, Load, Skms, drive, kms_path, median_load, raw_request, skms_server
+from _common import PROJECT, Skms, kms_path, paired_ratio, skms_server
 
 ROUNDS, SECONDS, CONNECTIONS = 12, 0.5, 4
 TARGET = 0.9
@@ -68,47 +66,20 @@ def ten_statements(key_id: str) -> dict[str, Any]:
     return {"Version": "5.0", "Statement": statements}
 
 
-def _cli(server: Skms, *args: str, stdin: str = "") -> dict[str, Any]:
-    done = subprocess.run(
-        [str(SKMS), *args, "--data-dir", str(server.data_dir)],
-        input=stdin,
-        text=True,
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"skms {' '.join(args[:2])} failed: {done.stderr.strip()}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
 def _user_request(server: Skms, key_id: str) -> bytes:
     """The create-datakey request signed with a new IAM user's access key (user + policy by CLI)."""
-    from tests.support.signer import sign_headers
-
     with tempfile.NamedTemporaryFile("w", suffix=".json") as document:
         json.dump(ten_statements(key_id), document)
         document.flush()
-        _cli(server, "policy", "create", "--name", "bench-ten-statements", "--document", document.name)
+        server.cli("policy", "create", "--name", "bench-ten-statements", "--document", document.name)
     name = "bench-user"
-    user = _cli(server, "user", "create", "--name", name, "--project-id", PROJECT, stdin="bench-Password-1\n")
-    _cli(server, "policy", "attach", "--user", name, "--policy", "bench-ten-statements")
-    key = _cli(server, "access-key", "create", "--user", name)
+    user = server.cli("user", "create", "--name", name, "--project-id", PROJECT, stdin="bench-Password-1\n")
+    server.cli("policy", "attach", "--user", name, "--policy", "bench-ten-statements")
+    key = server.cli("access-key", "create", "--user", name)
     if key["user_id"] != user["user_id"]:
         raise RuntimeError("the access key does not belong to the user")
-    path = kms_path("create-datakey")
-    data = json.dumps({"key_id": key_id, "datakey_length": "256"}, separators=(",", ":")).encode()
-    headers = sign_headers(
-        access_key=key["access"],
-        secret_key=key["secret"],
-        method="POST",
-        path=path,
-        body=data,
-        project_id=PROJECT,
-        host=server.host,
-    )
-    request: bytes = raw_request("POST", path, headers, data)
-    return request
+    body = {"key_id": key_id, "datakey_length": "256"}
+    return server.signed(kms_path("create-datakey"), body, access_key=key["access"], secret_key=key["secret"])
 
 
 def run() -> float:
@@ -122,29 +93,9 @@ def run() -> float:
             "account": server.signed(kms_path("create-datakey"), {"key_id": key_id, "datakey_length": "256"}),
             "IAM user": _user_request(server, key_id),
         }
-        for request in requests.values():  # warm up; drive() raises unless every answer is 200
-            drive(server.port, request, 0.3, CONNECTIONS)
-        loads: dict[str, list[Load]] = {name: [] for name in requests}
-        ratios: list[float] = []
-        for round_number in range(ROUNDS):
-            order = list(requests) if round_number % 2 == 0 else list(reversed(requests))
-            measured = {name: drive(server.port, requests[name], SECONDS, CONNECTIONS) for name in order}
-            for name, load in measured.items():
-                loads[name].append(load)
-            ratios.append(measured["IAM user"].rate / measured["account"].rate)
-    medians = {name: median_load(rounds) for name, rounds in loads.items()}
-    for name, load in medians.items():
-        print(
-            f"  {name:<9} {load.rate:8.0f} req/s   p50 {load.p50 * 1000:6.2f} ms   "
-            f"p99 {load.p99 * 1000:6.2f} ms   client cpu {load.client_cpu:.2f}"
+        return paired_ratio(
+            server.port, requests, rounds=ROUNDS, seconds=SECONDS, connections=CONNECTIONS, target=TARGET
         )
-    ratio = statistics.median(ratios)
-    verdict = "ok" if ratio >= TARGET else "below target"
-    print(
-        f"  ratio IAM user/account throughput: {ratio:.3f} (median of {ROUNDS} pairs; "
-        f"min {min(ratios):.3f}, max {max(ratios):.3f}; target >= {TARGET}: {verdict})"
-    )
-    return ratio
 
 
 if __name__ == "__main__":
