@@ -158,14 +158,7 @@ def _refuse_explicit_deny(services: AuthorizationServices, caller: Caller) -> No
     """For :data:`GRANT_RELATIONSHIP_OPERATIONS`: refused only by an explicit Deny of the caller's
     own policies (a statement on every resource: the grant's key is not known yet)."""
     action = ACTIONS[caller.operation]
-    principal = caller.principal
-    policies = (
-        services.policies.policies_of(principal.domain_id, principal.user_id) if services.policies else ()
-    )
-    request = Request(
-        action.names, None, _context(services, caller, policies, key=None, alias=None, extra=None)
-    )
-    decision = evaluate(policies, request)
+    decision = _evaluate(services, caller, action, None, key=None, alias=None, extra=None)
     if decision.outcome is Outcome.DENY:
         _refuse(caller, action, "*", decision)
 
@@ -187,15 +180,8 @@ def _authorize_through_grants(
     if action is None:
         _refuse(caller, None, resource, Decision(Outcome.IMPLICIT_DENY))
     grant_types: tuple[str, ...] = grants.GRANTEE_TYPES
-    principal = caller.principal
-    if not principal.is_account:
-        policies = (
-            services.policies.policies_of(principal.domain_id, principal.user_id) if services.policies else ()
-        )
-        request = Request(
-            action.names, resource, _context(services, caller, policies, key=key, alias=alias, extra=context)
-        )
-        decision = evaluate(policies, request)
+    if not caller.principal.is_account:
+        decision = _evaluate(services, caller, action, resource, key=key, alias=alias, extra=context)
         if decision.outcome is Outcome.DENY:
             _refuse(caller, action, resource, decision)
         if not decision.allowed:
@@ -222,19 +208,12 @@ def _authorize_user(  # noqa: PLR0917 - the private body of authorize()
         # An operation on no key (list-kms-by-tags reading the keys it lists) was decided once,
         # for the whole request, before its logic ran.
         return
-    principal = caller.principal
-    policies = (
-        services.policies.policies_of(principal.domain_id, principal.user_id) if services.policies else ()
-    )
     region = services.settings.region_id
     if key is not None:
         resource: str | None = key_urn(region, key.domain_id, key.key_id)
     else:
         resource = key_urn(region, caller.domain_id, key_id) if key_id is not None else None
-    request = Request(
-        action.names, resource, _context(services, caller, policies, key=key, alias=alias, extra=context)
-    )
-    decision = evaluate(policies, request)
+    decision = _evaluate(services, caller, action, resource, key=key, alias=alias, extra=context)
     if decision.allowed:
         return
     # Grants: only after an implicit deny (an explicit Deny still wins), only on a key.
@@ -245,6 +224,26 @@ def _authorize_user(  # noqa: PLR0917 - the private body of authorize()
     ):
         return
     _refuse(caller, action, resource or "*", decision)
+
+
+def _evaluate(
+    services: AuthorizationServices,
+    caller: Caller,
+    action: Action,
+    resource: str | None,
+    *,
+    key: KeyRecord | None,
+    alias: str | None,
+    extra: Mapping[str, tuple[str, ...]] | None,
+) -> Decision:
+    """The caller's own policies (none without a policy source) on ``action`` and ``resource``,
+    with the request's condition values."""
+    principal = caller.principal
+    policies = (
+        services.policies.policies_of(principal.domain_id, principal.user_id) if services.policies else ()
+    )
+    context = _context(services, caller, policies, key=key, alias=alias, extra=extra)
+    return evaluate(policies, Request(action.names, resource, context))
 
 
 def _grant_allows(
@@ -294,22 +293,29 @@ def _context(
     return context
 
 
+def _log_denied(
+    caller: Caller, action: str, resource: str, outcome: str, statement: str | None = None
+) -> None:
+    """The INFO line of a refusal: who, which operation and action, on what, and why."""
+    principal = caller.principal
+    extra = {
+        "principal_id": principal.id,
+        "user_id": principal.user_id,
+        "domain_id": principal.domain_id,
+        "operation": caller.operation,
+        "action": action,
+        "resource": resource,
+        "outcome": outcome,
+    }
+    if statement is not None:
+        extra["statement"] = statement
+    logger.info("authorization denied", extra={**extra, "request_id": caller.request_id})
+
+
 def _refuse_foreign(caller: Caller, action: Action, resource: str) -> NoReturn:
     principal = caller.principal
     who = principal.user_id or principal.domain_id
-    logger.info(
-        "authorization denied",
-        extra={
-            "principal_id": principal.id,
-            "user_id": principal.user_id,
-            "domain_id": principal.domain_id,
-            "operation": caller.operation,
-            "action": action.name,
-            "resource": resource,
-            "outcome": "no-grant",
-            "request_id": caller.request_id,
-        },
-    )
+    _log_denied(caller, action.name, resource, "no-grant")
     raise errors.NoGrant(
         f"{who} is not authorized to perform {action.name} on {resource}: no grant allows it."
     )
@@ -320,18 +326,5 @@ def _refuse(caller: Caller, action: Action | None, resource: str, decision: Deci
     who = principal.user_id or principal.id
     name = action.name if action is not None else (caller.operation or "an unknown operation")
     why = "an explicit deny applies" if decision.outcome is Outcome.DENY else "no policy allows it"
-    logger.info(
-        "authorization denied",
-        extra={
-            "principal_id": principal.id,
-            "user_id": principal.user_id,
-            "domain_id": principal.domain_id,
-            "operation": caller.operation,
-            "action": name,
-            "resource": resource,
-            "outcome": decision.outcome.value,
-            "statement": decision.statement or "",
-            "request_id": caller.request_id,
-        },
-    )
+    _log_denied(caller, name, resource, decision.outcome.value, decision.statement or "")
     raise errors.NotAuthorized(f"User {who} is not authorized to perform {name} on {resource}: {why}.")
