@@ -433,10 +433,9 @@ def test_each_crypto_function_resolves_an_alias_within_its_iam_grants(
 
 def _key_fields(function: str) -> dict[str, str]:
     """The fields of the function's direct event that name one key (the placeholder), if any."""
-    path = EVENTS / function / "direct.json"
-    if not path.exists():
+    if not (EVENTS / function / "direct.json").exists():
         return {}
-    body = json.loads(path.read_text())["body"] or {}
+    body = load_event(function, "direct")["body"] or {}
     return {
         name: value for name, value in body.items() if value == PLACEHOLDER_KEY_ID and name.endswith("key_id")
     }
