@@ -41,7 +41,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import S
 from skms import errors
 from skms.auth.request_signing import MAX_CLOCK_SKEW
 from skms.caller import Caller
-from skms.storage.idempotency import build_persistence
+from skms.storage.idempotency import SqliteIdempotencyStore, build_persistence
 
 WINDOW_SECONDS = 3600
 # A request dated D is accepted while now is within D ± MAX_CLOCK_SKEW; remembered from its first
@@ -148,6 +148,12 @@ def _replayed_error(answer: dict[str, Any]) -> errors.KmsError:
     return replayed
 
 
+def _within_grace(expiry: int, now: float) -> bool:
+    """Whether a repeat at ``now`` of the request whose record expires at ``expiry`` is within
+    :data:`REPLAY_GRACE_SECONDS` of its first arrival."""
+    return now < expiry - REPLAY_WINDOW_SECONDS + REPLAY_GRACE_SECONDS
+
+
 class ReplayGuard:
     """One per function: runs a signed request's ``work`` at most once per
     :data:`REPLAY_WINDOW_SECONDS`, keyed by a hash of its :func:`fingerprint <skms.auth.
@@ -162,6 +168,12 @@ class ReplayGuard:
     def __init__(self, operation: str, persistence: BasePersistenceLayer, *, answers: bool) -> None:
         self._answers = answers
         self._persistence = persistence
+        # Markers without answers on SQLite (`skms serve`): in process memory, written behind.
+        self._markers = (
+            persistence.replay_markers()
+            if not answers and isinstance(persistence, SqliteIdempotencyStore)
+            else None
+        )
         self._key_prefix = f"skms#{operation}#replay"
         # Same signature = same request (method, path, query, signed headers, date, body): nothing
         # to validate beyond the key.
@@ -189,7 +201,10 @@ class ReplayGuard:
     def run(self, *, fingerprint: str, context: Any, work: Runner) -> dict[str, Any]:
         """``fingerprint``: a hash naming the signed request (never the signature itself)."""
         if not self._answers:
-            self._mark_once(fingerprint)
+            if self._markers is not None:
+                self._claim_marker(fingerprint)
+            else:
+                self._mark_once(fingerprint)
             return work()
         if context is None or not hasattr(context, "get_remaining_time_in_millis"):
             context = _NoLambdaContext()
@@ -222,8 +237,18 @@ class ReplayGuard:
     def _within_grace(record: DataRecord | None) -> bool:
         if record is None or record.expiry_timestamp is None:
             return False
-        first_arrival = record.expiry_timestamp - REPLAY_WINDOW_SECONDS
-        return time.time() < first_arrival + REPLAY_GRACE_SECONDS
+        return _within_grace(record.expiry_timestamp, time.time())
+
+    def _claim_marker(self, fingerprint: str) -> None:
+        """:meth:`_mark_once` on the process's markers (:class:`skms.storage.idempotency.
+        ReplayMarkers`): one hash and one locked dict look-up instead of a SQLite commit."""
+        assert self._markers is not None
+        now = time.time()
+        held = self._markers.claim(
+            hashlib.sha256(fingerprint.encode()).digest(), int(now) + REPLAY_WINDOW_SECONDS, int(now)
+        )
+        if held is not None and not _within_grace(held, now):
+            raise errors.AccessDenied("This signed request was already used; sign a new request.")
 
     def _mark_once(self, fingerprint: str) -> None:
         """Put-if-absent (or expired) of a marker holding nothing but the key and its expiry: the
