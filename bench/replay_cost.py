@@ -3,8 +3,10 @@
 In one process, on the SQLite store with warm caches (a warm Lambda), interleaved rounds of AK/SK
 requests that the authorizer allowed, each signed once and sent once (a fresh ``sequence`` makes
 every signature new, so the guard records each one rather than answering from a record):
-- create-key (AES_256, a state-changing operation: ``state-changing`` vs ``off``),
-- create-datakey (an operation whose answer holds a secret: ``all`` vs ``off``).
+- create-key (AES_256, a state-changing operation: ``state-changing`` vs ``off``; two synchronous
+  SQLite writes of the record with its answer),
+- create-datakey (an operation whose answer holds a secret: ``all`` vs ``off``; a marker in process
+  memory, written behind by the flusher thread).
 The function-side signature check runs in both. Prints medians per call and on/off throughput.
 """
 
@@ -36,6 +38,7 @@ def run() -> float:
     from skms.config import Settings
     from skms.runtime import Services, build_services, set_services
     from skms.sam_template import load_handler, routes_from_template
+    from skms.storage.idempotency import close_replay_markers
     from tests.support.signer import sign_headers
 
     handlers = {r.code_uri.name: load_handler(r) for r in routes_from_template(ROOT / "template.yaml")}
@@ -108,6 +111,7 @@ def run() -> float:
                 (operation, on, statistics.median(samples[on][1:]), statistics.median(samples["off"][1:]))
             )
         set_services(None)
+        close_replay_markers()  # its flusher writes into data_dir: done before the directory goes
 
     print(
         "replay protection cost, AK/SK requests through the function, "

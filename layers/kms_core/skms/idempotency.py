@@ -17,7 +17,8 @@ a refused request is refused again without running. See README, Safe retries.
 Storage: in AWS, Powertools' DynamoDB persistence layer on the keys table itself (partitions
 ``IDEMPOTENCY#<2 hex digits>``, sort key = the hashed idempotency key, ``expiration`` as the
 table's TTL attribute); locally, ``skms.storage.idempotency.SqliteIdempotencyStore``, the same
-semantics on the embedded store.
+semantics on the embedded store, except the markers of replays refused without an answer, held in
+process memory and written behind (``skms.storage.idempotency.ReplayMarkers``).
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ def _replayed_error(answer: dict[str, Any]) -> errors.KmsError:
     return replayed
 
 
-def _within_grace(expiry: int, now: float) -> bool:
+def _arrived_within_grace(expiry: int, now: float) -> bool:
     """Whether a repeat at ``now`` of the request whose record expires at ``expiry`` is within
     :data:`REPLAY_GRACE_SECONDS` of its first arrival."""
     return now < expiry - REPLAY_WINDOW_SECONDS + REPLAY_GRACE_SECONDS
@@ -161,9 +162,10 @@ class ReplayGuard:
 
     With ``answers`` (operations whose answers hold no secret), Powertools Idempotency: the first
     arrival's answer, an error included, is the answer of every later one. Without (an answer may
-    hold a data key or plaintext, which is never written down), one conditional write of a marker
-    before the work: a later arrival finds it and is refused (403 KMS.0307), whatever the first
-    one's outcome; a client re-signs to retry."""
+    hold a data key or plaintext, which is never written down), a marker set before the work (a
+    conditional write on DynamoDB; on SQLite a check-and-set in process memory, written behind): a
+    later arrival finds it and is refused (403 KMS.0307), whatever the first one's outcome; a client
+    re-signs to retry."""
 
     def __init__(self, operation: str, persistence: BasePersistenceLayer, *, answers: bool) -> None:
         self._answers = answers
@@ -237,7 +239,7 @@ class ReplayGuard:
     def _within_grace(record: DataRecord | None) -> bool:
         if record is None or record.expiry_timestamp is None:
             return False
-        return _within_grace(record.expiry_timestamp, time.time())
+        return _arrived_within_grace(record.expiry_timestamp, time.time())
 
     def _claim_marker(self, fingerprint: str) -> None:
         """:meth:`_mark_once` on the process's markers (:class:`skms.storage.idempotency.
@@ -247,7 +249,7 @@ class ReplayGuard:
         held = self._markers.claim(
             hashlib.sha256(fingerprint.encode()).digest(), int(now) + REPLAY_WINDOW_SECONDS, int(now)
         )
-        if held is not None and not _within_grace(held, now):
+        if held is not None and not _arrived_within_grace(held, now):
             raise errors.AccessDenied("This signed request was already used; sign a new request.")
 
     def _mark_once(self, fingerprint: str) -> None:

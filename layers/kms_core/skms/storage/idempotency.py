@@ -4,7 +4,10 @@ on the keys table (TTL attribute ``expiration``), or the same contract on SQLite
 On DynamoDB the records are spread over :data:`PARTITIONS` partitions ``IDEMPOTENCY#<2 hex
 digits>``, chosen by a hash of the record's key: one partition for all of them was a hot key
 under load. Records written before (partition ``IDEMPOTENCY``) are no longer read; they expire
-through TTL within the hour (a sequence retried across the upgrade runs once more)."""
+through TTL within the hour (a sequence retried across the upgrade runs once more).
+
+On SQLite the replay markers of ``KMS_REPLAY_PROTECTION=all`` (operations refused without an answer)
+are :class:`ReplayMarkers`: in process memory, written behind by a flusher thread."""
 
 from __future__ import annotations
 
@@ -340,7 +343,8 @@ def build_persistence(settings: Settings, *, replay_records: bool = False) -> Ba
     """``replay_records``: for :class:`skms.idempotency.ReplayGuard`. On SQLite they are committed
     without an fsync of their own (WAL, synchronous=NORMAL: safe against a crash of `skms serve`,
     not of the host): an fsync per request cost more than create-datakey itself, and a record lost
-    with the host only reopens its request's 30-minute window."""
+    with the host only reopens its request's 30-minute window. The markers without answers are not
+    committed per request at all (:meth:`SqliteIdempotencyStore.replay_markers`)."""
     if settings.storage == "dynamodb":
         import boto3
 
