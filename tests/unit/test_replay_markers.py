@@ -84,6 +84,16 @@ def test_markers_survive_a_restart(path: Path, book: ReplayMarkers) -> None:
     assert restarted.claim(_key("b"), now + 1 + WINDOW, now + 1) is None
 
 
+def test_one_flush_writes_every_pending_marker(path: Path, book: ReplayMarkers) -> None:
+    # More markers than one INSERT statement takes
+    now = int(time.time())
+    keys = {_key(str(n)): now + WINDOW + n // 300 for n in range(1001)}
+    for key, expiry in keys.items():
+        assert book.claim(key, expiry, now) is None
+    book.flush()
+    assert _on_disk(path) == keys
+
+
 def test_the_flusher_writes_the_markers_without_being_asked(path: Path) -> None:
     markers = replay_markers_at(path)
     now = int(time.time())

@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import functools
 import hashlib
+import itertools
 import sqlite3
 import threading
 import time
@@ -151,6 +152,14 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
 FLUSH_SECONDS = 0.05
 
 
+_ROWS_PER_INSERT = 400  # 800 parameters: within SQLite's smallest limit (999)
+
+
+def _insert_markers(rows: int) -> str:
+    """One INSERT of ``rows`` markers (placeholders only: the values are bound)."""
+    return "INSERT OR IGNORE INTO replay_markers VALUES " + ", ".join(["(?, ?)"] * rows)  # noqa: S608
+
+
 class ReplayMarkers:
     """The replay markers of the operations whose answers are never stored (``KMS_REPLAY_PROTECTION=
     all``) for one SQLite file, held in process memory and written to disk behind the requests.
@@ -260,7 +269,11 @@ class ReplayMarkers:
         with self._writing:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany("INSERT OR IGNORE INTO replay_markers VALUES (?, ?)", pending)
+                # Many rows per statement, not executemany: sqlite3 releases the GIL around each
+                # statement it steps, and a hand-off per marker would stall the request threads.
+                for start in range(0, len(pending), _ROWS_PER_INSERT):
+                    rows = pending[start : start + _ROWS_PER_INSERT]
+                    self._conn.execute(_insert_markers(len(rows)), list(itertools.chain.from_iterable(rows)))
                 if pruned:
                     self._conn.execute("DELETE FROM replay_markers WHERE expiration < ?", (now,))
                 self._conn.execute("COMMIT")
