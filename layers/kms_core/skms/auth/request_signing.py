@@ -135,6 +135,8 @@ class SigningSecret(bytes):
     def __repr__(self) -> str:
         return "SigningSecret(<secret>)"
 
+    __str__ = __repr__  # bytes' own __str__ would print the bytes
+
     def sign(self, to_sign: str) -> str:
         """The hex HMAC-SHA256 of ``to_sign`` (UTF-8) under this secret, as :func:`hmac.digest`."""
         inner = self._inner.copy()
