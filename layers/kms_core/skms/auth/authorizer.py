@@ -243,10 +243,26 @@ def authorize(event: Mapping[str, Any], services: Services) -> Decision:
     # Whether the key may use this project is told only after the signature is verified (in the
     # function): answering 403 here would reveal an access key's projects to anyone who knows it.
     allowed = "true" if project_id in projects else "false"
-    principal = _principal(
+    return _allow(
         AUTH_AKSK, record.access_key, record.domain_id, project_id, user_name, allowed, record.user_id
     )
-    return Decision(principal, True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _allow(  # noqa: PLR0917 - positional: the cache key, as Principal's fields
+    method: str,
+    principal_id: str,
+    domain_id: str,
+    project_id: str,
+    user: str,
+    project_allowed: str,
+    user_id: str,
+) -> Decision:
+    """The Allow decision for a principal: like :data:`_principal`, a pure function of its values,
+    built once per principal and project (immutable, so its requests share one)."""
+    return Decision(
+        _principal(method, principal_id, domain_id, project_id, user, project_allowed, user_id), True
+    )
 
 
 def principal_from_context(context: Mapping[str, Any]) -> Principal:
