@@ -46,7 +46,7 @@ def parse_authorization(value: str) -> ParsedAuthorization:
     return ParsedAuthorization(access, _signed_header_names(signed), signature.lower())
 
 
-@functools.lru_cache(maxsize=256)  # a client signs the same headers in every request
+@functools.lru_cache(maxsize=64)  # a client signs the same headers in every request
 def _signed_header_names(signed: str) -> tuple[str, ...]:
     names = signed.split(";")
     # Every name non-empty and lower-case (no name changes under lower() iff their join does not).
