@@ -10,8 +10,25 @@ import pytest
 
 from skms import errors
 from skms.auth import tokens
-from skms.auth.authorizer import AUTH_AKSK, AUTH_TOKEN, Principal, Unauthorized, authorize, verify_request
-from skms.auth.principals import create_access_key, create_user, issue_token, token_key
+from skms.auth.authorizer import (
+    AUTH_AKSK,
+    AUTH_TOKEN,
+    NotAuthenticated,
+    Principal,
+    Unauthorized,
+    authorize,
+    principal_from_context,
+    verify_request,
+)
+from skms.auth.principals import (
+    cached_secret,
+    create_access_key,
+    create_user,
+    issue_token,
+    secret_of,
+    token_key,
+)
+from skms.auth.request_signing import SigningSecret
 from skms.caller import AuthMethod, Caller, Identity, PrincipalKind
 from skms.runtime import Services
 from tests.conftest import OTHER_PROJECT_ID, PROJECT_ID
@@ -298,3 +315,55 @@ def test_idempotency_is_scoped_by_project_and_principal() -> None:
     user = Identity("alice", PrincipalKind.USER, "d" * 32, AuthMethod.TOKEN)
     assert scope_of(Caller("p1", "d" * 32, "r", user)) == "p1#alice"
     assert scope_of(Caller("p1", "d" * 32, "r")) == "p1#direct"  # as before the principal was a field
+
+
+def test_the_principal_is_read_from_the_context_as_text() -> None:
+    context = {
+        "auth_method": AUTH_AKSK,
+        "principal_id": AK,
+        "domain_id": DOMAIN,
+        "project_id": PROJECT_ID,
+        "user": "",
+        "project_allowed": "true",
+        "user_id": "",
+    }
+    principal = principal_from_context(context)
+    assert principal == Principal(AUTH_AKSK, AK, DOMAIN, PROJECT_ID, "", "true", "")
+    assert principal_from_context(dict(context)) == principal
+    assert principal_from_context({**context, "project_id": OTHER_PROJECT_ID}).project_id == OTHER_PROJECT_ID
+    # API Gateway may hand a value back as a boolean: it is read as its text, never as "true"
+    assert principal_from_context({**context, "project_allowed": True}).project_allowed == "True"
+    minimal = {key: context[key] for key in ("auth_method", "principal_id", "domain_id", "project_id")}
+    assert principal_from_context(minimal) == principal
+    with pytest.raises(NotAuthenticated):
+        principal_from_context({key: context[key] for key in ("auth_method", "principal_id", "domain_id")})
+
+
+@pytest.mark.parametrize(
+    ("method", "user_id", "kind", "auth_method"),
+    [
+        (AUTH_AKSK, "", PrincipalKind.ACCOUNT, AuthMethod.AKSK),
+        (AUTH_AKSK, "u" * 32, PrincipalKind.USER, AuthMethod.AKSK),
+        (AUTH_TOKEN, "u" * 32, PrincipalKind.USER, AuthMethod.TOKEN),
+    ],
+)
+def test_each_principal_has_its_own_identity(
+    method: str, user_id: str, kind: PrincipalKind, auth_method: AuthMethod
+) -> None:
+    for domain in ("d" * 32, "e" * 32):
+        principal = Principal(method, "someone", domain, PROJECT_ID, user_id=user_id)
+        assert principal.identity() == Identity("someone", kind, domain, auth_method, user_id)
+
+
+def test_the_secret_is_kept_with_its_signing_states(principal_services: Services) -> None:
+    record = principal_services.stores.principals.get_access_key(AK)
+    assert record is not None
+    for _ in range(2):  # unwrapped, then from the cache
+        secret = cached_secret(principal_services, AK)
+        assert isinstance(secret, SigningSecret)
+        assert secret == SK.encode()
+        assert secret_of(principal_services, record) is secret
+    principal_services.keyring.cache.clear()  # a new cold start
+    assert secret_of(principal_services, record) == SK.encode()
+    assert cached_secret(principal_services, "AKUNKNOWNAKUNKNOWN00") is None
+    _function_side(_signed(), principal_services)

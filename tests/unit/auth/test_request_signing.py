@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -169,3 +170,79 @@ def test_canonical_uri(path: str, canonical: str) -> None:
 
 def test_canonical_query_sorts_and_encodes() -> None:
     assert request_signing.canonical_query([("b", "2"), ("a", "x y"), ("a", "1")]) == "a=1&a=x%20y&b=2"
+
+
+@pytest.mark.parametrize("key_length", [0, 1, 9, 40, 63, 64, 65, 128, 200])
+@pytest.mark.parametrize(
+    "message",
+    ["", VECTOR_STRING_TO_SIGN, "\u00e9t\u00e9 \u4e2d\u6587", "x" * 5000],
+    ids=["empty", "vector", "non-ascii", "over-2KiB"],
+)
+def test_a_signing_secret_signs_as_hmac_does(key_length: int, message: str) -> None:
+    # Keys shorter than, as long as and longer than SHA-256's 64-byte block (hashed first).
+    key = bytes((7 * i + 3) % 256 for i in range(key_length))
+    expected = hmac.digest(key, message.encode("utf-8"), "sha256").hex()
+    secret = request_signing.SigningSecret(key)
+    assert secret.sign(message) == expected
+    assert secret.sign(message) == expected  # the kept states are copied, never consumed
+    assert request_signing.sign(key, message) == expected
+
+
+def test_a_signing_secret_reproduces_the_spec_vector_and_is_its_bytes() -> None:
+    secret = request_signing.SigningSecret(b"SKEXAMPLE")
+    assert secret.sign(VECTOR_STRING_TO_SIGN) == VECTOR_SIGNATURE
+    assert secret == b"SKEXAMPLE"
+    assert request_signing.signing_secret(secret) is secret  # not rebuilt per request
+    assert "SKEXAMPLE" not in repr(secret)
+    assert "SKEXAMPLE" not in str(secret)
+    assert "SKEXAMPLE" not in f"{secret!r} {[secret]}"
+
+
+@pytest.mark.parametrize(
+    ("offset", "accepted"),
+    [
+        (timedelta(minutes=15), True),
+        (-timedelta(minutes=15), True),
+        (timedelta(minutes=15, microseconds=1), False),
+        (-timedelta(minutes=15, microseconds=1), False),
+    ],
+    ids=["15-min-after", "15-min-before", "just-after", "just-before"],
+)
+def test_the_window_is_fifteen_minutes_to_the_microsecond(offset: timedelta, accepted: bool) -> None:
+    signed_at = datetime(2024, 1, 1, tzinfo=UTC)
+    if accepted:
+        request_signing.check_date("20240101T000000Z", now=signed_at + offset)
+    else:
+        with pytest.raises(request_signing.SignatureError, match="expired"):
+            request_signing.check_date("20240101T000000Z", now=signed_at + offset)
+
+
+def test_the_window_is_checked_against_the_clock_on_every_call() -> None:
+    now = datetime.now(UTC)
+    fresh = now.strftime(request_signing.DATE_FORMAT)
+    stale = (now - timedelta(minutes=16)).strftime(request_signing.DATE_FORMAT)
+    for _ in range(2):  # the parse of a date is remembered; the decision is not
+        request_signing.check_date(fresh)
+        with pytest.raises(request_signing.SignatureError, match="expired"):
+            request_signing.check_date(stale)
+
+
+@pytest.mark.parametrize(
+    "signed",
+    ["host;;x-sdk-date", ";host;x-sdk-date", "host;x-sdk-date;", "Host;x-sdk-date", "x-sdk-date;host"],
+)
+def test_malformed_signed_headers_are_rejected_every_time(signed: str) -> None:
+    header = f"SDK-HMAC-SHA256 Access=AK, SignedHeaders={signed}, Signature={'0' * 64}"
+    for _ in range(2):  # the check of a SignedHeaders value is remembered only when it passes
+        with pytest.raises(request_signing.SignatureError, match="Malformed SignedHeaders"):
+            request_signing.parse_authorization(header)
+
+
+def test_a_parsed_authorization_names_its_parts() -> None:
+    parsed = request_signing.parse_authorization(
+        AUTHORIZATION.replace(VECTOR_SIGNATURE, VECTOR_SIGNATURE.upper())
+    )
+    assert parsed.access_key == "AKEXAMPLE"
+    assert parsed.signed_headers == VECTOR_SIGNED
+    assert parsed.signature == VECTOR_SIGNATURE  # lower-cased, as the expected signature is
+    assert request_signing.parse_authorization(AUTHORIZATION) == parsed

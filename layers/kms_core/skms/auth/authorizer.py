@@ -23,6 +23,7 @@ Nothing here logs or returns a secret key, signature or token.
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -89,15 +90,24 @@ class Principal:
     def identity(self) -> Identity:
         """The principal as logic sees it (:class:`skms.caller.Caller`): an IAM user (policies
         decide) for a token and a user's access key, the account for the account's own keys."""
-        if self.method == AUTH_TOKEN:
-            return Identity(
-                self.principal_id, PrincipalKind.USER, self.domain_id, AuthMethod.TOKEN, self.user_id
-            )
-        if self.user_id:
-            return Identity(
-                self.principal_id, PrincipalKind.USER, self.domain_id, AuthMethod.AKSK, self.user_id
-            )
-        return Identity(self.principal_id, PrincipalKind.ACCOUNT, self.domain_id, AuthMethod.AKSK)
+        return _identity(self.method, self.principal_id, self.domain_id, self.user_id)
+
+
+# Per principal, not per request (an Identity is immutable, so requests share one): every request
+# of the function asks for one, and a frozen dataclass costs a call per field to build.
+@functools.lru_cache(maxsize=1024)
+def _identity(method: str, principal_id: str, domain_id: str, user_id: str) -> Identity:
+    if method == AUTH_TOKEN:
+        return Identity(principal_id, PrincipalKind.USER, domain_id, AuthMethod.TOKEN, user_id)
+    if user_id:
+        return Identity(principal_id, PrincipalKind.USER, domain_id, AuthMethod.AKSK, user_id)
+    return Identity(principal_id, PrincipalKind.ACCOUNT, domain_id, AuthMethod.AKSK)
+
+
+# Per principal and project, not per request: a Principal is a pure function of its seven values
+# (immutable, so requests share one), and nothing read from a store is kept here; the authorizer
+# builds one and the function reads one back from the context on every request.
+_principal = functools.lru_cache(maxsize=1024)(Principal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +225,7 @@ def authorize(event: Mapping[str, Any], services: Services) -> Decision:
         raise Unauthorized("no credentials")
     try:
         parsed = request_signing.parse_authorization(authorization)
-        if not set(parsed.signed_headers) >= request_signing.REQUIRED_SIGNED_HEADERS:
+        if not request_signing.REQUIRED_SIGNED_HEADERS.issubset(parsed.signed_headers):
             raise request_signing.SignatureError("host and x-sdk-date must be signed")
         request_signing.check_date(headers.get("x-sdk-date", ""))
     except request_signing.SignatureError as exc:
@@ -233,29 +243,39 @@ def authorize(event: Mapping[str, Any], services: Services) -> Decision:
     # Whether the key may use this project is told only after the signature is verified (in the
     # function): answering 403 here would reveal an access key's projects to anyone who knows it.
     allowed = "true" if project_id in projects else "false"
-    principal = Principal(
-        AUTH_AKSK,
-        record.access_key,
-        record.domain_id,
-        project_id,
-        user_name,
-        project_allowed=allowed,
-        user_id=record.user_id,
+    return _allow(
+        AUTH_AKSK, record.access_key, record.domain_id, project_id, user_name, allowed, record.user_id
     )
-    return Decision(principal, True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _allow(  # noqa: PLR0917 - positional: the cache key, as Principal's fields
+    method: str,
+    principal_id: str,
+    domain_id: str,
+    project_id: str,
+    user: str,
+    project_allowed: str,
+    user_id: str,
+) -> Decision:
+    """The Allow decision for a principal: like :data:`_principal`, a pure function of its values,
+    built once per principal and project (immutable, so its requests share one)."""
+    return Decision(
+        _principal(method, principal_id, domain_id, project_id, user, project_allowed, user_id), True
+    )
 
 
 def principal_from_context(context: Mapping[str, Any]) -> Principal:
     """The principal the authorizer established (API Gateway's requestContext.authorizer)."""
     try:
-        return Principal(
-            method=str(context["auth_method"]),
-            principal_id=str(context["principal_id"]),
-            domain_id=str(context["domain_id"]),
-            project_id=str(context["project_id"]),
-            user=str(context.get("user", "")),
-            project_allowed=str(context.get("project_allowed", "true")),
-            user_id=str(context.get("user_id", "")),
+        return _principal(
+            str(context["auth_method"]),
+            str(context["principal_id"]),
+            str(context["domain_id"]),
+            str(context["project_id"]),
+            str(context.get("user", "")),
+            str(context.get("project_allowed", "true")),
+            str(context.get("user_id", "")),
         )
     except KeyError:
         raise NotAuthenticated("no authorizer context") from None
@@ -273,8 +293,8 @@ def request_fingerprint(event: Mapping[str, Any]) -> str:
 
 def verify_request(event: Mapping[str, Any], body: bytes, services: Services) -> Principal:
     """Step 2, in the function. Raises :class:`skms.errors.KmsError` (401/403)."""
-    context = (event.get("requestContext") or {}).get("authorizer") or {}
-    principal = principal_from_context(context)
+    request_context = event.get("requestContext") or {}
+    principal = principal_from_context(request_context.get("authorizer") or {})
     project_id = (event.get("pathParameters") or {}).get("project_id")
     if project_id != principal.project_id:
         raise errors.AccessDenied("The credentials may not access this project.")
@@ -286,13 +306,9 @@ def verify_request(event: Mapping[str, Any], body: bytes, services: Services) ->
     secret = cached_secret(services, principal.principal_id)
     if secret is None:
         raise NotAuthenticated("unknown access key")
-    request_context = event.get("requestContext") or {}
     raw_path = str(request_context.get("path") or event.get("path") or "")
-    query = [
-        (str(k), str(v))
-        for k, values in (event.get("multiValueQueryStringParameters") or {}).items()
-        for v in values
-    ]
+    multi_query = event.get("multiValueQueryStringParameters")
+    query = [(str(k), str(v)) for k, values in multi_query.items() for v in values] if multi_query else []
     try:
         parsed = request_signing.parse_authorization(headers.get("authorization", ""))
         if parsed.access_key != principal.principal_id:

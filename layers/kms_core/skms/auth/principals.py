@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from skms.auth import passwords, tokens
+from skms.auth.request_signing import SigningSecret
 from skms.clock import now_ms
 from skms.crypto.errors import CryptoError
 from skms.domain import AccessKeyRecord, PolicyRecord, ProjectClaim, UserRecord
@@ -130,27 +131,27 @@ def ensure_access_key(
     return existing
 
 
-def secret_of(services: Services, record: AccessKeyRecord) -> bytes:
-    """The plaintext secret key of an access key, from the warm cache or the root key."""
+def secret_of(services: Services, record: AccessKeyRecord) -> SigningSecret:
+    """The plaintext secret key of an access key, from the warm cache or the root key; cached with
+    its HMAC key states (:class:`SigningSecret`: the same bytes, ready to verify signatures)."""
     cache_key = ("access-key-secret", record.access_key)
     cached = services.keyring.cache.get(cache_key)
-    if cached is not None:
+    if isinstance(cached, SigningSecret):
         return cached
-    secret = services.keyring.root.unwrap(
-        record.secret_wrapped, _secret_context(record.access_key, record.domain_id)
-    )
+    context = _secret_context(record.access_key, record.domain_id)
+    secret = SigningSecret(services.keyring.root.unwrap(record.secret_wrapped, context))
     services.keyring.cache.put(cache_key, secret)
     return secret
 
 
-def cached_secret(services: Services, access_key: str) -> bytes | None:
+def cached_secret(services: Services, access_key: str) -> SigningSecret | None:
     """The secret key of an access key the authorizer has just checked, without a store read.
 
     An access key's secret never changes, so caching it by id is safe; whether the key is still
     enabled is decided, fresh, by the authorizer on every request.
     """
     cached = services.keyring.cache.get(("access-key-secret", access_key))
-    if cached is not None:
+    if isinstance(cached, SigningSecret):  # only secret_of() caches it, always as a SigningSecret
         return cached
     record = services.stores.principals.get_access_key(access_key)
     return None if record is None else secret_of(services, record)
