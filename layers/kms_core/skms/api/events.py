@@ -32,10 +32,12 @@ MAX_BODY_BYTES = 64 * 1024
 PROJECT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Invocation:
     """One request, as the function sees it before authentication: nothing here is decoded from
     the body (the AK/SK signature is verified over ``raw_body`` first, then :meth:`body` decodes).
+    Built once per request and never changed (not frozen: a frozen dataclass pays a
+    ``object.__setattr__`` per field on every request).
 
     ``path_params`` (other than project_id) are percent-decoded once here: API Gateway REST passes
     them as they appear in the URL. ``query`` holds API Gateway's already-decoded query parameters:
@@ -50,11 +52,18 @@ class Invocation:
     path_params: Mapping[str, str] = field(default_factory=dict)  # other than project_id
     query: Mapping[str, str | list[str]] = field(default_factory=dict)
     direct_body: Any = None  # a direct invocation's body: an object, or JSON text
+    # API: the event's body text when json.loads reads it exactly as it reads raw_body (see
+    # _json_text), so that it is parsed as it is rather than from raw_body, decoded again.
+    body_text: str | None = None
 
     def body(self) -> Any:
         """The decoded JSON body (KMS.0202 / KMS.0203 when it is not one); for API requests, call it
         only once the request is authenticated."""
-        return _decode_json(self.raw_body if self.via_api else self.direct_body)
+        if not self.via_api:
+            return _decode_json(self.direct_body)
+        if self.body_text is not None and len(self.raw_body) <= MAX_BODY_BYTES:
+            return _decode_json(self.body_text)
+        return _decode_json(self.raw_body)
 
     def request_fields(self) -> Any:
         """What the request model validates: the body's fields, then the query parameters, then the
@@ -144,37 +153,55 @@ def _query_of(event: Mapping[str, Any]) -> dict[str, str | list[str]]:
     return {str(k): str(v) for k, v in single.items()} if isinstance(single, Mapping) else {}
 
 
-def _raw_bytes(event: Mapping[str, Any]) -> bytes:
+def _raw_bytes(event: Mapping[str, Any]) -> tuple[bytes, str | None]:
+    """The body's bytes, and its text when json.loads reads that text as it reads the bytes."""
     raw = event.get("body")
     if event.get("isBase64Encoded") and isinstance(raw, str):
         try:
-            return base64.b64decode(raw, validate=True)
+            return base64.b64decode(raw, validate=True), None
         except (binascii.Error, ValueError):
             raise errors.InvalidJsonBody from None
     if isinstance(raw, str):
-        return raw.encode("utf-8", "surrogatepass")
-    return raw if isinstance(raw, bytes) else b""
+        return raw.encode("utf-8", "surrogatepass"), _json_text(raw)
+    return (raw if isinstance(raw, bytes) else b""), None
 
 
-def parse_invocation(event: Any, *, project_scoped: bool = True) -> Invocation:
-    """The request, without decoding its body (see :class:`Invocation`)."""
+def _json_text(text: str) -> str | None:
+    """``text`` when ``json.loads(text)`` reads what ``json.loads`` reads from its UTF-8 bytes;
+    None for the bodies where it may not. json.loads decodes bytes by their first bytes
+    (json.detect_encoding): a UTF-8 BOM, or a NUL among the first two bytes (a NUL among the first
+    two characters), selects another codec; otherwise the bytes are decoded back to ``text``."""
+    if text.startswith("\ufeff") or "\x00" in text[:2]:
+        return None
+    return text
+
+
+def parse_invocation(event: Any, *, project_scoped: bool = True, request_id: str | None = None) -> Invocation:
+    """The request, without decoding its body (see :class:`Invocation`). ``request_id``: the one
+    :func:`request_id_of` gave for this event, if the caller has it."""
     if not isinstance(event, Mapping):
         raise errors.InvalidRequestFormat("The event must be a JSON object.")
-    rid = _request_id(event)
+    rid = _request_id(event) if request_id is None else request_id
     if "requestContext" in event and "httpMethod" in event:
         path_params = event.get("pathParameters") or {}
         project_id = _check_project(path_params.get("project_id")) if project_scoped else ""
         authorizer = event["requestContext"].get("authorizer") or {}
         domain = authorizer.get("domain_id") if isinstance(authorizer, Mapping) else None
-        others = {str(k): _decode_path_param(str(k), v) for k, v in path_params.items() if k != "project_id"}
+        others = (
+            {str(k): _decode_path_param(str(k), v) for k, v in path_params.items() if k != "project_id"}
+            if len(path_params) > 1 or "project_id" not in path_params
+            else {}
+        )
+        raw_body, body_text = _raw_bytes(event)
         return Invocation(
             via_api=True,
             request_id=rid,
             project_id=project_id,
             domain_id=domain if isinstance(domain, str) else None,
-            raw_body=_raw_bytes(event),
+            raw_body=raw_body,
             path_params=others,
             query=_query_of(event),
+            body_text=body_text,
         )
     domain = event.get("domain_id")
     return Invocation(
