@@ -218,18 +218,20 @@ def log_request(extra: dict[str, Any]) -> None:
     straight to the logger's stream. Every request writes it, so it skips what the generic path
     costs (a LogRecord, the caller's frame walk, the handler chain, the document's fixed parts)
     where the line goes to our one stream handler alone, as under ``skms serve``; anything else
-    (handlers above it, as in Lambda, where the runtime's root handler is there; another
-    formatter; thread-local keys; filters) takes the generic path."""
+    (handlers above it, as in Lambda, where the runtime's root handler is there; other handlers;
+    another formatter; thread-local keys; filters; a handler level) takes the generic path."""
     std = _STD_LOGGER
     if not std.isEnabledFor(logging.INFO):
         return
-    handler = logger.registered_handler
-    formatter = handler.formatter
+    handlers = std.handlers  # where logger.info's record goes (Powertools' handler among them)
+    handler = handlers[0] if len(handlers) == 1 else None
+    formatter = handler.formatter if handler is not None else None
     if (
-        type(formatter) is not LeanFormatter
+        type(handler) is not logging.StreamHandler
+        or type(formatter) is not LeanFormatter
         or formatter._request_line is None
-        or type(handler) is not logging.StreamHandler
         or handler.filters
+        or handler.level > logging.INFO
         or std.filters
         or (std.propagate and logging.root.handlers)  # e.g. Lambda's runtime handler, pytest's caplog
         or formatter.thread_safe_get_current_keys()
@@ -245,7 +247,8 @@ def log_request(extra: dict[str, Any]) -> None:
     if members is not None:
         # The line as text: its fixed head, the time, the constant keys, the request's keys, X-Ray's.
         second = int(now)
-        head, tail = formatter._second_parts(second)
+        cached = formatter._second
+        head, tail = cached[1:] if cached[0] == second else formatter._second_parts(second)
         millis = _MILLIS[int((now - second) * 1000)]
         request = members[1:-1]
         trace = "" if trace_id is None else ',"xray_trace_id":' + formatter.serialize(trace_id)

@@ -73,7 +73,10 @@ def _json_text(result: BaseModel) -> str:
     exclude_none=True))`` writes, written by pydantic in one pass instead of a dict then the json
     module (tests/unit/test_handler_render.py proves the two equal for every response model)."""
     try:
-        return result.model_dump_json(exclude_none=True)
+        # result.model_dump_json(exclude_none=True), without its wrapper: passing on its keyword
+        # arguments costs as much as the serialisation of a small answer.
+        text: bytes = type(result).__pydantic_serializer__.to_json(result, exclude_none=True)
+        return text.decode()
     except PydanticSerializationError:  # e.g. a lone surrogate, which the json module writes as is
         return _JSON_BODY.encode(result.model_dump(mode="json", exclude_none=True))
 
@@ -272,9 +275,10 @@ class _Endpoint:
         the key it created, if any, is logged."""
         if result is None:
             return None, {}
-        created = _attribute(_attribute(result, "key_info"), "key_id")
-        if isinstance(created, str):
-            log["key_id"] = created
+        if _class_may_have(type(result), "key_info"):
+            created = _attribute(getattr(result, "key_info", None), "key_id")
+            if isinstance(created, str):
+                log["key_id"] = created
         if self.success_status == _NO_CONTENT and as_text:
             payload: dict[str, Any] | str | None = None  # a 204 has no body
         elif as_text:
@@ -329,7 +333,9 @@ def endpoint(
             log["error_code"] = errors.InternalError.code
         log["status"] = status
         log["outcome"] = "ok" if status < 400 else "rejected"
-        log["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        # Milliseconds to three decimals: whole microseconds / 1000 (what round(ms, 3) gives but for
+        # the last digit of a tie, in a third of its time).
+        log["duration_ms"] = int((time.perf_counter() - started) * 1_000_000 + 0.5) / 1000
         log_request(log)
         if via_api if via_api is not None else _looks_like_api(event):
             return _api_response(status, payload, request_id, extra_headers)
