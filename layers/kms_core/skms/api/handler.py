@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
@@ -104,24 +104,32 @@ def _attribute(model: Any, name: str) -> Any:
     return getattr(model, name, None)
 
 
-_HEADERS_METHODS: dict[type, Callable[[Any], Any] | None] = {}
+class _ResultTraits(NamedTuple):
+    """What a logic result's class says of its instances, looked up once per class."""
+
+    key_info: bool  # they may have a key_info (the key they created, to log)
+    headers: Callable[[Any], Any] | None  # their response_headers(), if they have one
 
 
-def _headers_method(cls: type) -> Callable[[Any], Any] | None:
-    """A result class's ``response_headers()``, if it has one (looked up once per class)."""
-    if cls not in _HEADERS_METHODS:
+_RESULT_TRAITS: dict[type, _ResultTraits] = {}
+
+
+def _result_traits(cls: type) -> _ResultTraits:
+    traits = _RESULT_TRAITS.get(cls)
+    if traits is None:
         method = getattr(cls, "response_headers", None)
-        _HEADERS_METHODS[cls] = method if callable(method) else None
-    return _HEADERS_METHODS[cls]
+        traits = _RESULT_TRAITS[cls] = _ResultTraits(
+            key_info=_class_may_have(cls, "key_info"), headers=method if callable(method) else None
+        )
+    return traits
 
 
 def _headers_of(result: BaseModel | None) -> dict[str, str]:
     """Response headers a result model asks for (e.g. X-Subject-Token), via ``response_headers()``."""
-    method = None if result is None else _headers_method(type(result))
+    method = None if result is None else _result_traits(type(result)).headers
     return dict(method(result)) if method is not None else {}
 
 
-Rendered = tuple[dict[str, Any] | None, dict[str, str]]  # (JSON body, extra response headers)
 # What run() answers: whether the request came through the API, its body (a JSON object, or for
 # the API its text already written), its extra response headers.
 Answer = tuple[bool, dict[str, Any] | str | None, dict[str, str]]
@@ -244,6 +252,23 @@ class _Endpoint:
             result = self.logic(body, caller, services)
             return invocation.via_api, *self._render(result, log, as_text=invocation.via_api)
 
+        answer = self._remembered(event, context, log, services, caller, body, sequence, guard)
+        return invocation.via_api, answer["payload"], answer["headers"]
+
+    def _remembered(  # noqa: PLR0917 - run()'s locals: apart, so that they are no closure cells in run()
+        self,
+        event: Any,
+        context: Any,
+        log: dict[str, Any],
+        services: Services,
+        caller: Caller,
+        body: Any,
+        sequence: str | None,
+        guard: Any,
+    ) -> dict[str, Any]:
+        """The answer, through what remembers it: once per ``sequence`` (idempotent operations), and
+        once per signed request (the replay guard)."""
+
         def work() -> dict[str, Any]:
             payload, headers = self._render(self.logic(body, caller, services), log, as_text=False)
             return {"payload": payload, "headers": headers}
@@ -261,12 +286,11 @@ class _Endpoint:
             return work()
 
         if guard is not None:
-            answer = guard.run(
+            answer: dict[str, Any] = guard.run(
                 fingerprint=request_fingerprint(event), context=context, work=once_per_sequence
             )
-        else:
-            answer = once_per_sequence()
-        return invocation.via_api, answer["payload"], answer["headers"]
+            return answer
+        return once_per_sequence()
 
     def _render(
         self, result: BaseModel | None, log: dict[str, Any], *, as_text: bool
@@ -275,7 +299,8 @@ class _Endpoint:
         the key it created, if any, is logged."""
         if result is None:
             return None, {}
-        if _class_may_have(type(result), "key_info"):
+        traits = _result_traits(type(result))
+        if traits.key_info:
             created = _attribute(getattr(result, "key_info", None), "key_id")
             if isinstance(created, str):
                 log["key_id"] = created
@@ -285,7 +310,7 @@ class _Endpoint:
             payload = _json_text(result)
         else:
             payload = result.model_dump(mode="json", exclude_none=True)
-        return payload, _headers_of(result)
+        return payload, dict(traits.headers(result)) if traits.headers is not None else {}
 
 
 def endpoint(
