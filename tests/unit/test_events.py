@@ -261,3 +261,20 @@ def test_a_mapping_that_is_not_a_dict_is_an_event_too() -> None:
     invocation = parse_invocation(event)
     assert (invocation.request_id, invocation.domain_id, invocation.query) == ("rid-m", "d", {"limit": "1"})
     assert invocation.request_fields() == {"x": 1, "limit": "1", "key": "a b"}
+
+
+def test_project_ids_found_valid_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    from skms.api import events
+
+    monkeypatch.setattr(events, "_VALID_PROJECT_IDS", set())
+    monkeypatch.setattr(events, "_VALID_PROJECT_IDS_MAX", 3)
+    # Given valid project ids seen, more than the bound
+    for project in ("p1", "p2", "p3", "p4"):
+        assert parse_invocation(_api_event("{}", project=project)).project_id == project
+    # Then the set stays within its bound, and holds no invalid id
+    assert {"p4"} == events._VALID_PROJECT_IDS
+    for project in ("a/b", "", "x" * 65, "p4 "):
+        with pytest.raises(errors.KmsError) as caught:
+            parse_invocation(_api_event("{}", project=project))
+        assert caught.value.code == "KMS.0201"
+    assert parse_invocation(_api_event("{}", project="p4")).project_id == "p4"

@@ -50,7 +50,9 @@ class _RequestLine(NamedTuple):
     (:meth:`LeanFormatter._refresh`), used by :func:`log_request`."""
 
     constant: str  # ',"service":"skms"': the constant keys' JSON members, None-valued ones left out
-    keys: frozenset[str]  # extra keys the line cannot simply append (they name a key it already has)
+    # Extra keys the line cannot simply append: they name a key it already has, or one that
+    # logging reserves (LogRecord attributes).
+    keys: frozenset[str]
 
 
 class LeanFormatter(LambdaPowertoolsFormatter):
@@ -108,7 +110,7 @@ class LeanFormatter(LambdaPowertoolsFormatter):
             ]
             self._request_line = _RequestLine(
                 constant="," + members if members else "",
-                keys=frozenset(_DEFAULT_FORMAT) | constant.keys() | {"xray_trace_id"},
+                keys=_RESERVED | _DEFAULT_FORMAT.keys() | constant.keys() | {"xray_trace_id"},
             )
 
     def append_keys(self, **additional_keys: Any) -> None:
@@ -235,15 +237,18 @@ def log_request(extra: dict[str, Any]) -> None:
         or std.filters
         or (std.propagate and logging.root.handlers)  # e.g. Lambda's runtime handler, pytest's caplog
         or formatter.thread_safe_get_current_keys()
-        or not _RESERVED.isdisjoint(extra)
     ):
+        logger.info("request", extra=extra, stacklevel=3)
+        return
+    line = formatter._request_line
+    appended = line.keys.isdisjoint(extra)  # the common case: the request's keys follow the line's
+    if not appended and not _RESERVED.isdisjoint(extra):  # logging's own names: what logger.info does
         logger.info("request", extra=extra, stacklevel=3)
         return
     caller = sys._getframe(1)
     now = time.time()
     trace_id = formatter._get_latest_trace_id() if _TRACE_ID_POSSIBLE else None
-    line = formatter._request_line
-    members = None if not line.keys.isdisjoint(extra) else _plain_json(extra)
+    members = _plain_json(extra) if appended else None
     if members is not None:
         # The line as text: its fixed head, the time, the constant keys, the request's keys, X-Ray's.
         second = int(now)

@@ -96,9 +96,10 @@ _SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 def _surrogate_free(raw: str | bytes) -> bool:
     """True when ``raw`` certainly decodes to no lone surrogate: ASCII text without the escape of
     a surrogate code point (most bodies); False means "check the decoded value"."""
+    # JSON's escape is "\u", lower-case: text without one needs no search.
     if isinstance(raw, str):
-        return raw.isascii() and not _SURROGATE_ESCAPE_TEXT.search(raw)
-    return raw.isascii() and not _SURROGATE_ESCAPE_BYTES.search(raw)
+        return raw.isascii() and ("\\u" not in raw or not _SURROGATE_ESCAPE_TEXT.search(raw))
+    return raw.isascii() and (b"\\u" not in raw or not _SURROGATE_ESCAPE_BYTES.search(raw))
 
 
 _JSON_WHITESPACE = " \t\n\r"
@@ -150,9 +151,20 @@ def _decode_json(raw: Any) -> Any:
     return decoded
 
 
+# Project ids found valid: a deployment serves a few projects, each on every request of its own,
+# so a set lookup spares the regular expression (bounded: a flood of new ids only refills it).
+_VALID_PROJECT_IDS: set[str] = set()
+_VALID_PROJECT_IDS_MAX = 4096
+
+
 def _check_project(project_id: Any) -> str:
+    if type(project_id) is str and project_id in _VALID_PROJECT_IDS:
+        return project_id
     if not isinstance(project_id, str) or not PROJECT_ID_PATTERN.fullmatch(project_id):
         raise errors.InvalidRequestUrl("Invalid project_id in the request URL.")
+    if len(_VALID_PROJECT_IDS) >= _VALID_PROJECT_IDS_MAX:
+        _VALID_PROJECT_IDS.clear()
+    _VALID_PROJECT_IDS.add(project_id)
     return project_id
 
 

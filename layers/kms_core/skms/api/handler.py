@@ -250,7 +250,7 @@ class _Endpoint:
         if guard is None and not sequence:
             # No answer to remember: the result goes straight to its wire form.
             result = self.logic(body, caller, services)
-            return invocation.via_api, *self._render(result, log, as_text=invocation.via_api)
+            return invocation.via_api, *self._render(result, log, invocation.via_api)
 
         answer = self._remembered(event, context, log, services, caller, body, sequence, guard)
         return invocation.via_api, answer["payload"], answer["headers"]
@@ -270,7 +270,7 @@ class _Endpoint:
         once per signed request (the replay guard)."""
 
         def work() -> dict[str, Any]:
-            payload, headers = self._render(self.logic(body, caller, services), log, as_text=False)
+            payload, headers = self._render(self.logic(body, caller, services), log, False)
             return {"payload": payload, "headers": headers}
 
         def once_per_sequence() -> dict[str, Any]:
@@ -293,7 +293,7 @@ class _Endpoint:
         return once_per_sequence()
 
     def _render(
-        self, result: BaseModel | None, log: dict[str, Any], *, as_text: bool
+        self, result: BaseModel | None, log: dict[str, Any], as_text: bool
     ) -> tuple[dict[str, Any] | str | None, dict[str, str]]:
         """A logic result's body (its JSON object, or with ``as_text`` its JSON text) and headers;
         the key it created, if any, is logged."""
