@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 
@@ -159,3 +160,121 @@ def test_bodies_without_a_lone_surrogate_are_decoded(raw: str | bytes) -> None:
     from skms.api.events import _decode_json
 
     assert set(_decode_json(raw)) == {"a"}
+
+
+JSON_TEXTS = [
+    '{"a": "b"}',
+    '  \t\n{"a": [1, 2.5, -3e-7, true, false, null]}\r\n ',
+    '{"a": "\\u00e9\\ud83d\\ude00", "b": {"c": {}}}',
+    '{"dup": 1, "dup": 2}',
+    "[1]",
+    '"text"',
+    "12",
+    "NaN",
+    "-Infinity",
+    "   ",
+    "{} x",
+    "{}{}",
+    '{"a": 1,}',
+    "{'a': 1}",
+    '{"a": "\x01"}',
+    "[" * 5000 + "]" * 5000,
+]
+
+
+@pytest.mark.parametrize("text", JSON_TEXTS)
+def test_the_scanner_reads_what_json_loads_reads(text: str) -> None:
+    from skms.api.events import _loads_text
+
+    # Given a text, When json.loads and the direct scanner read it, Then both give the same value
+    # or both refuse it (a ValueError, or a RecursionError for a deep nesting)
+    try:
+        expected: object = json.loads(text)
+    except ValueError:
+        expected = ValueError
+    except RecursionError:
+        expected = RecursionError
+    try:
+        got: object = _loads_text(text)
+    except ValueError:
+        got = ValueError
+    except RecursionError:
+        got = RecursionError
+    assert repr(got) == repr(expected)  # repr: NaN is not equal to itself
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"a": "b"}',
+        '{"a": "é \\ud800"}',
+        '{"a": "\ud800"}',  # a lone surrogate itself
+        "\ufeff{}",  # a UTF-8 BOM: json.loads reads the bytes, not the text
+        "\x00{\x00}",  # NULs among the first bytes: json.loads reads the bytes as UTF-16
+        "{\x00",
+        "x\x00{}",
+        "{not json",
+        "[1]",
+        " ",
+        "",
+        '{"k": "' + "v" * MAX_BODY_BYTES + '"}',
+        '{"k": "' + "é" * (MAX_BODY_BYTES // 2) + '"}',  # fewer characters than the limit, more bytes
+    ],
+)
+def test_an_api_body_decodes_from_its_text_as_from_its_bytes(body: str) -> None:
+    from skms.api.events import _decode_json
+
+    # Given an API event whose body is text
+    invocation = parse_invocation(_api_event(body))
+
+    def outcome(decode: Any) -> object:
+        try:
+            return decode()
+        except errors.KmsError as exc:
+            return exc.code, exc.message
+
+    # Then its decoded body (or the error) is what decoding its raw bytes gives
+    assert invocation.raw_body == body.encode("utf-8", "surrogatepass")
+    assert outcome(invocation.body) == outcome(lambda: _decode_json(invocation.raw_body))
+
+
+def test_the_request_id_given_is_the_invocations() -> None:
+    # Given a direct event without a request id, and the one the handler made up for it
+    event = {"project_id": "p2", "body": {}}
+    # Then the invocation carries that same id, not another one made up
+    assert parse_invocation(event, request_id="made-up-once").request_id == "made-up-once"
+    assert parse_invocation(_api_event("{}"), request_id="rid-1").request_id == "rid-1"
+
+
+def test_a_mapping_that_is_not_a_dict_is_an_event_too() -> None:
+    from types import MappingProxyType
+
+    event = MappingProxyType(
+        {
+            "httpMethod": "POST",
+            "pathParameters": MappingProxyType({"project_id": "p1", "key": "a%20b"}),
+            "requestContext": MappingProxyType({"requestId": "rid-m", "authorizer": {"domain_id": "d"}}),
+            "queryStringParameters": MappingProxyType({"limit": "1"}),
+            "body": '{"x": 1}',
+        }
+    )
+    invocation = parse_invocation(event)
+    assert (invocation.request_id, invocation.domain_id, invocation.query) == ("rid-m", "d", {"limit": "1"})
+    assert invocation.request_fields() == {"x": 1, "limit": "1", "key": "a b"}
+
+
+def test_project_ids_found_valid_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    from skms.api import events
+
+    monkeypatch.setattr(events, "_VALID_PROJECT_IDS", set())
+    monkeypatch.setattr(events, "_VALID_PROJECT_IDS_MAX", 3)
+    # Given valid project ids seen, more than the bound
+    for project in ("p1", "p2", "p3", "p4"):
+        assert parse_invocation(_api_event("{}", project=project)).project_id == project
+    # Then the set stays within its bound, and holds no invalid id
+    assert {"p4"} == events._VALID_PROJECT_IDS
+    for project in ("a/b", "", "x" * 65, "p4 "):
+        with pytest.raises(errors.KmsError) as caught:
+            parse_invocation(_api_event("{}", project=project))
+        assert caught.value.code == "KMS.0201"
+    assert parse_invocation(_api_event("{}", project="p4")).project_id == "p4"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from typing import Any
 
@@ -151,3 +152,126 @@ def test_log_request_reaches_handlers_above_the_logger(caplog: pytest.LogCapture
         # When the request line is written, Then the record reaches it too
         log_request({"operation": "seen-above"})
     assert [record.operation for record in caplog.records] == ["seen-above"]  # type: ignore[attr-defined]
+
+
+def _lines_both_ways(monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any]) -> tuple[str, str]:
+    """The request line log_request writes and the one logger.info writes, as text."""
+    import io
+
+    from skms.observability import log_request
+
+    stream = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", stream)
+
+    def request_line() -> None:
+        log_request(extra)
+        logger.info("request", extra=extra)
+
+    request_line()
+    fast, generic, after = stream.getvalue().split("\n")  # not splitlines(): U+2028 is not escaped
+    assert after == ""
+    return fast, generic
+
+
+def _without_time(line: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(line)
+    document.pop("timestamp")
+    assert document.pop("location").startswith("request_line:")
+    return document
+
+
+ODD_TEXT = '"\\/' + "".join(chr(c) for c in range(0x20)) + "\x7f\u2028 é 中文 \U0001f600"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param(
+            {"operation": "x", "text": ODD_TEXT, "big": 2**70, "yes": True, "ms": 0.001}, id="plain"
+        ),
+        pytest.param({"operation": "x", "skipped": None, "status": 200}, id="a None value"),
+        pytest.param({"operation": "x", "ms": 1e-05, "huge": 1e16, "nan": float("nan")}, id="floats"),
+        pytest.param({"operation": "x", "odd": b"\x00bytes", "list": [1, "a"]}, id="not plain"),
+        pytest.param({"operation": "x", "lone": "\ud800"}, id="a lone surrogate"),
+        pytest.param(
+            {"service": "other", "sampling_rate": 0.5, "operation": "x"}, id="a constant key replaced"
+        ),
+        pytest.param({"xray_trace_id": "t", "operation": "x"}, id="the trace key given"),
+        pytest.param({}, id="no keys"),
+    ],
+)
+def test_the_request_line_is_the_generic_lines_document(
+    monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any]
+) -> None:
+    # When the same request line is written both ways
+    fast, generic = _lines_both_ways(monkeypatch, extra)
+    # Then the texts are equal but for the time and the line number
+    assert _text_without_time(fast) == _text_without_time(generic)
+    assert list(json.loads(fast)) == list(json.loads(generic))
+
+
+def _text_without_time(line: str) -> str:
+    line = re.sub(r'"timestamp":"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}[+-]\d{4}"', '"timestamp":""', line)
+    return re.sub(r'"location":"request_line:\d+"', '"location":""', line)
+
+
+def test_plain_keys_are_written_as_the_json_module_writes_them() -> None:
+    from skms.observability import _plain_json
+
+    # Every character but the lone surrogates, and the numbers the request line holds
+    text = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    values: dict[str, Any] = {"text": text, "n": -(2**80), "t": True, "f": False, "zero": 0.0, "none": None}
+    values |= {f"ms{i}": round(0.001 * 7**i, 3) for i in range(12)}
+    expected = json.dumps(
+        {k: v for k, v in values.items() if v is not None}, ensure_ascii=False, separators=(",", ":")
+    )
+    assert _plain_json(values) == expected
+    # and anything else is left to the json module
+    assert _plain_json({"f": 1e-05}) is None
+    assert _plain_json({"b": b"x"}) is None
+    assert _plain_json({1: "x"}) is None  # type: ignore[dict-item]
+    assert _plain_json({"s": "\ud800"}) is None
+
+
+def test_the_trace_id_is_on_the_request_line_in_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
+    import skms.observability
+
+    # Given a Lambda environment, where the runtime sets the trace id per invocation
+    monkeypatch.setattr(skms.observability, "_TRACE_ID_POSSIBLE", True)
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=5;Sampled=1")
+    fast, generic = _lines_both_ways(monkeypatch, {"operation": "x"})
+    # Then both lines carry it, last
+    assert list(json.loads(fast).items())[-1] == ("xray_trace_id", "1-5759e988-bd862e3fe1be46a994272793")
+    assert _without_time(fast) == _without_time(generic)
+
+
+def test_a_handler_level_above_info_drops_the_request_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    handler = logger.registered_handler
+    monkeypatch.setattr(handler, "level", logging.WARNING)
+    import io
+
+    from skms.observability import log_request
+
+    stream = io.StringIO()
+    monkeypatch.setattr(handler, "stream", stream)
+    log_request({"operation": "x"})
+    assert stream.getvalue() == ""
+
+
+def test_a_second_handler_on_the_logger_gets_the_request_line_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from skms.observability import _STD_LOGGER, log_request
+
+    # Given another handler on the service logger
+    stream, other = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", stream)
+    second = logging.StreamHandler(other)
+    _STD_LOGGER.addHandler(second)
+    try:
+        log_request({"operation": "seen-twice"})
+    finally:
+        _STD_LOGGER.removeHandler(second)
+    # Then the line reaches both
+    assert json.loads(stream.getvalue())["operation"] == "seen-twice"
+    assert other.getvalue() == "request\n"

@@ -23,6 +23,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from json.scanner import make_scanner
 from typing import Any
 from urllib.parse import unquote
 
@@ -32,10 +33,12 @@ MAX_BODY_BYTES = 64 * 1024
 PROJECT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Invocation:
     """One request, as the function sees it before authentication: nothing here is decoded from
     the body (the AK/SK signature is verified over ``raw_body`` first, then :meth:`body` decodes).
+    Built once per request and never changed (not frozen: a frozen dataclass pays a
+    ``object.__setattr__`` per field on every request).
 
     ``path_params`` (other than project_id) are percent-decoded once here: API Gateway REST passes
     them as they appear in the URL. ``query`` holds API Gateway's already-decoded query parameters:
@@ -50,11 +53,18 @@ class Invocation:
     path_params: Mapping[str, str] = field(default_factory=dict)  # other than project_id
     query: Mapping[str, str | list[str]] = field(default_factory=dict)
     direct_body: Any = None  # a direct invocation's body: an object, or JSON text
+    # API: the event's body text when json.loads reads it exactly as it reads raw_body (see
+    # _raw_bytes), so that it is parsed as it is rather than from raw_body, decoded again.
+    body_text: str | None = None
 
     def body(self) -> Any:
         """The decoded JSON body (KMS.0202 / KMS.0203 when it is not one); for API requests, call it
         only once the request is authenticated."""
-        return _decode_json(self.raw_body if self.via_api else self.direct_body)
+        if not self.via_api:
+            return _decode_json(self.direct_body)
+        if self.body_text is not None and len(self.raw_body) <= MAX_BODY_BYTES:
+            return _decode_json(self.body_text)
+        return _decode_json(self.raw_body)
 
     def request_fields(self) -> Any:
         """What the request model validates: the body's fields, then the query parameters, then the
@@ -67,9 +77,14 @@ class Invocation:
         return {**body, **self.query, **self.path_params}
 
 
+# What isinstance() checks for "a mapping": a dict first (what events are made of), as its check is
+# quick where the Mapping ABC's costs about ten times more, several times per request.
+_MAPPING = (dict, Mapping)
+
+
 def _request_id(event: Mapping[str, Any]) -> str:
     ctx = event.get("requestContext")
-    rid = ctx.get("requestId") if isinstance(ctx, Mapping) else event.get("request_id")
+    rid = ctx.get("requestId") if isinstance(ctx, _MAPPING) else event.get("request_id")
     return rid if isinstance(rid, str) and 0 < len(rid) <= 128 else str(uuid.uuid4())
 
 
@@ -81,30 +96,52 @@ _SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 def _surrogate_free(raw: str | bytes) -> bool:
     """True when ``raw`` certainly decodes to no lone surrogate: ASCII text without the escape of
     a surrogate code point (most bodies); False means "check the decoded value"."""
+    # JSON's escape is "\u", lower-case: text without one needs no search.
     if isinstance(raw, str):
-        return raw.isascii() and not _SURROGATE_ESCAPE_TEXT.search(raw)
-    return raw.isascii() and not _SURROGATE_ESCAPE_BYTES.search(raw)
+        return raw.isascii() and ("\\u" not in raw or not _SURROGATE_ESCAPE_TEXT.search(raw))
+    return raw.isascii() and (b"\\u" not in raw or not _SURROGATE_ESCAPE_BYTES.search(raw))
+
+
+_JSON_WHITESPACE = " \t\n\r"
+# The C scanner behind json.loads (JSONDecoder.scan_once); typeshed types its argument too narrowly.
+_SCAN = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+
+def _loads_text(text: str) -> Any:
+    """``json.loads(text)``, ValueError where it raises one: its scanner called directly, without
+    JSONDecoder.decode's two regular-expression matches for the whitespace around the value
+    (most bodies have none). ``text`` is not empty."""
+    start = 0 if text[0] not in _JSON_WHITESPACE else len(text) - len(text.lstrip(_JSON_WHITESPACE))
+    try:
+        value, end = _SCAN(text, start)
+    except StopIteration:
+        raise ValueError("Expecting value") from None
+    if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
+        raise ValueError("Extra data")
+    return value
 
 
 def _decode_json(raw: Any) -> Any:
-    if raw is None or (isinstance(raw, str | bytes) and not raw):
-        return {}
-    if isinstance(raw, dict):
-        decoded: Any = raw
-    elif isinstance(raw, str | bytes):
+    if isinstance(raw, (str, bytes)):
+        if not raw:
+            return {}
         if len(raw) > MAX_BODY_BYTES:
             raise errors.MessageTooLong
         try:
-            decoded = json.loads(raw)
+            decoded = _loads_text(raw) if isinstance(raw, str) else json.loads(raw)
         except (ValueError, RecursionError):
             raise errors.InvalidJsonBody from None
+        # JSON escapes can smuggle lone surrogates ("\ud800") that no UTF-8 consumer (the crypto
+        # encodings, SQLite) accepts: reject them here, once, for every operation (skipped for the
+        # bodies that cannot hold one: a re-encoding of the decoded value costs as much as the parse).
+        if _surrogate_free(raw):
+            return decoded
+    elif raw is None:
+        return {}
+    elif isinstance(raw, dict):
+        decoded = raw
     else:
         raise errors.InvalidJsonBody
-    # JSON escapes can smuggle lone surrogates ("\ud800") that no UTF-8 consumer (the crypto
-    # encodings, SQLite) accepts: reject them here, once, for every operation (skipped for the
-    # bodies that cannot hold one: a re-encoding of the decoded value costs as much as the parse).
-    if isinstance(raw, str | bytes) and _surrogate_free(raw):
-        return decoded
     try:
         json.dumps(decoded, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
@@ -114,14 +151,25 @@ def _decode_json(raw: Any) -> Any:
     return decoded
 
 
+# Project ids found valid: a deployment serves a few projects, each on every request of its own,
+# so a set lookup spares the regular expression (bounded: a flood of new ids only refills it).
+_VALID_PROJECT_IDS: set[str] = set()
+_VALID_PROJECT_IDS_MAX = 4096
+
+
 def _check_project(project_id: Any) -> str:
+    if type(project_id) is str and project_id in _VALID_PROJECT_IDS:
+        return project_id
     if not isinstance(project_id, str) or not PROJECT_ID_PATTERN.fullmatch(project_id):
         raise errors.InvalidRequestUrl("Invalid project_id in the request URL.")
+    if len(_VALID_PROJECT_IDS) >= _VALID_PROJECT_IDS_MAX:
+        _VALID_PROJECT_IDS.clear()
+    _VALID_PROJECT_IDS.add(project_id)
     return project_id
 
 
 def request_id_of(event: Any) -> str:
-    return _request_id(event) if isinstance(event, Mapping) else str(uuid.uuid4())
+    return _request_id(event) if isinstance(event, _MAPPING) else str(uuid.uuid4())
 
 
 def _decode_path_param(name: str, value: Any) -> str:
@@ -134,47 +182,59 @@ def _decode_path_param(name: str, value: Any) -> str:
 
 def _query_of(event: Mapping[str, Any]) -> dict[str, str | list[str]]:
     multi = event.get("multiValueQueryStringParameters")
-    if isinstance(multi, Mapping) and multi:
+    if multi and isinstance(multi, _MAPPING):
         return {
             str(name): (str(values[0]) if len(values) == 1 else [str(v) for v in values])
             for name, values in multi.items()
             if isinstance(values, list) and values
         }
     single = event.get("queryStringParameters")
-    return {str(k): str(v) for k, v in single.items()} if isinstance(single, Mapping) else {}
+    return {str(k): str(v) for k, v in single.items()} if single and isinstance(single, _MAPPING) else {}
 
 
-def _raw_bytes(event: Mapping[str, Any]) -> bytes:
+def _raw_bytes(event: Mapping[str, Any]) -> tuple[bytes, str | None]:
+    """The body's bytes, and its text where ``json.loads`` reads the text as it reads the bytes.
+    json.loads decodes bytes by their first bytes (json.detect_encoding): a UTF-8 BOM, or a NUL
+    among the first two bytes (a NUL among the first two characters), selects another codec;
+    otherwise the bytes are decoded back to the very text."""
     raw = event.get("body")
     if event.get("isBase64Encoded") and isinstance(raw, str):
         try:
-            return base64.b64decode(raw, validate=True)
+            return base64.b64decode(raw, validate=True), None
         except (binascii.Error, ValueError):
             raise errors.InvalidJsonBody from None
     if isinstance(raw, str):
-        return raw.encode("utf-8", "surrogatepass")
-    return raw if isinstance(raw, bytes) else b""
+        same = not raw.startswith("\ufeff") and "\x00" not in raw[:2]
+        return raw.encode("utf-8", "surrogatepass"), raw if same else None
+    return (raw if isinstance(raw, bytes) else b""), None
 
 
-def parse_invocation(event: Any, *, project_scoped: bool = True) -> Invocation:
-    """The request, without decoding its body (see :class:`Invocation`)."""
-    if not isinstance(event, Mapping):
+def parse_invocation(event: Any, *, project_scoped: bool = True, request_id: str | None = None) -> Invocation:
+    """The request, without decoding its body (see :class:`Invocation`). ``request_id``: the one
+    :func:`request_id_of` gave for this event, if the caller has it."""
+    if not isinstance(event, _MAPPING):
         raise errors.InvalidRequestFormat("The event must be a JSON object.")
-    rid = _request_id(event)
+    rid = _request_id(event) if request_id is None else request_id
     if "requestContext" in event and "httpMethod" in event:
         path_params = event.get("pathParameters") or {}
         project_id = _check_project(path_params.get("project_id")) if project_scoped else ""
         authorizer = event["requestContext"].get("authorizer") or {}
-        domain = authorizer.get("domain_id") if isinstance(authorizer, Mapping) else None
-        others = {str(k): _decode_path_param(str(k), v) for k, v in path_params.items() if k != "project_id"}
+        domain = authorizer.get("domain_id") if isinstance(authorizer, _MAPPING) else None
+        others = (
+            {str(k): _decode_path_param(str(k), v) for k, v in path_params.items() if k != "project_id"}
+            if len(path_params) > 1 or "project_id" not in path_params
+            else {}
+        )
+        raw_body, body_text = _raw_bytes(event)
         return Invocation(
             via_api=True,
             request_id=rid,
             project_id=project_id,
             domain_id=domain if isinstance(domain, str) else None,
-            raw_body=_raw_bytes(event),
+            raw_body=raw_body,
             path_params=others,
             query=_query_of(event),
+            body_text=body_text,
         )
     domain = event.get("domain_id")
     return Invocation(

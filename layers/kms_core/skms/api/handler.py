@@ -17,9 +17,10 @@ import json
 import time
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 
 from skms import errors
 from skms.api.events import Invocation, parse_invocation, request_id_of
@@ -42,47 +43,96 @@ JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 _JSON_BODY = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
+_NO_CONTENT = int(HTTPStatus.NO_CONTENT)
+
+
 def _api_response(
-    status: int, body: dict[str, Any] | None, request_id: str, extra_headers: dict[str, str] | None = None
+    status: int,
+    body: dict[str, Any] | str | None,
+    request_id: str,
+    extra_headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The proxy response. An answer without a body (logic returned None, or a 204) has no
-    Content-Type and an empty body: the SDK reads any status below 400 with an empty body as an
-    empty model (spec §F7)."""
-    if status == HTTPStatus.NO_CONTENT:
+    """The proxy response; ``body`` a JSON object, or its text already written (:func:`_json_text`).
+    An answer without a body (logic returned None, or a 204) has no Content-Type and an empty
+    body: the SDK reads any status below 400 with an empty body as an empty model (spec §F7)."""
+    if status == _NO_CONTENT:
         body = None
-    headers = {"X-Request-Id": request_id, **(extra_headers or {})}
+    headers = {"X-Request-Id": request_id, **extra_headers} if extra_headers else {"X-Request-Id": request_id}
     if body is not None:
         headers["Content-Type"] = JSON_CONTENT_TYPE
     return {
         "statusCode": status,
         "headers": headers,
-        "body": "" if body is None else _JSON_BODY.encode(body),
+        "body": "" if body is None else body if isinstance(body, str) else _JSON_BODY.encode(body),
         "isBase64Encoded": False,
     }
 
 
-def _attribute(model: object, name: str) -> Any:
-    """``getattr(model, name, None)``, without pydantic's ``__getattr__`` for a name its class does
-    not have (an AttributeError raised and caught per request). Extra fields, where a model
-    allows them, are looked up as before."""
-    if (
-        isinstance(model, BaseModel)
-        and name not in type(model).model_fields
-        and not hasattr(type(model), name)
-        and not model.__pydantic_extra__
-    ):
+def _json_text(result: BaseModel) -> str:
+    """A result's JSON answer: the text ``_JSON_BODY.encode(result.model_dump(mode="json",
+    exclude_none=True))`` writes, written by pydantic in one pass instead of a dict then the json
+    module (tests/unit/test_handler_render.py proves the two equal for every response model)."""
+    try:
+        # result.model_dump_json(exclude_none=True), without its wrapper: passing on its keyword
+        # arguments costs as much as the serialisation of a small answer.
+        text: bytes = type(result).__pydantic_serializer__.to_json(result, exclude_none=True)
+        return text.decode()
+    except PydanticSerializationError:  # e.g. a lone surrogate, which the json module writes as is
+        return _JSON_BODY.encode(result.model_dump(mode="json", exclude_none=True))
+
+
+_MAY_HAVE: dict[tuple[type, str], bool] = {}
+
+
+def _class_may_have(cls: type, name: str) -> bool:
+    """Whether an instance of ``cls`` may have the attribute ``name``: not a pydantic model whose
+    class has no such field or attribute and that allows no extra fields. Decided once per class,
+    not per request (a failed lookup on a pydantic model raises, and catches, an AttributeError)."""
+    may = _MAY_HAVE.get((cls, name))
+    if may is None:
+        may = _MAY_HAVE[cls, name] = not issubclass(cls, BaseModel) or (
+            name in cls.model_fields or hasattr(cls, name) or cls.model_config.get("extra") == "allow"
+        )
+    return may
+
+
+def _attribute(model: Any, name: str) -> Any:
+    """``getattr(model, name, None)``, without the failing lookups of a name a model's class cannot
+    have (see :func:`_class_may_have`). Extra fields, where a model allows them, are looked up."""
+    if model is None or not _class_may_have(type(model), name):
         return None
     return getattr(model, name, None)
 
 
+class _ResultTraits(NamedTuple):
+    """What a logic result's class says of its instances, looked up once per class."""
+
+    key_info: bool  # they may have a key_info (the key they created, to log)
+    headers: Callable[[Any], Any] | None  # their response_headers(), if they have one
+
+
+_RESULT_TRAITS: dict[type, _ResultTraits] = {}
+
+
+def _result_traits(cls: type) -> _ResultTraits:
+    traits = _RESULT_TRAITS.get(cls)
+    if traits is None:
+        method = getattr(cls, "response_headers", None)
+        traits = _RESULT_TRAITS[cls] = _ResultTraits(
+            key_info=_class_may_have(cls, "key_info"), headers=method if callable(method) else None
+        )
+    return traits
+
+
 def _headers_of(result: BaseModel | None) -> dict[str, str]:
     """Response headers a result model asks for (e.g. X-Subject-Token), via ``response_headers()``."""
-    # Looked up on the class: a failed getattr on a pydantic instance costs an exception per request.
-    method = getattr(type(result), "response_headers", None)
-    return dict(method(result)) if callable(method) and result is not None else {}
+    method = None if result is None else _result_traits(type(result)).headers
+    return dict(method(result)) if method is not None else {}
 
 
-Rendered = tuple[dict[str, Any] | None, dict[str, str]]  # (JSON body, extra response headers)
+# What run() answers: whether the request came through the API, its body (a JSON object, or for
+# the API its text already written), its extra response headers.
+Answer = tuple[bool, dict[str, Any] | str | None, dict[str, str]]
 
 
 class _Endpoint:
@@ -107,6 +157,10 @@ class _Endpoint:
         self.default_keys = default_keys
         self._idempotency: tuple[Services, Any] | None = None
         self._replay: tuple[Services, Any] | None = None
+        # Per request model, decided here once: whether its bodies can name a key to log, and a
+        # sequence to answer once per (only idempotent operations read it).
+        self._reads_key_id = _class_may_have(request_model, "key_id")
+        self._reads_sequence = idempotent and _class_may_have(request_model, "sequence")
 
     def _idempotency_for(self, services: Services) -> Any:
         # Imported and built on first use (most requests carry no sequence, and cold starts stay
@@ -161,9 +215,9 @@ class _Endpoint:
             operation=self.operation,
         )
 
-    def run(self, event: Any, context: Any, log: dict[str, Any]) -> tuple[Invocation, Rendered]:
+    def run(self, event: Any, context: Any, log: dict[str, Any], request_id: str | None = None) -> Answer:
         """Errors propagate to the handler, which renders them."""
-        invocation = parse_invocation(event, project_scoped=not self.public)
+        invocation = parse_invocation(event, project_scoped=not self.public, request_id=request_id)
         log["project_id"] = invocation.project_id
         services = get_services()
         caller = self._caller(event, invocation, services, log)
@@ -182,22 +236,45 @@ class _Endpoint:
         # Operations on no key are authorised here, once, before their logic (those on a key are
         # authorised by the gate, per key they open): skms.iam.decide.
         authorize_request(services, caller, body)
-        key_id = _attribute(body, "key_id")
-        if isinstance(key_id, str):
-            log["key_id"] = key_id
+        if self._reads_key_id:
+            key_id = getattr(body, "key_id", None)
+            if isinstance(key_id, str):
+                log["key_id"] = key_id
+        sequence = getattr(body, "sequence", None) if self._reads_sequence else None
+        # Only a verified signature names a request (tokens carry none: see README, Safe retries).
+        guard = (
+            self._replay_guard_for(services)
+            if invocation.via_api and caller.principal.auth_method is AuthMethod.AKSK
+            else None
+        )
+        if guard is None and not sequence:
+            # No answer to remember: the result goes straight to its wire form.
+            result = self.logic(body, caller, services)
+            return invocation.via_api, *self._render(result, log, invocation.via_api)
+
+        answer = self._remembered(event, context, log, services, caller, body, sequence, guard)
+        return invocation.via_api, answer["payload"], answer["headers"]
+
+    def _remembered(  # noqa: PLR0917 - run()'s locals: apart, so that they are no closure cells in run()
+        self,
+        event: Any,
+        context: Any,
+        log: dict[str, Any],
+        services: Services,
+        caller: Caller,
+        body: Any,
+        sequence: str | None,
+        guard: Any,
+    ) -> dict[str, Any]:
+        """The answer, through what remembers it: once per ``sequence`` (idempotent operations), and
+        once per signed request (the replay guard)."""
 
         def work() -> dict[str, Any]:
-            result = self.logic(body, caller, services)
-            created = _attribute(_attribute(result, "key_info"), "key_id")
-            if isinstance(created, str):
-                log["key_id"] = created
-            payload = None if result is None else result.model_dump(mode="json", exclude_none=True)
-            return {"payload": payload, "headers": _headers_of(result)}
-
-        sequence = _attribute(body, "sequence")
+            payload, headers = self._render(self.logic(body, caller, services), log, False)
+            return {"payload": payload, "headers": headers}
 
         def once_per_sequence() -> dict[str, Any]:
-            if self.idempotent and sequence:
+            if sequence:
                 answer: dict[str, Any] = self._idempotency_for(services).run(
                     caller=caller,
                     sequence=sequence,
@@ -208,19 +285,32 @@ class _Endpoint:
                 return answer
             return work()
 
-        # Only a verified signature names a request (tokens carry none: see README, Safe retries).
-        guard = (
-            self._replay_guard_for(services)
-            if invocation.via_api and caller.principal.auth_method is AuthMethod.AKSK
-            else None
-        )
         if guard is not None:
-            answer = guard.run(
+            answer: dict[str, Any] = guard.run(
                 fingerprint=request_fingerprint(event), context=context, work=once_per_sequence
             )
+            return answer
+        return once_per_sequence()
+
+    def _render(
+        self, result: BaseModel | None, log: dict[str, Any], as_text: bool
+    ) -> tuple[dict[str, Any] | str | None, dict[str, str]]:
+        """A logic result's body (its JSON object, or with ``as_text`` its JSON text) and headers;
+        the key it created, if any, is logged."""
+        if result is None:
+            return None, {}
+        traits = _result_traits(type(result))
+        if traits.key_info:
+            created = _attribute(getattr(result, "key_info", None), "key_id")
+            if isinstance(created, str):
+                log["key_id"] = created
+        if self.success_status == _NO_CONTENT and as_text:
+            payload: dict[str, Any] | str | None = None  # a 204 has no body
+        elif as_text:
+            payload = _json_text(result)
         else:
-            answer = once_per_sequence()
-        return invocation, (answer["payload"], answer["headers"])
+            payload = result.model_dump(mode="json", exclude_none=True)
+        return payload, dict(traits.headers(result)) if traits.headers is not None else {}
 
 
 def endpoint(
@@ -241,12 +331,13 @@ def endpoint(
 
     def lambda_handler(event: Any, context: Any = None) -> dict[str, Any]:
         started = time.perf_counter()
-        invocation: Invocation | None = None
         request_id = request_id_of(event)
         log: dict[str, Any] = {"operation": operation, "request_id": request_id}
         extra_headers: dict[str, str] = {}
+        via_api: bool | None = None  # known once the event is parsed and the request answered
+        payload: dict[str, Any] | str | None
         try:
-            invocation, (payload, extra_headers) = spec.run(event, context, log)
+            via_api, payload, extra_headers = spec.run(event, context, log, request_id)
             status = success_status
         except errors.KmsError as exc:
             status, payload = exc.status, exc.body()
@@ -265,17 +356,16 @@ def endpoint(
             logger.exception("unhandled error", extra={**log, "outcome": "error"})
             status, payload = 500, errors.InternalError().body()
             log["error_code"] = errors.InternalError.code
-        log.update(
-            status=status,
-            outcome="ok" if status < 400 else "rejected",
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
+        log["status"] = status
+        log["outcome"] = "ok" if status < 400 else "rejected"
+        # Milliseconds to three decimals: whole microseconds / 1000 (what round(ms, 3) gives but for
+        # the last digit of a tie, in a third of its time).
+        log["duration_ms"] = int((time.perf_counter() - started) * 1_000_000 + 0.5) / 1000
         log_request(log)
-        via_api = invocation.via_api if invocation is not None else _looks_like_api(event)
-        if via_api:
+        if via_api if via_api is not None else _looks_like_api(event):
             return _api_response(status, payload, request_id, extra_headers)
         # Direct invocations answer the JSON body as a dict, headers folded in by name.
-        direct = dict(payload) if payload is not None else {}
+        direct = dict(payload) if isinstance(payload, dict) else {}
         direct.update(extra_headers)
         return direct
 
