@@ -30,6 +30,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from skms import errors
 from skms.caller import Caller
@@ -267,13 +268,15 @@ _RULES: dict[Use, _Rules] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class OpenKey:
-    """A key that passed the gate for one use, and the way to its material."""
+class OpenKey(NamedTuple):
+    """A key that passed the gate for one use, and the way to its material.
+
+    Immutable like a frozen dataclass, but built in one C call (a frozen dataclass sets each field
+    through ``object.__setattr__``): one is made per request that touches a key."""
 
     record: KeyRecord
     use: Use
-    _services: Services
+    services: Services
 
     @property
     def key_id(self) -> str:
@@ -290,7 +293,7 @@ class OpenKey:
     def primary(self) -> tuple[int, bytes]:
         """The primary version's number and material: what encrypts, signs and makes MACs."""
         try:
-            return self._services.keyring.primary(self.record)
+            return self.services.keyring.primary(self.record)
         except (MaterialUnavailable, UnknownVersion) as exc:
             raise self._unavailable() from exc
 
@@ -298,7 +301,7 @@ class OpenKey:
         """The material of a live version named by a ciphertext; KMS.2201 if the key holds no such
         version (never made, or destroyed)."""
         try:
-            return self._services.keyring.material(self.record, version)
+            return self.services.keyring.material(self.record, version)
         except UnknownVersion:
             raise errors.InvalidCipherText from None
         except MaterialUnavailable as exc:
@@ -307,7 +310,7 @@ class OpenKey:
     def public_key_pem(self) -> str:
         """The key's public key, proven to belong to its material (see :mod:`skms.keyring`)."""
         try:
-            return self._services.keyring.public_key_pem(self.record)
+            return self.services.keyring.public_key_pem(self.record)
         except (MaterialUnavailable, UnknownVersion) as exc:
             raise self._unavailable() from exc
 
@@ -345,7 +348,8 @@ def check_capability(record: KeyRecord, use: Use) -> None:
 
 
 def _check_capability(record: KeyRecord, rules: _Rules) -> None:
-    _check_record(record, rules)
+    if rules.record_refusals:
+        _check_record(record, rules)
     error = rules.refusals[record.key_spec, record.key_usage]
     if error is not None:
         raise error()
