@@ -394,3 +394,22 @@ def test_body_version_1_blobs_of_any_live_version_still_open_and_re_encrypt_to_v
     assert blob.read_header(raw).key_version == 2
     reply = decrypt_data(DecryptDataRequestBody(cipher_text=moved.cipher_text), caller, memory_services)
     assert reply.plain_text.get_secret_value() == "stored"
+
+
+def test_rules_per_use_are_the_tables() -> None:
+    """open_key reads each use's rules from gate._RULES, gathered from the tables at import: the same
+    decisions, for every use, spec and usage, as walking the tables."""
+    from skms.logic import gate
+
+    assert set(gate._RULES) == set(Use)
+    for use, rules in gate._RULES.items():
+        assert rules.alias_allowed == (use in gate.ALIAS_USES)
+        assert rules.record_first == (use in gate.RECORD_FIRST)
+        assert rules.usable_states == gate.USABLE_STATES[use]
+        assert rules.state_error == gate.USE_STATE_ERRORS.get(use)
+        assert rules.record_refusals == gate.RECORD_REFUSALS.get(use, ())
+        assert rules.default_refused == (use in gate.DEFAULT_KEY_REFUSED)
+        for spec in KeySpec:
+            for usage in KeyUsage:
+                walked = [error for refuses, error in gate.REFUSALS[use] if refuses(spec, usage)]
+                assert rules.refusals[spec, usage] is (walked[0] if walked else None)

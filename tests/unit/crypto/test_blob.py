@@ -151,7 +151,7 @@ def test_frame_fields_read_directly_from_bytes(body_version: int, vector: dict[s
 
 
 def _hkdf_by_hand(hash_name: str, ikm: bytes, salt: bytes, info: bytes, length: int) -> bytes:
-    """RFC 5869 from its definition, on HMAC alone (not through the HKDF class blob.py uses)."""
+    """RFC 5869 from its definition, on cryptography's HMAC alone (not through blob.py's own HKDF)."""
 
     def mac(key: bytes, message: bytes) -> bytes:
         h = crypto_hmac.HMAC(key, hashes.SM3() if hash_name == "sm3" else hashes.SHA256())

@@ -44,12 +44,18 @@ def _seal_with_nonce(suite: Suite, key: bytes, plaintext: bytes, aad: bytes, non
         raise ValueError(f"{suite.name} needs a {suite.key_len}-byte key")
     if len(nonce) != NONCE_LEN:
         raise ValueError("nonce must be 12 bytes")
+    return nonce + _encrypt(suite, key, plaintext, aad, nonce)
+
+
+def _encrypt(suite: Suite, key: bytes, plaintext: bytes, aad: bytes, nonce: bytes) -> bytes:
+    """``ciphertext || tag``, with no checks: for callers that have already checked the key and
+    nonce lengths (:func:`_seal_with_nonce`, and the blob, which checks them once for its frame)."""
     if suite is Suite.AES_256_GCM:
-        return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+        return AESGCM(key).encrypt(nonce, plaintext, aad)
     encryptor = Cipher(algorithms.SM4(key), modes.GCM(nonce)).encryptor()
     encryptor.authenticate_additional_data(aad)
     body = encryptor.update(plaintext) + encryptor.finalize()
-    return nonce + body + encryptor.tag
+    return body + encryptor.tag
 
 
 def open_sealed(suite: Suite, key: bytes, sealed: bytes, aad: bytes) -> bytes:

@@ -68,8 +68,9 @@ import hashlib
 import hmac
 import os
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -101,6 +102,8 @@ MESSAGE_KEY_LABEL = b"skms/blob/v2/message-key"
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
+_HEAD = struct.Struct("<2sHBBB")  # FRAME_MARKER, L, then the body header: BODY_VERSION, SUITE, PURPOSE
+_TAIL = struct.Struct(f"<{KEY_ID_LEN}sI")  # key_id (length checked before packing), key_version
 
 
 class Purpose(enum.IntEnum):
@@ -149,7 +152,9 @@ def seal(
     bound: bytes,
 ) -> bytes:
     """Build a v2 blob under a fresh message key and nonce. ``bound`` comes from :func:`binding`."""
-    return _seal_with_nonce(
+    fresh = os.urandom(SALT_LEN + aead.NONCE_LEN)  # salt then nonce: independent random bytes, one call
+    return _build(
+        BODY_V2,
         suite=suite,
         key=key,
         key_id=key_id,
@@ -157,8 +162,8 @@ def seal(
         purpose=purpose,
         plaintext=plaintext,
         bound=bound,
-        salt=os.urandom(SALT_LEN),
-        nonce=os.urandom(aead.NONCE_LEN),
+        salt=fresh[:SALT_LEN],
+        nonce=fresh[SALT_LEN:],
     )
 
 
@@ -177,6 +182,8 @@ def _seal_with_nonce(
     """:func:`seal` with a chosen salt and nonce, for the known-answer vectors only."""
     if len(salt) != SALT_LEN:
         raise ValueError("salt must be 32 bytes")
+    if len(nonce) != aead.NONCE_LEN:
+        raise ValueError("nonce must be 12 bytes")
     return _build(
         BODY_V2,
         suite=suite,
@@ -203,6 +210,8 @@ def _seal_v1_with_nonce(
     nonce: bytes,
 ) -> bytes:
     """The retired v1 writer, kept private for the v1 vectors and the benchmark's baseline."""
+    if len(nonce) != aead.NONCE_LEN:
+        raise ValueError("nonce must be 12 bytes")
     return _build(
         BODY_V1,
         suite=suite,
@@ -230,23 +239,28 @@ def _build(
     salt: bytes,
     nonce: bytes,
 ) -> bytes:
+    """The blob; every length is checked here once (the salt and nonce by the callers), so the
+    AEAD is called without checking again."""
     key_id_bytes = key_id.encode("ascii")
     if len(key_id_bytes) != KEY_ID_LEN:
         raise ValueError("key_id must be 36 ASCII characters")
     if not 0 <= key_version <= 0xFFFFFFFF:
         raise ValueError("key_version out of range")
-    if len(key) != suite.key_len:  # HKDF would take any length: check before deriving
-        raise ValueError(f"{suite.name} needs a {suite.key_len}-byte key")
+    key_len = _KEY_LENS[suite]
+    if len(key) != key_len:  # HKDF would take any length: check before deriving
+        raise ValueError(f"{suite.name} needs a {key_len}-byte key")
     overhead = _BODY_OVERHEADS[version]
     if len(plaintext) > MAX_L - KEY_ID_LEN - KEY_VERSION_LEN - overhead:
         raise ValueError("plaintext too long for a blob")
-    header = FRAME_MARKER + _U16.pack(overhead + len(plaintext) + KEY_ID_LEN + KEY_VERSION_LEN)
-    body_header = bytes((version, suite, purpose))
-    tail = key_id_bytes + _U32.pack(key_version)
+    head = _HEAD.pack(
+        FRAME_MARKER, overhead + len(plaintext) + KEY_ID_LEN + KEY_VERSION_LEN, version, suite, purpose
+    )
+    tail = _TAIL.pack(key_id_bytes, key_version)
     if version == BODY_V2:
-        key = _message_key(suite, key, salt, body_header, tail)
-    sealed = aead._seal_with_nonce(suite, key, plaintext, header + body_header + tail + bound, nonce)
-    framed = header + body_header + salt + sealed + tail
+        key = _message_key(suite, key, salt, head[HEADER_LEN:], tail)
+    # The AAD: frame header, body header, key id, key version, then the binding (module docstring).
+    sealed = aead._encrypt(suite, key, plaintext, head + tail + bound, nonce)
+    framed = head + salt + nonce + sealed + tail
     return framed + hashlib.sha256(framed).digest()
 
 
@@ -260,10 +274,85 @@ KDF_HASHES: dict[aead.Suite, hashes.HashAlgorithm] = {
 }
 
 
+_KEY_LENS = {suite: suite.key_len for suite in aead.Suite}
+
+
+class _Hash(Protocol):
+    @property
+    def block_size(self) -> int: ...
+
+    def digest(self) -> bytes: ...
+
+
+_NewHash = Callable[[bytes], _Hash]
+
+
+def _hashlib_of(name: str) -> _NewHash | None:
+    """A hashlib constructor of ``name``, or None where this Python's OpenSSL lacks it (or it is
+    not a hash of :data:`_BLOCK_SIZE`-byte blocks, which :func:`_hmac` assumes)."""
+    if name == "sha256":
+        return hashlib.sha256
+    try:
+        empty = hashlib.new(name)
+    except ValueError:
+        return None
+
+    def new(data: bytes) -> _Hash:
+        # A copy of an empty hash: hashlib.new(name) would look the algorithm up by name each time.
+        started = empty.copy()
+        started.update(data)
+        return started
+
+    return new if empty.block_size == _BLOCK_SIZE else None
+
+
+# The KDF_HASHES again, as hashlib constructors for _hkdf; None: that hash is not in hashlib here,
+# and cryptography's HKDF derives instead (the same bytes: RFC 5869 either way).
+_BLOCK_SIZE = 64  # of SHA-256 and SM3
+_KDF_HASHLIB: dict[aead.Suite, _NewHash | None] = {
+    suite: _hashlib_of(algorithm.name) for suite, algorithm in KDF_HASHES.items()
+}
+_TRANS_36 = bytes(x ^ 0x36 for x in range(256))  # RFC 2104 ipad, as CPython's hmac.py builds it
+_TRANS_5C = bytes(x ^ 0x5C for x in range(256))  # opad
+
+
+def _hmac(new: _NewHash, key: bytes, message: bytes) -> bytes:
+    """RFC 2104 HMAC over a 64-byte-block hash, from two plain hash computations."""
+    if len(key) > _BLOCK_SIZE:
+        key = new(key).digest()
+    key = key.ljust(_BLOCK_SIZE, b"\0")
+    inner = new(key.translate(_TRANS_36) + message).digest()
+    return new(key.translate(_TRANS_5C) + inner).digest()
+
+
+def _hkdf(new: _NewHash, length: int, salt: bytes, info: bytes, ikm: bytes) -> bytes:
+    """RFC 5869 HKDF (extract, then expand to ``length`` bytes) over hashlib's hash ``new``.
+
+    Why not cryptography's ``HKDF``: a message key is one HMAC block, and building the HKDF object
+    costs more than the hashing. hashlib (OpenSSL) keeps the GIL for inputs this small, where
+    ``hmac.digest`` releases and retakes it around each call. Proven equal to cryptography's HKDF
+    by the RFC 5869 vectors and a property test (tests/unit/crypto/test_blob.py).
+    """
+    prk = _hmac(new, salt, ikm)  # an empty salt is HashLen zeros once HMAC pads the key
+    hash_len = len(prk)
+    if not 0 < length <= 255 * hash_len:
+        raise ValueError("HKDF length out of range")
+    if length <= hash_len:  # one block, T(1): every message key
+        return _hmac(new, prk, info + b"\x01")[:length]
+    okm, block = b"", b""
+    for counter in range(1, -(-length // hash_len) + 1):
+        block = _hmac(new, prk, block + info + bytes((counter,)))
+        okm += block
+    return okm[:length]
+
+
 def _message_key(suite: aead.Suite, material: bytes, salt: bytes, body_header: bytes, tail: bytes) -> bytes:
     """The v2 per-message key: HKDF(IKM=material, salt, info=label || body header || key id || version)."""
     info = MESSAGE_KEY_LABEL + body_header + tail
-    return HKDF(KDF_HASHES[suite], suite.key_len, salt, info).derive(material)
+    new = _KDF_HASHLIB[suite]
+    if new is None:
+        return HKDF(KDF_HASHES[suite], _KEY_LENS[suite], salt, info).derive(material)
+    return _hkdf(new, _KEY_LENS[suite], salt, info, material)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,21 @@ class TtlLruCache(Generic[V]):
         self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> V | None:
+        # The hit path takes no lock (it runs several times per request): with the GIL, and keys
+        # of built-in types (str, int, tuples of them: hashing and comparing them runs no Python
+        # code), each OrderedDict call below is atomic. A racing put or discard can only make this
+        # a hit on the value that was current a moment ago, or the recency update a no-op.
+        entry = self._data.get(key)
+        if entry is not None and entry[0] > self._clock():
+            try:  # noqa: SIM105 - contextlib.suppress costs more than this whole path
+                self._data.move_to_end(key)
+            except KeyError:  # discarded or evicted meanwhile
+                pass
+            return entry[1]
+        return self._get_locked(key)
+
+    def _get_locked(self, key: Hashable) -> V | None:
+        """:meth:`get` for a missing or expired entry: drops it under the lock if it is still expired."""
         now = self._clock()
         with self._lock:
             entry = self._data.get(key)

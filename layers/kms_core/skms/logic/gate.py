@@ -30,6 +30,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from skms import errors
 from skms.caller import Caller
@@ -234,12 +235,48 @@ REFUSALS: dict[Use, tuple[Refusal, ...]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class OpenKey:
-    """A key that passed the gate for one use, and the way to its material."""
+class _Rules:
+    """The tables above for one use, gathered once at import: :func:`open_key` runs on every
+    request that touches a key, and so looks its use up once instead of in six tables."""
+
+    alias_allowed: bool  # ALIAS_USES
+    record_first: bool  # RECORD_FIRST
+    usable_states: frozenset[KeyState]  # USABLE_STATES
+    state_error: type[errors.KmsError] | None  # USE_STATE_ERRORS (None: STATE_ERRORS by state)
+    record_refusals: tuple[tuple[RecordTest, Callable[[], errors.KmsError]], ...]  # RECORD_REFUSALS
+    # REFUSALS decided for every (spec, usage) pair: the first refusal's error, None if it may
+    # serve. The tests of REFUSALS look at nothing but the spec and the usage.
+    refusals: Mapping[tuple[KeySpec, KeyUsage], Callable[[], errors.KmsError] | None]
+    default_refused: bool  # DEFAULT_KEY_REFUSED
+
+
+def _first_refusal(use: Use, spec: KeySpec, usage: KeyUsage) -> Callable[[], errors.KmsError] | None:
+    return next((error for refuses, error in REFUSALS[use] if refuses(spec, usage)), None)
+
+
+_RULES: dict[Use, _Rules] = {
+    use: _Rules(
+        alias_allowed=use in ALIAS_USES,
+        record_first=use in RECORD_FIRST,
+        usable_states=USABLE_STATES[use],
+        state_error=USE_STATE_ERRORS.get(use),
+        record_refusals=RECORD_REFUSALS.get(use, ()),
+        refusals={(spec, usage): _first_refusal(use, spec, usage) for spec in KeySpec for usage in KeyUsage},
+        default_refused=use in DEFAULT_KEY_REFUSED,
+    )
+    for use in Use
+}
+
+
+class OpenKey(NamedTuple):
+    """A key that passed the gate for one use, and the way to its material.
+
+    Immutable like a frozen dataclass, but built in one C call (a frozen dataclass sets each field
+    through ``object.__setattr__``): one is made per request that touches a key."""
 
     record: KeyRecord
     use: Use
-    _services: Services
+    services: Services
 
     @property
     def key_id(self) -> str:
@@ -256,7 +293,7 @@ class OpenKey:
     def primary(self) -> tuple[int, bytes]:
         """The primary version's number and material: what encrypts, signs and makes MACs."""
         try:
-            return self._services.keyring.primary(self.record)
+            return self.services.keyring.primary(self.record)
         except (MaterialUnavailable, UnknownVersion) as exc:
             raise self._unavailable() from exc
 
@@ -264,7 +301,7 @@ class OpenKey:
         """The material of a live version named by a ciphertext; KMS.2201 if the key holds no such
         version (never made, or destroyed)."""
         try:
-            return self._services.keyring.material(self.record, version)
+            return self.services.keyring.material(self.record, version)
         except UnknownVersion:
             raise errors.InvalidCipherText from None
         except MaterialUnavailable as exc:
@@ -273,7 +310,7 @@ class OpenKey:
     def public_key_pem(self) -> str:
         """The key's public key, proven to belong to its material (see :mod:`skms.keyring`)."""
         try:
-            return self._services.keyring.public_key_pem(self.record)
+            return self.services.keyring.public_key_pem(self.record)
         except (MaterialUnavailable, UnknownVersion) as exc:
             raise self._unavailable() from exc
 
@@ -288,25 +325,34 @@ class OpenKey:
 
 def check_state(record: KeyRecord, use: Use) -> None:
     """Raise the §F1/§F2 error if ``record``'s state does not allow ``use``."""
-    if use in RECORD_FIRST:
-        _check_record(record, use)
-    if record.key_state not in USABLE_STATES[use]:
-        error = USE_STATE_ERRORS.get(use) or STATE_ERRORS.get(record.key_state, errors.KeyNotEnabled)
+    _check_state(record, _RULES[use])
+
+
+def _check_state(record: KeyRecord, rules: _Rules) -> None:
+    if rules.record_first:
+        _check_record(record, rules)
+    if record.key_state not in rules.usable_states:
+        error = rules.state_error or STATE_ERRORS.get(record.key_state, errors.KeyNotEnabled)
         raise error()
 
 
-def _check_record(record: KeyRecord, use: Use) -> None:
-    for refuses_record, record_error in RECORD_REFUSALS.get(use, ()):
+def _check_record(record: KeyRecord, rules: _Rules) -> None:
+    for refuses_record, record_error in rules.record_refusals:
         if refuses_record(record):
             raise record_error()
 
 
 def check_capability(record: KeyRecord, use: Use) -> None:
     """Raise the §F2 error if ``record`` (what it is, then its spec and usage) cannot serve ``use``."""
-    _check_record(record, use)
-    for refuses, error in REFUSALS[use]:
-        if refuses(record.key_spec, record.key_usage):
-            raise error()
+    _check_capability(record, _RULES[use])
+
+
+def _check_capability(record: KeyRecord, rules: _Rules) -> None:
+    if rules.record_refusals:
+        _check_record(record, rules)
+    error = rules.refusals[record.key_spec, record.key_usage]
+    if error is not None:
+        raise error()
 
 
 def resolve(services: Services, caller: Caller, key_ref: str, *, alias_allowed: bool = False) -> KeyRecord:
@@ -335,7 +381,10 @@ def resolve(services: Services, caller: Caller, key_ref: str, *, alias_allowed: 
     if record is None or record.deleted_at is not None:
         raise errors.KeyNotFound
     # Imported material is unusable from the moment it expires (access-control §6.3), whether or
-    # not the sweep has erased it yet: the key is then pending import.
+    # not the sweep has erased it yet: the key is then pending import. A key without an
+    # expiration time has no such material, and does not read the clock.
+    if record.expiration_time is None:
+        return record
     return record.material_expired(now_ms())
 
 
@@ -349,16 +398,17 @@ def open_key(
 ) -> OpenKey:
     """Resolve, authorize, and check state and capability for ``use``; see the module docstring.
     ``context``: condition values the request carries for this key (create-grant's, §2.4)."""
-    record = resolve(services, caller, key_ref, alias_allowed=use in ALIAS_USES)
+    rules = _RULES[use]
+    record = resolve(services, caller, key_ref, alias_allowed=rules.alias_allowed)
     # Authorization of the caller's principal for this use of this key, between resolution (so a
     # refusal names the key's URN) and the state checks (a refused user learns nothing of them).
     # The account and direct invokers cost this one branch for the keys of their own project.
     if not caller.principal.is_account or record.project_id != caller.project_id:
         alias = key_ref if is_alias_name(key_ref) else None
         authorize(services, caller, key=record, alias=alias, context=context)
-    check_state(record, use)
-    check_capability(record, use)
-    if record.is_default_key and use in DEFAULT_KEY_REFUSED:
+    _check_state(record, rules)
+    _check_capability(record, rules)
+    if rules.default_refused and record.is_default_key:
         raise errors.DefaultKeyOperation
     return OpenKey(record, use, services)
 

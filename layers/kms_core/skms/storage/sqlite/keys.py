@@ -114,14 +114,11 @@ _BACKFILL_COUNTS = (
 def _decode_record(document: str) -> KeyRecord:
     """codec.from_json, remembered by the stored document itself: a key used again and again
     (every data-key request reads its key) is decoded once per version of its row. Records are
-    frozen, and a changed row is a different document, so nothing stale can be returned."""
+    frozen, and a changed row is a different document, so nothing stale can be returned.
+
+    Callers get the cached record itself: it is immutable through and through (frozen, its
+    versions a tuple of frozen values), so nothing a caller does can reach the store or the cache."""
     return codec.from_json(document)
-
-
-def _own_copy(record: KeyRecord) -> KeyRecord:
-    """What a caller gets: the cached record itself, which is immutable through and through (frozen,
-    its versions a tuple of frozen values), so nothing a caller does can reach the store or the cache."""
-    return record
 
 
 _IS_DEFAULT_ALIAS = "substr(key_alias, -8) = '/default'"
@@ -255,7 +252,7 @@ class SqliteKeyStore(KeyStore):
             row = self._db.connection().execute(sql, params).fetchone()
         except sqlite3.Error as error:
             raise failure(error) from error
-        return None if row is None else _own_copy(_decode_record(row[0]))
+        return None if row is None else _decode_record(row[0])
 
     def get_key(self, project_id: str, key_id: str) -> KeyRecord | None:
         return self._get_one(
