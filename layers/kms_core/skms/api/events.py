@@ -52,26 +52,22 @@ class Invocation:
     raw_body: bytes = b""  # API: exactly as received, for signature verification
     path_params: Mapping[str, str] = field(default_factory=dict)  # other than project_id
     query: Mapping[str, str | list[str]] = field(default_factory=dict)
-    direct_body: Any = None  # a direct invocation's body: an object, or JSON text
-    # API: the event's body text when json.loads reads it exactly as it reads raw_body (see
-    # _raw_bytes), so that it is parsed as it is rather than from raw_body, decoded again.
-    body_text: str | None = None
+    # What the body is decoded from: a direct invocation's body (an object, or JSON text); an API
+    # request's raw_body, or the event's body text where json.loads reads that text as it reads
+    # raw_body (see _raw_bytes), so that the text is not decoded again from raw_body.
+    json_source: Any = None
 
     def body(self) -> Any:
         """The decoded JSON body (KMS.0202 / KMS.0203 when it is not one); for API requests, call it
         only once the request is authenticated."""
-        if not self.via_api:
-            return _decode_json(self.direct_body)
-        if self.body_text is not None and len(self.raw_body) <= MAX_BODY_BYTES:
-            return _decode_json(self.body_text)
-        return _decode_json(self.raw_body)
+        return _decode_json(self.json_source)
 
     def request_fields(self) -> Any:
         """What the request model validates: the body's fields, then the query parameters, then the
         path parameters, each overriding the one before (a path or query parameter names what the
         URL addresses, and the URL is what the signature and the authorizer saw). A body that is not
         a JSON object is returned as it is, for the model to refuse."""
-        body = self.body()
+        body = _decode_json(self.json_source)
         if not (self.query or self.path_params) or not isinstance(body, dict):
             return body
         return {**body, **self.query, **self.path_params}
@@ -82,24 +78,9 @@ class Invocation:
 _MAPPING = (dict, Mapping)
 
 
-def _request_id(event: Mapping[str, Any]) -> str:
-    ctx = event.get("requestContext")
-    rid = ctx.get("requestId") if isinstance(ctx, _MAPPING) else event.get("request_id")
-    return rid if isinstance(rid, str) and 0 < len(rid) <= 128 else str(uuid.uuid4())
-
-
 # The escape of a surrogate code point (\ud800 to \udfff; JSON's "\u" is lower-case, its hex any case).
 _SURROGATE_ESCAPE_TEXT = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def _surrogate_free(raw: str | bytes) -> bool:
-    """True when ``raw`` certainly decodes to no lone surrogate: ASCII text without the escape of
-    a surrogate code point (most bodies); False means "check the decoded value"."""
-    # JSON's escape is "\u", lower-case: text without one needs no search.
-    if isinstance(raw, str):
-        return raw.isascii() and ("\\u" not in raw or not _SURROGATE_ESCAPE_TEXT.search(raw))
-    return raw.isascii() and (b"\\u" not in raw or not _SURROGATE_ESCAPE_BYTES.search(raw))
 
 
 _JSON_WHITESPACE = " \t\n\r"
@@ -133,8 +114,14 @@ def _decode_json(raw: Any) -> Any:
             raise errors.InvalidJsonBody from None
         # JSON escapes can smuggle lone surrogates ("\ud800") that no UTF-8 consumer (the crypto
         # encodings, SQLite) accepts: reject them here, once, for every operation (skipped for the
-        # bodies that cannot hold one: a re-encoding of the decoded value costs as much as the parse).
-        if _surrogate_free(raw):
+        # bodies that cannot hold one, ASCII without the escape of a surrogate code point, as most
+        # bodies: a re-encoding of the decoded value costs as much as the parse). JSON's escape is
+        # "\u", lower-case: a body without one needs no search.
+        if raw.isascii() and (
+            ("\\u" not in raw or not _SURROGATE_ESCAPE_TEXT.search(raw))
+            if isinstance(raw, str)
+            else (b"\\u" not in raw or not _SURROGATE_ESCAPE_BYTES.search(raw))
+        ):
             return decoded
     elif raw is None:
         return {}
@@ -169,7 +156,13 @@ def _check_project(project_id: Any) -> str:
 
 
 def request_id_of(event: Any) -> str:
-    return _request_id(event) if isinstance(event, _MAPPING) else str(uuid.uuid4())
+    """The event's request id (API Gateway's, or a direct invocation's own), else a new one."""
+    if isinstance(event, _MAPPING):
+        ctx = event.get("requestContext")
+        rid = ctx.get("requestId") if isinstance(ctx, _MAPPING) else event.get("request_id")
+        if isinstance(rid, str) and 0 < len(rid) <= 128:
+            return rid
+    return str(uuid.uuid4())
 
 
 def _decode_path_param(name: str, value: Any) -> str:
@@ -192,21 +185,25 @@ def _query_of(event: Mapping[str, Any]) -> dict[str, str | list[str]]:
     return {str(k): str(v) for k, v in single.items()} if single and isinstance(single, _MAPPING) else {}
 
 
-def _raw_bytes(event: Mapping[str, Any]) -> tuple[bytes, str | None]:
-    """The body's bytes, and its text where ``json.loads`` reads the text as it reads the bytes.
-    json.loads decodes bytes by their first bytes (json.detect_encoding): a UTF-8 BOM, or a NUL
-    among the first two bytes (a NUL among the first two characters), selects another codec;
-    otherwise the bytes are decoded back to the very text."""
+def _raw_bytes(event: Mapping[str, Any]) -> tuple[bytes, str | bytes]:
+    """The body's bytes, and what to decode it from (:func:`_decode_json`): the bytes, or the text
+    they encode where json.loads reads the text as it reads the bytes. json.loads decodes bytes by
+    their first bytes (json.detect_encoding): a UTF-8 BOM, or a NUL among the first two bytes (a
+    NUL among the first two characters), selects another codec; otherwise the bytes are decoded
+    back to the very text. A body over the limit is decoded from its bytes, which it is measured in."""
     raw = event.get("body")
     if event.get("isBase64Encoded") and isinstance(raw, str):
         try:
-            return base64.b64decode(raw, validate=True), None
+            raw_body = base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
             raise errors.InvalidJsonBody from None
+        return raw_body, raw_body
     if isinstance(raw, str):
-        same = not raw.startswith("\ufeff") and "\x00" not in raw[:2]
-        return raw.encode("utf-8", "surrogatepass"), raw if same else None
-    return (raw if isinstance(raw, bytes) else b""), None
+        raw_body = raw.encode("utf-8", "surrogatepass")
+        same = not raw.startswith("\ufeff") and "\x00" not in raw[:2] and len(raw_body) <= MAX_BODY_BYTES
+        return raw_body, raw if same else raw_body
+    raw_body = raw if isinstance(raw, bytes) else b""
+    return raw_body, raw_body
 
 
 def parse_invocation(event: Any, *, project_scoped: bool = True, request_id: str | None = None) -> Invocation:
@@ -214,7 +211,7 @@ def parse_invocation(event: Any, *, project_scoped: bool = True, request_id: str
     :func:`request_id_of` gave for this event, if the caller has it."""
     if not isinstance(event, _MAPPING):
         raise errors.InvalidRequestFormat("The event must be a JSON object.")
-    rid = _request_id(event) if request_id is None else request_id
+    rid = request_id_of(event) if request_id is None else request_id
     if "requestContext" in event and "httpMethod" in event:
         path_params = event.get("pathParameters") or {}
         project_id = _check_project(path_params.get("project_id")) if project_scoped else ""
@@ -225,7 +222,7 @@ def parse_invocation(event: Any, *, project_scoped: bool = True, request_id: str
             if len(path_params) > 1 or "project_id" not in path_params
             else {}
         )
-        raw_body, body_text = _raw_bytes(event)
+        raw_body, json_source = _raw_bytes(event)
         return Invocation(
             via_api=True,
             request_id=rid,
@@ -234,7 +231,7 @@ def parse_invocation(event: Any, *, project_scoped: bool = True, request_id: str
             raw_body=raw_body,
             path_params=others,
             query=_query_of(event),
-            body_text=body_text,
+            json_source=json_source,
         )
     domain = event.get("domain_id")
     return Invocation(
@@ -242,5 +239,5 @@ def parse_invocation(event: Any, *, project_scoped: bool = True, request_id: str
         request_id=rid,
         project_id=_check_project(event.get("project_id")) if project_scoped else "",
         domain_id=domain if isinstance(domain, str) else None,
-        direct_body=event.get("body"),
+        json_source=event.get("body"),
     )

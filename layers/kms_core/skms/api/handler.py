@@ -299,7 +299,7 @@ class _Endpoint:
         the key it created, if any, is logged."""
         if result is None:
             return None, {}
-        traits = _result_traits(type(result))
+        traits = _RESULT_TRAITS.get(type(result)) or _result_traits(type(result))
         if traits.key_info:
             created = _attribute(getattr(result, "key_info", None), "key_id")
             if isinstance(created, str):
