@@ -82,7 +82,14 @@ class MotoBackend:
         self.endpoint = f"http://{HOST}:{port}"
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [_executable("moto_server"), "-H", HOST, "-p", str(port)],
+                [
+                    sys.executable,
+                    str(Path(__file__).with_name("moto_server_serial.py")),
+                    "-H",
+                    HOST,
+                    "-p",
+                    str(port),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
