@@ -308,3 +308,44 @@ def test_a_second_handler_on_the_logger_gets_the_request_line_too(monkeypatch: p
     # Then the line reaches both
     assert json.loads(stream.getvalue())["operation"] == "seen-twice"
     assert other.getvalue() == "request\n"
+
+
+@pytest.mark.parametrize(
+    ("options", "written_as_text"),
+    [
+        pytest.param({}, True, id="default"),
+        pytest.param(
+            {"json_serializer": lambda log: json.dumps(log, sort_keys=True)}, False, id="own serializer"
+        ),
+        pytest.param({"use_rfc3339": True}, False, id="rfc3339 time"),
+        pytest.param({"datefmt": "%H:%M"}, False, id="own time format"),
+        pytest.param({"json_default": repr}, True, id="own default"),
+    ],
+)
+def test_the_request_line_is_text_only_for_the_default_document(
+    options: dict[str, Any], written_as_text: bool
+) -> None:
+    formatter = LeanFormatter(service="skms", **options)
+    assert (formatter._request_line is not None) is written_as_text
+
+
+def test_key_changes_recompute_the_request_line() -> None:
+    formatter = LeanFormatter(service="skms")
+    assert formatter._request_line is not None
+    assert formatter._request_line.constant == ',"service":"skms"'
+    formatter.append_keys(tenant="t-é", skipped=None)
+    assert formatter._request_line is not None
+    assert formatter._request_line.constant == ',"service":"skms","tenant":"t-é"'
+    assert {"tenant", "skipped", "service", "message", "xray_trace_id"} <= formatter._request_line.keys
+    formatter.append_keys(xray_trace_id="fixed")  # a constant X-Ray key: the generic document decides
+    assert formatter._request_line is None
+    formatter.clear_state()
+    assert formatter._request_line is not None
+    assert formatter._request_line.constant == ',"service":"skms"'
+
+
+def test_an_indented_document_is_not_written_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POWERTOOLS_DEV", "true")
+    with pytest.warns(UserWarning, match="POWERTOOLS_DEV"):
+        formatter = LeanFormatter(service="skms")
+    assert formatter._request_line is None

@@ -47,7 +47,8 @@ _MILLIS = tuple(f"{ms:03d}" for ms in range(1000))
 
 class _RequestLine(NamedTuple):
     """What a request line holds whatever the request: built when the formatter's configuration is
-    (:meth:`LeanFormatter._refresh`), used by :func:`log_request`."""
+    (its construction options, then each change of its keys: :meth:`LeanFormatter._refresh`), used
+    by :func:`log_request`."""
 
     constant: str  # ',"service":"skms"': the constant keys' JSON members, None-valued ones left out
     # Extra keys the line cannot simply append: they name a key it already has, or one that
@@ -59,16 +60,17 @@ class LeanFormatter(LambdaPowertoolsFormatter):
     """Powertools' JSON document, built directly for the common record (see the module doc)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        # Set before Powertools' __init__, in case it changes keys (which calls _refresh).
+        self._default_serializer: Any = None
+        self._encoder: json.JSONEncoder | None = None
         # (second, its text before the milliseconds, after them): one attribute, replaced whole, so
         # that two threads never mix the parts of two seconds.
         self._second: tuple[int, str, str] = (-1, "", "")
+        super().__init__(**kwargs)
         # Powertools' default serializer is functools.partial(json.dumps, <options>), which builds a
         # JSONEncoder from those options on every call: the same encoder, built once, writes the same
         # text. Any other serializer (given, or set later) is called as it is.
         serializer = self.json_serializer
-        self._default_serializer: Any = None
-        self._encoder: json.JSONEncoder | None = None
         if (
             isinstance(serializer, functools.partial)
             and serializer.func is json.dumps
