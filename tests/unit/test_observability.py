@@ -154,7 +154,9 @@ def test_log_request_reaches_handlers_above_the_logger(caplog: pytest.LogCapture
     assert [record.operation for record in caplog.records] == ["seen-above"]  # type: ignore[attr-defined]
 
 
-def _lines_both_ways(monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any]) -> tuple[str, str]:
+def _lines_both_ways(
+    monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], *, plain_values: bool = False
+) -> tuple[str, str]:
     """The request line log_request writes and the one logger.info writes, as text."""
     import io
 
@@ -164,7 +166,7 @@ def _lines_both_ways(monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any]) -> 
     monkeypatch.setattr(logger.registered_handler, "stream", stream)
 
     def request_line() -> None:
-        log_request(extra)
+        log_request(extra, plain_values=plain_values)
         logger.info("request", extra=extra)
 
     request_line()
@@ -213,6 +215,37 @@ def test_the_request_line_is_the_generic_lines_document(
 def _text_without_time(line: str) -> str:
     line = re.sub(r'"timestamp":"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}[+-]\d{4}"', '"timestamp":""', line)
     return re.sub(r'"location":"request_line:\d+"', '"location":""', line)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param(
+            {
+                "operation": "create-datakey",
+                "request_id": "rid",
+                "project_id": "p" * 32,
+                "principal_id": "a" * 32,
+                "auth_method": "aksk",
+                "key_id": "5c1b4b38-9a0e-4c56-9d3b-8f6a2e1d0c7b",
+                "status": 200,
+                "outcome": "ok",
+                "duration_ms": 0.412,
+            },
+            id="the handler's line",
+        ),
+        pytest.param(
+            {"operation": "x", "reason": ODD_TEXT, "status": 401, "skipped": None, "ms": 0.0}, id="odd"
+        ),
+        pytest.param({"operation": "x", "request_id": "\ud800"}, id="a lone surrogate"),
+    ],
+)
+def test_vouched_plain_values_make_the_same_line(
+    monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any]
+) -> None:
+    # When a caller vouches for its values' kinds, Then the line is still the generic line's text
+    fast, generic = _lines_both_ways(monkeypatch, extra, plain_values=True)
+    assert _text_without_time(fast) == _text_without_time(generic)
 
 
 def test_plain_keys_are_written_as_the_json_module_writes_them() -> None:
@@ -275,3 +308,44 @@ def test_a_second_handler_on_the_logger_gets_the_request_line_too(monkeypatch: p
     # Then the line reaches both
     assert json.loads(stream.getvalue())["operation"] == "seen-twice"
     assert other.getvalue() == "request\n"
+
+
+@pytest.mark.parametrize(
+    ("options", "written_as_text"),
+    [
+        pytest.param({}, True, id="default"),
+        pytest.param(
+            {"json_serializer": lambda log: json.dumps(log, sort_keys=True)}, False, id="own serializer"
+        ),
+        pytest.param({"use_rfc3339": True}, False, id="rfc3339 time"),
+        pytest.param({"datefmt": "%H:%M"}, False, id="own time format"),
+        pytest.param({"json_default": repr}, True, id="own default"),
+    ],
+)
+def test_the_request_line_is_text_only_for_the_default_document(
+    options: dict[str, Any], written_as_text: bool
+) -> None:
+    formatter = LeanFormatter(service="skms", **options)
+    assert (formatter._request_line is not None) is written_as_text
+
+
+def test_key_changes_recompute_the_request_line() -> None:
+    formatter = LeanFormatter(service="skms")
+    assert formatter._request_line is not None
+    assert formatter._request_line.constant == ',"service":"skms"'
+    formatter.append_keys(tenant="t-é", skipped=None)
+    assert formatter._request_line is not None
+    assert formatter._request_line.constant == ',"service":"skms","tenant":"t-é"'
+    assert {"tenant", "skipped", "service", "message", "xray_trace_id"} <= formatter._request_line.keys
+    formatter.append_keys(xray_trace_id="fixed")  # a constant X-Ray key: the generic document decides
+    assert formatter._request_line is None
+    formatter.clear_state()
+    assert formatter._request_line is not None
+    assert formatter._request_line.constant == ',"service":"skms"'
+
+
+def test_an_indented_document_is_not_written_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POWERTOOLS_DEV", "true")
+    with pytest.warns(UserWarning, match="POWERTOOLS_DEV"):
+        formatter = LeanFormatter(service="skms")
+    assert formatter._request_line is None

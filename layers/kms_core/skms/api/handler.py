@@ -361,7 +361,7 @@ def endpoint(
         # Milliseconds to three decimals: whole microseconds / 1000 (what round(ms, 3) gives but for
         # the last digit of a tie, in a third of its time).
         log["duration_ms"] = int((time.perf_counter() - started) * 1_000_000 + 0.5) / 1000
-        log_request(log)
+        log_request(log, plain_values=True)  # its values: text, the status (int), duration_ms (float)
         if via_api if via_api is not None else _looks_like_api(event):
             return _api_response(status, payload, request_id, extra_headers)
         # Direct invocations answer the JSON body as a dict, headers folded in by name.
