@@ -30,4 +30,4 @@ DynamoHandler.call_action = _serialised  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     sys.argv[0] = "moto_server"
-    sys.exit(main())
+    main()
