@@ -108,9 +108,8 @@ class LeanFormatter(LambdaPowertoolsFormatter):
             and not self.datefmt
             and "xray_trace_id" not in constant
         ):
-            members = encoder.encode({key: value for key, value in constant.items() if value is not None})[
-                1:-1
-            ]
+            written = {key: value for key, value in constant.items() if value is not None}
+            members = encoder.encode(written)[1:-1]  # the object's members, without its braces
             self._request_line = _RequestLine(
                 constant="," + members if members else "",
                 keys=_RESERVED | _DEFAULT_FORMAT.keys() | constant.keys() | {"xray_trace_id"},

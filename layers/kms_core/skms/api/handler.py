@@ -124,12 +124,6 @@ def _result_traits(cls: type) -> _ResultTraits:
     return traits
 
 
-def _headers_of(result: BaseModel | None) -> dict[str, str]:
-    """Response headers a result model asks for (e.g. X-Subject-Token), via ``response_headers()``."""
-    method = None if result is None else _result_traits(type(result)).headers
-    return dict(method(result)) if method is not None else {}
-
-
 # What run() answers: whether the request came through the API, its body (a JSON object, or for
 # the API its text already written), its extra response headers.
 Answer = tuple[bool, dict[str, Any] | str | None, dict[str, str]]
