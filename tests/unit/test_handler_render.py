@@ -21,7 +21,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 import skms.models
-from skms.api.handler import _api_response, _attribute, _class_may_have, _headers_of, _json_text, endpoint_of
+from skms.api.handler import _api_response, _attribute, _class_may_have, _Endpoint, _json_text, endpoint_of
 from skms.models.base import WireModel
 from skms.sam_template import load_handler
 from tests.conftest import TEMPLATE
@@ -189,7 +189,34 @@ def test_attributes_are_read_where_the_class_may_have_them() -> None:
     assert (_class_may_have(_Plain, "key_info"), _class_may_have(_Open, "anything")) == (False, True)
 
 
-def test_response_headers_come_from_the_result_class() -> None:
-    assert _headers_of(_WithHeaders(token="abc")) == {"X-Subject-Token": "abc"}
-    assert _headers_of(_Plain()) == {}
-    assert _headers_of(None) == {}
+def _endpoint(success_status: int = 200) -> _Endpoint:
+    return _Endpoint(
+        "test-op", WireModel, lambda body, caller, services: None, success_status, False, False, False
+    )
+
+
+class _Created(BaseModel):
+    key_info: _Plain
+
+
+def test_a_result_renders_to_its_body_and_headers() -> None:
+    # Given results with response headers, a created key, nothing
+    log: dict[str, Any] = {}
+    assert _endpoint()._render(_WithHeaders(token="abc"), log, True) == (
+        '{"token":"abc"}',
+        {"X-Subject-Token": "abc"},
+    )
+    assert _endpoint()._render(_WithHeaders(token="abc"), log, False) == (
+        {"token": "abc"},
+        {"X-Subject-Token": "abc"},
+    )
+    assert log == {}
+    assert _endpoint()._render(_Created(key_info=_Plain(key_id="new")), log, True) == (
+        '{"key_info":{"key_id":"new"}}',
+        {},
+    )
+    assert log == {"key_id": "new"}  # the key it created is logged
+    assert _endpoint()._render(None, log, True) == (None, {})
+    # and a 204 through the API has no body, where a direct invocation still gets the object
+    assert _endpoint(204)._render(_Plain(), log, True) == (None, {})
+    assert _endpoint(204)._render(_Plain(), log, False) == ({"key_id": "k"}, {})

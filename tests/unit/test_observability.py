@@ -349,3 +349,25 @@ def test_an_indented_document_is_not_written_as_text(monkeypatch: pytest.MonkeyP
     with pytest.warns(UserWarning, match="POWERTOOLS_DEV"):
         formatter = LeanFormatter(service="skms")
     assert formatter._request_line is None
+
+
+def test_each_place_that_writes_the_line_is_its_location(monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+    import io
+
+    from skms.observability import log_request
+
+    stream = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", stream)
+
+    def two_places() -> list[int]:
+        lines = []
+        for _ in range(2):  # each place twice: the second time from what was remembered
+            lines.append(inspect.currentframe().f_lineno + 1)  # type: ignore[union-attr]
+            log_request({"operation": "first"})
+            lines.append(inspect.currentframe().f_lineno + 1)  # type: ignore[union-attr]
+            log_request({"operation": "second"})
+        return lines
+
+    expected = [f"two_places:{line}" for line in two_places()]
+    assert [json.loads(line)["location"] for line in stream.getvalue().splitlines()] == expected

@@ -23,6 +23,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable
+from types import CodeType, FrameType
 from typing import Any, NamedTuple
 
 import pydantic_core
@@ -107,9 +108,8 @@ class LeanFormatter(LambdaPowertoolsFormatter):
             and not self.datefmt
             and "xray_trace_id" not in constant
         ):
-            members = encoder.encode({key: value for key, value in constant.items() if value is not None})[
-                1:-1
-            ]
+            written = {key: value for key, value in constant.items() if value is not None}
+            members = encoder.encode(written)[1:-1]  # the object's members, without its braces
             self._request_line = _RequestLine(
                 constant="," + members if members else "",
                 keys=_RESERVED | _DEFAULT_FORMAT.keys() | constant.keys() | {"xray_trace_id"},
@@ -175,20 +175,23 @@ logger = Logger(service="skms", log_uncaught_exceptions=False, logger_formatter=
 _STD_LOGGER = logging.getLogger(logger.name)  # the stdlib logger behind Powertools' one
 
 
-_LINE_HEADS: dict[tuple[str, int], str] = {}
+# A request line's text up to its timestamp, per place that writes it: (id of the code, offset of
+# the call in it) -> (the code, kept so that its id is not reused, the text). The offset stands for
+# the line, which the frame would work out from the code's line table on every call.
+_LINE_HEADS: dict[tuple[int, int], tuple[CodeType, str]] = {}
 
 
-def _line_head(function: str, line: int) -> str:
-    """A request line's text up to its timestamp, for the place (function, line) that writes it."""
-    head = _LINE_HEADS.get((function, line))
-    if head is None:
+def _line_head(caller: FrameType) -> str:
+    """A request line's text up to its timestamp, for the place in ``caller`` that writes it."""
+    code = caller.f_code
+    entry = _LINE_HEADS.get((id(code), caller.f_lasti))
+    if entry is None or entry[0] is not code:
         if len(_LINE_HEADS) > 256:  # a few call sites in practice: bounded all the same
             _LINE_HEADS.clear()
-        location = json.dumps(f"{function}:{line}", ensure_ascii=False)
-        head = _LINE_HEADS[function, line] = (
-            f'{{"level":"INFO","location":{location},"message":"request","timestamp":"'
-        )
-    return head
+        location = json.dumps(f"{code.co_name}:{caller.f_lineno}", ensure_ascii=False)
+        head = f'{{"level":"INFO","location":{location},"message":"request","timestamp":"'
+        entry = _LINE_HEADS[id(code), caller.f_lasti] = (code, head)
+    return entry[1]
 
 
 def _plain_json(extra: dict[str, Any], *, vouched: bool = False) -> str | None:
@@ -269,7 +272,7 @@ def log_request(extra: dict[str, Any], *, plain_values: bool = False) -> None:
         request = members[1:-1]
         trace = "" if trace_id is None else ',"xray_trace_id":' + formatter.serialize(trace_id)
         text = (
-            f'{_line_head(caller.f_code.co_name, caller.f_lineno)}{head}{millis}{tail}"'
+            f'{_line_head(caller)}{head}{millis}{tail}"'
             f"{line.constant}{',' if request else ''}{request}{trace}}}"
         )
     else:

@@ -124,12 +124,6 @@ def _result_traits(cls: type) -> _ResultTraits:
     return traits
 
 
-def _headers_of(result: BaseModel | None) -> dict[str, str]:
-    """Response headers a result model asks for (e.g. X-Subject-Token), via ``response_headers()``."""
-    method = None if result is None else _result_traits(type(result)).headers
-    return dict(method(result)) if method is not None else {}
-
-
 # What run() answers: whether the request came through the API, its body (a JSON object, or for
 # the API its text already written), its extra response headers.
 Answer = tuple[bool, dict[str, Any] | str | None, dict[str, str]]
@@ -161,6 +155,11 @@ class _Endpoint:
         # sequence to answer once per (only idempotent operations read it).
         self._reads_key_id = _class_may_have(request_model, "key_id")
         self._reads_sequence = idempotent and _class_may_have(request_model, "sequence")
+        # The KMS_REPLAY_PROTECTION modes that guard this operation: state-changing operations
+        # (idempotent: their answers hold no secret) replay their first answer under both
+        # "state-changing" and "all"; under "all", every other operation refuses a replay (its
+        # answer may hold a secret).
+        self._guarded_under = frozenset({"state-changing", "all"} if idempotent else {"all"})
 
     def _idempotency_for(self, services: Services) -> Any:
         # Imported and built on first use (most requests carry no sequence, and cold starts stay
@@ -172,12 +171,8 @@ class _Endpoint:
         return self._idempotency[1]
 
     def _replay_guard_for(self, services: Services) -> Any:
-        """The replay guard in force (``KMS_REPLAY_PROTECTION``), or None. State-changing
-        operations (``idempotent``: their answers hold no secret) replay their first answer; with
-        "all", every other operation refuses a replay (its answer may hold a secret)."""
-        mode = services.settings.replay_protection
-        if mode == "off" or (mode == "state-changing" and not self.idempotent):
-            return None
+        """The replay guard, for an operation that ``KMS_REPLAY_PROTECTION`` guards
+        (``_guarded_under``), built on first use for the services in force."""
         if self._replay is None or self._replay[0] is not services:
             from skms.idempotency import ReplayGuard, build_persistence
 
@@ -244,7 +239,9 @@ class _Endpoint:
         # Only a verified signature names a request (tokens carry none: see README, Safe retries).
         guard = (
             self._replay_guard_for(services)
-            if invocation.via_api and caller.principal.auth_method is AuthMethod.AKSK
+            if invocation.via_api
+            and caller.principal.auth_method is AuthMethod.AKSK
+            and services.settings.replay_protection in self._guarded_under
             else None
         )
         if guard is None and not sequence:
