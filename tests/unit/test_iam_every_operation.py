@@ -62,7 +62,7 @@ def test_every_protected_operation_has_an_iam_action() -> None:
 
 @dataclass(frozen=True)
 class FakePrincipal:
-    """What skms.auth.authorizer.verify_request returns, for the principal of the test."""
+    """The principal skms.auth.authorizer.verify_signed_request returns, for the test's principal."""
 
     identity_: Identity
 
@@ -88,10 +88,11 @@ class As:
     def __init__(self) -> None:
         self.kind = PrincipalKind.ACCOUNT
 
-    def verify(self, event: Any, body: bytes, services: Services) -> FakePrincipal:
+    def verify(self, event: Any, body: bytes, services: Services) -> tuple[FakePrincipal, None]:
         domain_id = event["requestContext"]["authorizer"]["domain_id"]
         user_id = USER_ID if self.kind is PrincipalKind.USER else ""
-        return FakePrincipal(Identity(f"{self.kind}-1", self.kind, domain_id, AuthMethod.TOKEN, user_id))
+        identity = Identity(f"{self.kind}-1", self.kind, domain_id, AuthMethod.TOKEN, user_id)
+        return FakePrincipal(identity), None  # a token: no signature
 
 
 @pytest.fixture
@@ -102,7 +103,7 @@ def iam(
     services = dataclasses.replace(memory_services, policies=policies)
     set_services(services)
     principal = As()
-    monkeypatch.setattr("skms.api.handler.verify_request", principal.verify)
+    monkeypatch.setattr("skms.api.handler.verify_signed_request", principal.verify)
     yield services, policies, principal
     set_services(memory_services)
 

@@ -200,13 +200,25 @@ class ReplayGuard:
 
         self._run = run
 
+    @property
+    def marks_only(self) -> bool:
+        """Whether this guard keeps no answer: :meth:`claim` before the work is all it does."""
+        return not self._answers
+
+    def claim(self, fingerprint: str) -> None:
+        """For a guard that :attr:`marks_only`: mark the request as run, or refuse it (403
+        KMS.0307) if it was, beyond the grace of its signing second. The caller then runs it."""
+        if self._answers:
+            raise TypeError("this guard answers replays: use run()")
+        if self._markers is not None:
+            self._claim_marker(fingerprint)
+        else:
+            self._mark_once(fingerprint)
+
     def run(self, *, fingerprint: str, context: Any, work: Runner) -> dict[str, Any]:
         """``fingerprint``: a hash naming the signed request (never the signature itself)."""
         if not self._answers:
-            if self._markers is not None:
-                self._claim_marker(fingerprint)
-            else:
-                self._mark_once(fingerprint)
+            self.claim(fingerprint)
             return work()
         if context is None or not hasattr(context, "get_remaining_time_in_millis"):
             context = _NoLambdaContext()

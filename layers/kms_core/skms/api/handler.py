@@ -24,8 +24,9 @@ from pydantic_core import PydanticSerializationError
 
 from skms import errors
 from skms.api.events import Invocation, parse_invocation, request_id_of
-from skms.auth.authorizer import request_fingerprint, verify_request
-from skms.caller import AuthMethod, Caller, Identity
+from skms.auth import request_signing
+from skms.auth.authorizer import verify_signed_request
+from skms.caller import Caller, Identity
 from skms.iam.decide import authorize_request
 from skms.logic.default_keys import is_default_alias, resolve_default_key
 from skms.models.base import WireModel, parse_body
@@ -184,38 +185,43 @@ class _Endpoint:
             self._replay = (services, guard)
         return self._replay[1]
 
-    def _caller(self, event: Any, invocation: Invocation, services: Services, log: dict[str, Any]) -> Caller:
-        """Who calls: an API request is authenticated here, over its raw body (§F6), before
-        anything is decoded from it; a direct invocation was authorised by IAM."""
+    def _caller(
+        self, event: Any, invocation: Invocation, services: Services, log: dict[str, Any]
+    ) -> tuple[Caller, request_signing.ParsedAuthorization | None]:
+        """Who calls, and the verified signature of an AK/SK request (None otherwise): an API
+        request is authenticated here, over its raw body (§F6), before anything is decoded from it;
+        a direct invocation was authorised by IAM."""
         if invocation.via_api and not self.public:
-            principal = verify_request(event, invocation.raw_body, services)
+            principal, signed = verify_signed_request(event, invocation.raw_body, services)
             log["principal_id"] = principal.principal_id
             log["auth_method"] = principal.method
-            return Caller(
+            caller = Caller(
                 project_id=invocation.project_id,
                 domain_id=principal.domain_id,
                 request_id=invocation.request_id,
                 principal=principal.identity(),
                 operation=self.operation,
             )
+            return caller, signed
         if not self.public and invocation.project_id not in services.settings.direct_projects:
             # Opt-in per deployment (template parameter DirectInvocationProjects), per project.
             raise errors.AccessDenied("Direct invocations are not enabled for this project.")
         domain_id = invocation.domain_id or services.settings.domain_id
-        return Caller(
+        caller = Caller(
             project_id=invocation.project_id,
             domain_id=domain_id,
             request_id=invocation.request_id,
             principal=Identity.direct(domain_id),
             operation=self.operation,
         )
+        return caller, None
 
     def run(self, event: Any, context: Any, log: dict[str, Any], request_id: str | None = None) -> Answer:
         """Errors propagate to the handler, which renders them."""
         invocation = parse_invocation(event, project_scoped=not self.public, request_id=request_id)
         log["project_id"] = invocation.project_id
         services = get_services()
-        caller = self._caller(event, invocation, services, log)
+        caller, signed = self._caller(event, invocation, services, log)
         # Only now, authenticated, is the body decoded (a bad signature is 401 whatever the body).
         raw_body = invocation.request_fields()
         if (
@@ -237,24 +243,23 @@ class _Endpoint:
                 log["key_id"] = key_id
         sequence = getattr(body, "sequence", None) if self._reads_sequence else None
         # Only a verified signature names a request (tokens carry none: see README, Safe retries).
-        guard = (
-            self._replay_guard_for(services)
-            if invocation.via_api
-            and caller.principal.auth_method is AuthMethod.AKSK
-            and services.settings.replay_protection in self._guarded_under
-            else None
-        )
+        guard, fingerprint = None, ""
+        if signed is not None and services.settings.replay_protection in self._guarded_under:
+            guard = self._replay_guard_for(services)
+            fingerprint = request_signing.fingerprint(signed)
+            if guard.marks_only:  # a marker claimed before the work, no answer kept
+                guard.claim(fingerprint)
+                guard = None
         if guard is None and not sequence:
             # No answer to remember: the result goes straight to its wire form.
             result = self.logic(body, caller, services)
             return invocation.via_api, *self._render(result, log, invocation.via_api)
 
-        answer = self._remembered(event, context, log, services, caller, body, sequence, guard)
+        answer = self._remembered(context, log, services, caller, body, sequence, guard, fingerprint)
         return invocation.via_api, answer["payload"], answer["headers"]
 
     def _remembered(  # noqa: PLR0917 - run()'s locals: apart, so that they are no closure cells in run()
         self,
-        event: Any,
         context: Any,
         log: dict[str, Any],
         services: Services,
@@ -262,6 +267,7 @@ class _Endpoint:
         body: Any,
         sequence: str | None,
         guard: Any,
+        fingerprint: str,
     ) -> dict[str, Any]:
         """The answer, through what remembers it: once per ``sequence`` (idempotent operations), and
         once per signed request (the replay guard)."""
@@ -284,7 +290,7 @@ class _Endpoint:
 
         if guard is not None:
             answer: dict[str, Any] = guard.run(
-                fingerprint=request_fingerprint(event), context=context, work=once_per_sequence
+                fingerprint=fingerprint, context=context, work=once_per_sequence
             )
             return answer
         return once_per_sequence()

@@ -281,25 +281,23 @@ def principal_from_context(context: Mapping[str, Any]) -> Principal:
         raise NotAuthenticated("no authorizer context") from None
 
 
-def request_fingerprint(event: Mapping[str, Any]) -> str:
-    """The replay key of an AK/SK request that :func:`verify_request` accepted (a hash, not the
-    signature: see :func:`request_signing.fingerprint`)."""
-    try:
-        parsed = request_signing.parse_authorization(_lower_headers(event).get("authorization", ""))
-    except request_signing.SignatureError as exc:  # verified before, so not expected
-        raise NotAuthenticated(str(exc)) from None
-    return request_signing.fingerprint(parsed)
-
-
 def verify_request(event: Mapping[str, Any], body: bytes, services: Services) -> Principal:
     """Step 2, in the function. Raises :class:`skms.errors.KmsError` (401/403)."""
+    return verify_signed_request(event, body, services)[0]
+
+
+def verify_signed_request(
+    event: Mapping[str, Any], body: bytes, services: Services
+) -> tuple[Principal, request_signing.ParsedAuthorization | None]:
+    """:func:`verify_request`, with the verified Authorization of an AK/SK request (None for a
+    token), which names the request for replay protection (:func:`request_signing.fingerprint`)."""
     request_context = event.get("requestContext") or {}
     principal = principal_from_context(request_context.get("authorizer") or {})
     project_id = (event.get("pathParameters") or {}).get("project_id")
     if project_id != principal.project_id:
         raise errors.AccessDenied("The credentials may not access this project.")
     if principal.method == AUTH_TOKEN:
-        return principal
+        return principal, None
     if principal.method != AUTH_AKSK:
         raise NotAuthenticated(f"unknown authentication method {principal.method[:16]!r}")
     headers = _lower_headers(event)
@@ -326,4 +324,4 @@ def verify_request(event: Mapping[str, Any], body: bytes, services: Services) ->
         raise NotAuthenticated(str(exc)) from None
     if principal.project_allowed != "true":
         raise errors.AccessDenied("The credentials may not access this project.")
-    return principal
+    return principal, parsed
