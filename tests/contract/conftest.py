@@ -21,20 +21,18 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from skms.crypto.keyspec import KeySpec, KeyUsage
 from skms.domain import (
     AccessKeyRecord,
     AliasRecord,
     KeyRecord,
-    KeyState,
     KeyVersion,
     KeyVersions,
-    Origin,
     UserRecord,
     VersionState,
 )
 from skms.storage import memory, sqlite
 from skms.storage.port import KeyStore, Stores
+from tests.support.records import key_record
 from tests.support.template import create_table_from_template, load_template
 
 TABLE_NAME = "skms-contract-keys"
@@ -134,27 +132,15 @@ def new_record() -> RecordFactory:
     clock = itertools.count(1_700_000_000_000, 1000)
 
     def build(project_id: str = "p" * 32, **changes: object) -> KeyRecord:
-        key_id = str(uuid.uuid4())
-        record = KeyRecord(
-            project_id=project_id,
-            key_id=key_id,
-            domain_id="d" * 32,
-            key_alias=f"alias-{key_id[:8]}",
-            key_spec=KeySpec.AES_256,
-            key_usage=KeyUsage.ENCRYPT_DECRYPT,
-            key_state=KeyState.ENABLED,
-            origin=Origin.KMS,
-            creation_date=next(clock),
-            # version 0 destroyed, version 1 live and primary: metadata and material both round-trip
-            versions=KeyVersions(
-                1,
-                (
-                    KeyVersion(0, 1_600_000_000_000, VersionState.DESTROYED),
-                    KeyVersion(1, 1_650_000_000_000, VersionState.ENABLED, uuid.uuid4().bytes),
-                ),
+        # version 0 destroyed, version 1 live and primary: metadata and material both round-trip
+        versions = KeyVersions(
+            1,
+            (
+                KeyVersion(0, 1_600_000_000_000, VersionState.DESTROYED),
+                KeyVersion(1, 1_650_000_000_000, VersionState.ENABLED, uuid.uuid4().bytes),
             ),
         )
-        return record.replace(**changes) if changes else record
+        return key_record(project_id, **{"creation_date": next(clock), "versions": versions, **changes})
 
     return build
 

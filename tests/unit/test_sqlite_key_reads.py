@@ -6,34 +6,23 @@ from __future__ import annotations
 
 import pathlib
 import threading
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from skms.crypto.keyspec import KeySpec, KeyUsage
-from skms.domain import KeyRecord, KeyState, KeyVersion, KeyVersions, Origin, VersionState
+from skms.domain import KeyRecord, KeyState, KeyVersion, KeyVersions, VersionState
 from skms.storage import codec, sqlite
 from skms.storage.port import Stores
 from skms.storage.sqlite import keys as sqlite_keys
+from tests.support.records import CREATED_MS, key_record
 
 PROJECT = "p" * 32
 SELECT_KEY = "SELECT record FROM keys WHERE project_id"
 
 
 def _record() -> KeyRecord:
-    key_id = str(uuid.uuid4())
-    return KeyRecord(
-        project_id=PROJECT,
-        key_id=key_id,
-        domain_id="d" * 32,
-        key_alias=f"alias-{key_id[:8]}",
-        key_spec=KeySpec.AES_256,
-        key_usage=KeyUsage.ENCRYPT_DECRYPT,
-        key_state=KeyState.ENABLED,
-        origin=Origin.KMS,
-        creation_date=1_700_000_000_000,
-        versions=KeyVersions(0, (KeyVersion(0, 1_700_000_000_000, VersionState.ENABLED, b"wrapped"),)),
+    return key_record(
+        PROJECT, versions=KeyVersions(0, (KeyVersion(0, CREATED_MS, VersionState.ENABLED, b"wrapped"),))
     )
 
 

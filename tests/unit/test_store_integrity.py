@@ -5,36 +5,23 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from skms.cli import main
-from skms.crypto.keyspec import KeySpec, KeyUsage
-from skms.domain import AccessKeyRecord, AliasRecord, KeyRecord, KeyState, KeyVersions, Origin, UserRecord
+from skms.crypto.keyspec import KeySpec
+from skms.domain import AccessKeyRecord, AliasRecord, KeyRecord, KeyState, UserRecord
 from skms.storage.sqlite import open_database, open_stores
+from tests.support.records import key_record
 
 PROJECT_ID = "0b1e5c9e8f9a4d2c9d3e4f5a6b7c8d9e"
 STATES = [KeyState.ENABLED, KeyState.DISABLED, KeyState.PENDING_DELETION, KeyState.ENABLED]
 
 
 def _record(**changes: object) -> KeyRecord:
-    key_id = str(uuid.uuid4())
-    record = KeyRecord(
-        project_id=PROJECT_ID,
-        key_id=key_id,
-        domain_id="d" * 32,
-        key_alias=f"alias-{key_id[:8]}",
-        key_spec=KeySpec.AES_256,
-        key_usage=KeyUsage.ENCRYPT_DECRYPT,
-        key_state=KeyState.ENABLED,
-        origin=Origin.KMS,
-        creation_date=1_700_000_000_000,
-        versions=KeyVersions.first(uuid.uuid4().bytes, 1_700_000_000_000),
-    )
-    return record.replace(**changes) if changes else record
+    return key_record(PROJECT_ID, **changes)
 
 
 @pytest.fixture
