@@ -21,8 +21,9 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyItemAlreadyExistsError,
@@ -145,6 +146,89 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
     def replay_markers(self) -> ReplayMarkers:
         """The markers of replays refused without an answer, for this file (:class:`ReplayMarkers`)."""
         return replay_markers_at(self._path)
+
+    def replay_answers(self) -> ReplayAnswers:
+        """The answered replays' records in this file, with the process's claims on them
+        (:class:`ReplayAnswers`)."""
+        return ReplayAnswers(self._conn, claims_at(self._path))
+
+
+# -- replay records with answers on SQLite ---------------------------------------------------------
+
+
+class StoredRecord(NamedTuple):
+    """A row of the ``idempotency`` table, as the replay guard reads it."""
+
+    status: str  # COMPLETED, or INPROGRESS (written by a version before this one)
+    expiration: int  # epoch seconds
+    in_progress_expiration: int | None  # epoch milliseconds (INPROGRESS records)
+    data: str | None  # the answer's JSON
+
+
+class Claims:
+    """The keys of the requests this process is running (one set per SQLite file): the in-progress
+    lock of Powertools' record, without its commit. Atomic across the process's threads; a crash
+    forgets them, which is right: the requests they named are not running any more."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: set[str] = set()
+
+    def claim(self, key: str) -> bool:
+        """Claim ``key``: False if a thread of this process holds it already."""
+        with self._lock:
+            if key in self._keys:
+                return False
+            self._keys.add(key)
+            return True
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._keys.discard(key)
+
+
+class ReplayAnswers:
+    """What :class:`skms.idempotency.ReplayGuard` needs on SQLite to answer replays: claims in
+    process memory and the records of the ``idempotency`` table, read with one SELECT and written
+    with one statement (the rows Powertools' flow writes in its second commit, so that records of
+    either version are read by the other)."""
+
+    # A record takes over an expired or abandoned one: the caller read it and holds the claim.
+    _WRITE = (
+        "INSERT INTO idempotency VALUES (?, ?, NULL, 'COMPLETED', ?, NULL) ON CONFLICT(id) DO UPDATE SET"
+        " expiration = excluded.expiration, in_progress_expiration = NULL, status = 'COMPLETED',"
+        " data = excluded.data, validation = NULL"
+    )
+
+    def __init__(self, conn: Callable[[], sqlite3.Connection], claims: Claims) -> None:
+        self._conn = conn  # the store's connection of the calling thread
+        self.claims = claims
+
+    _READ = "SELECT status, expiration, in_progress_expiration, data FROM idempotency WHERE id = ?"
+
+    def read(self, key: str) -> StoredRecord | None:
+        row = self._conn().execute(self._READ, (key,)).fetchone()
+        return None if row is None else StoredRecord(*row)
+
+    def write(self, key: str, answer_json: str, expiration: int) -> None:
+        """Store a COMPLETED record, committed when this returns (autocommit: one statement, one
+        transaction; synchronous=NORMAL in WAL mode: it survives a crash of the process)."""
+        self._conn().execute(self._WRITE, (key, expiration, answer_json))
+
+
+_CLAIMS: dict[Path, Claims] = {}
+_CLAIMS_LOCK = threading.Lock()
+
+
+def claims_at(path: Path) -> Claims:
+    """The process's one :class:`Claims` of the SQLite file at ``path`` (one `skms serve` per data
+    directory: README, Replayed requests)."""
+    path = path.resolve()
+    with _CLAIMS_LOCK:
+        claims = _CLAIMS.get(path)
+        if claims is None:
+            claims = _CLAIMS[path] = Claims()
+        return claims
 
 
 # -- replay markers on SQLite ---------------------------------------------------------------------
