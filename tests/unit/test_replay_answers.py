@@ -6,11 +6,13 @@ honoured and the other way round (README, Replayed requests)."""
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -270,6 +272,35 @@ def test_an_expired_record_is_replaced(path: Path) -> None:
     assert guard.run(fingerprint="f" * 64, context=None, work=work) == ANSWER
     assert work.runs == 1
     assert json.loads(_rows(path)[0][3]) == ANSWER
+
+
+# -- the connections to the file ------------------------------------------------------------------
+
+
+def test_the_stores_of_a_file_share_a_connection_per_thread_each_committing_with_its_own_durability(
+    path: Path,
+) -> None:
+    sequences = SqliteIdempotencyStore(path)  # FULL: the sequence records
+    replays = SqliteIdempotencyStore(path, synchronous="NORMAL")
+    assert sequences._conn() is replays._conn()
+    # The level in force is the one of the store that hands the connection out
+    assert replays._conn().execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+    assert sequences._conn().execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+    assert replays._conn().execute("PRAGMA synchronous").fetchone() == (1,)
+    # Another thread has its own
+    elsewhere: list[sqlite3.Connection] = []
+    thread = threading.Thread(target=lambda: elsewhere.append(sequences._conn()))
+    thread.start()
+    thread.join()
+    assert elsewhere[0] is not sequences._conn()
+
+
+def test_the_connections_go_with_the_last_store_of_the_file(path: Path) -> None:
+    store = SqliteIdempotencyStore(path)
+    connections = weakref.ref(store._connections)
+    del store
+    gc.collect()
+    assert connections() is None
 
 
 # -- through the functions -------------------------------------------------------------------------

@@ -174,12 +174,16 @@ def _replayed(answer_json: str | None) -> dict[str, Any]:
 _STILL_RUNNING = "The same signed request is still being processed; retry."
 
 
+# What Powertools hashes and stores with (json.dumps(..., sort_keys=True)), built once.
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
+
+
 def replay_record_key(key_prefix: str, fingerprint: str) -> str:
     """The id of a request's replay record: what Powertools computes for the data ``{"request":
     fingerprint}`` under ``event_key_jmespath="request"`` and ``hash_function="sha256"`` (the key
     prefix, ``#``, the SHA-256 of the selected value's JSON), so that both paths read each other's
     records (tests/unit/test_replay_answers.py pins it)."""
-    return f"{key_prefix}#{hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()}"
+    return f"{key_prefix}#{hashlib.sha256(_SORTED_JSON.encode(fingerprint).encode()).hexdigest()}"
 
 
 class ReplayGuard:
@@ -293,9 +297,9 @@ class ReplayGuard:
             try:
                 answer = work()
             except errors.KmsError as exc:  # the caller's error: its replays get it again
-                records.write(key, json.dumps(_error_answer(exc), sort_keys=True), _replay_expiry())
+                records.write(key, _SORTED_JSON.encode(_error_answer(exc)), _replay_expiry())
                 raise
-            records.write(key, json.dumps(answer, sort_keys=True), _replay_expiry())
+            records.write(key, _SORTED_JSON.encode(answer), _replay_expiry())
             return answer
         finally:
             records.claims.release(key)

@@ -20,6 +20,7 @@ import itertools
 import sqlite3
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -51,14 +52,54 @@ def partition_of(idempotency_key: str) -> str:
 _SETUP = threading.Lock()
 
 
+class _FileConnections:
+    """Each thread's one connection to an idempotency file, shared by every store of that file.
+
+    A handler builds a store per operation and kind (``sequence``: FULL; replays: NORMAL), so
+    connections of their own would make dozens per thread in `skms serve`, each with a page cache
+    that every other one's commit invalidates. Shared, each statement still commits with its own
+    store's durability: the connection is set to that store's ``synchronous`` before it is handed
+    out (a PRAGMA only when the level changes; autocommit, so never within a transaction)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._local = threading.local()
+
+    def get(self, synchronous: str) -> sqlite3.Connection:
+        local = self._local
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = sqlite3.connect(self._path, timeout=10, isolation_level=None)
+            local.synchronous = None
+        if local.synchronous != synchronous:
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            local.synchronous = synchronous
+        return conn
+
+
+# Held while a store of the file lives: the connections close with the last one (tests make many).
+_FILES: weakref.WeakValueDictionary[Path, _FileConnections] = weakref.WeakValueDictionary()
+_FILES_LOCK = threading.Lock()
+
+
+def _connections_to(path: Path) -> _FileConnections:
+    path = path.resolve()
+    with _FILES_LOCK:
+        connections = _FILES.get(path)
+        if connections is None:
+            connections = _FILES[path] = _FileConnections(path)
+        return connections
+
+
 class SqliteIdempotencyStore(BasePersistenceLayer):
-    """Powertools' persistence contract on SQLite, with the DynamoDB layer's put conditions."""
+    """Powertools' persistence contract on SQLite, with the DynamoDB layer's put conditions.
+    ``synchronous``: the durability of this store's commits (see :func:`build_persistence`)."""
 
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._path = path
         self._synchronous = synchronous
-        self._local = threading.local()
+        self._connections = _connections_to(path)
         with _SETUP, self._conn() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(
@@ -67,12 +108,8 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
             )
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self._path, timeout=10, isolation_level=None)
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            self._local.conn = conn
-        return conn
+        """The calling thread's connection to the file, committing with this store's durability."""
+        return self._connections.get(self._synchronous)
 
     @staticmethod
     def _record(row: tuple[Any, ...]) -> DataRecord:
