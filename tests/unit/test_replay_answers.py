@@ -274,6 +274,21 @@ def test_an_expired_record_is_replaced(path: Path) -> None:
     assert json.loads(_rows(path)[0][3]) == ANSWER
 
 
+def test_a_record_without_an_answer_refuses_the_request(path: Path) -> None:
+    # A row with no answer (a marker's shape) says the request was used, and nothing else
+    guard = _guard(path)
+    key = idempotency.replay_record_key("skms#enable-key#replay", "f" * 64)
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO idempotency VALUES (?, ?, NULL, 'COMPLETED', NULL, NULL)",
+            (key, int(time.time()) + WINDOW),
+        )
+    work = Work()
+    with pytest.raises(errors.AccessDenied):
+        guard.run(fingerprint="f" * 64, context=None, work=work)
+    assert work.runs == 0
+
+
 # -- the connections to the file ------------------------------------------------------------------
 
 

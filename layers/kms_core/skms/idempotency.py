@@ -17,8 +17,10 @@ a refused request is refused again without running. See README, Safe retries.
 Storage: in AWS, Powertools' DynamoDB persistence layer on the keys table itself (partitions
 ``IDEMPOTENCY#<2 hex digits>``, sort key = the hashed idempotency key, ``expiration`` as the
 table's TTL attribute); locally, ``skms.storage.idempotency.SqliteIdempotencyStore``, the same
-semantics on the embedded store, except the markers of replays refused without an answer, held in
-process memory and written behind (``skms.storage.idempotency.ReplayMarkers``).
+semantics on the embedded store, except for replays: those answered are claimed in process memory
+and their records written in one commit by :class:`ReplayGuard` itself (the same rows), and the
+markers of those refused without an answer are held in process memory and written behind
+(``skms.storage.idempotency.ReplayMarkers``).
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ digits>``, chosen by a hash of the record's key: one partition for all of them w
 under load. Records written before (partition ``IDEMPOTENCY``) are no longer read; they expire
 through TTL within the hour (a sequence retried across the upgrade runs once more).
 
-On SQLite the replay markers of ``KMS_REPLAY_PROTECTION=all`` (operations refused without an answer)
-are :class:`ReplayMarkers`: in process memory, written behind by a flusher thread."""
+On SQLite the replay records with answers are read and written through :class:`ReplayAnswers` (one
+SELECT, one commit; claims in process memory), and the replay markers of ``KMS_REPLAY_PROTECTION=all``
+(operations refused without an answer) are :class:`ReplayMarkers`: in process memory, written behind
+by a flusher thread."""
 
 from __future__ import annotations
 
@@ -237,11 +239,11 @@ class ReplayAnswers:
         " data = excluded.data, validation = NULL"
     )
 
+    _READ = "SELECT status, expiration, in_progress_expiration, data FROM idempotency WHERE id = ?"
+
     def __init__(self, conn: Callable[[], sqlite3.Connection], claims: Claims) -> None:
         self._conn = conn  # the store's connection of the calling thread
         self.claims = claims
-
-    _READ = "SELECT status, expiration, in_progress_expiration, data FROM idempotency WHERE id = ?"
 
     def read(self, key: str) -> StoredRecord | None:
         row = self._conn().execute(self._READ, (key,)).fetchone()
@@ -475,8 +477,9 @@ def build_persistence(settings: Settings, *, replay_records: bool = False) -> Ba
     """``replay_records``: for :class:`skms.idempotency.ReplayGuard`. On SQLite they are committed
     without an fsync of their own (WAL, synchronous=NORMAL: safe against a crash of `skms serve`,
     not of the host): an fsync per request cost more than create-datakey itself, and a record lost
-    with the host only reopens its request's 30-minute window. The markers without answers are not
-    committed per request at all (:meth:`SqliteIdempotencyStore.replay_markers`)."""
+    with the host only reopens its request's 30-minute window. The records with answers are one
+    commit per request (:meth:`SqliteIdempotencyStore.replay_answers`); the markers without answers
+    are not committed per request at all (:meth:`SqliteIdempotencyStore.replay_markers`)."""
     if settings.storage == "dynamodb":
         import boto3
 
