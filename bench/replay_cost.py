@@ -3,8 +3,8 @@
 In one process, on the SQLite store with warm caches (a warm Lambda), interleaved rounds of AK/SK
 requests that the authorizer allowed, each signed once and sent once (a fresh ``sequence`` makes
 every signature new, so the guard records each one rather than answering from a record):
-- create-key (AES_256, a state-changing operation: ``state-changing`` vs ``off``; two synchronous
-  SQLite writes of the record with its answer),
+- create-key (AES_256, a state-changing operation: ``state-changing`` vs ``off``; a claim in process
+  memory, a SELECT, and one SQLite commit of the record with its answer),
 - create-datakey (an operation whose answer holds a secret: ``all`` vs ``off``; a marker in process
   memory, written behind by the flusher thread).
 The function-side signature check runs in both. Prints medians per call and on/off throughput.

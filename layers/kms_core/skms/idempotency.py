@@ -17,8 +17,10 @@ a refused request is refused again without running. See README, Safe retries.
 Storage: in AWS, Powertools' DynamoDB persistence layer on the keys table itself (partitions
 ``IDEMPOTENCY#<2 hex digits>``, sort key = the hashed idempotency key, ``expiration`` as the
 table's TTL attribute); locally, ``skms.storage.idempotency.SqliteIdempotencyStore``, the same
-semantics on the embedded store, except the markers of replays refused without an answer, held in
-process memory and written behind (``skms.storage.idempotency.ReplayMarkers``).
+semantics on the embedded store, except for replays: those answered are claimed in process memory
+and their records written in one commit by :class:`ReplayGuard` itself (the same rows), and the
+markers of those refused without an answer are held in process memory and written behind
+(``skms.storage.idempotency.ReplayMarkers``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import S
 from skms import errors
 from skms.auth.request_signing import MAX_CLOCK_SKEW
 from skms.caller import Caller
-from skms.storage.idempotency import SqliteIdempotencyStore, build_persistence
+from skms.storage.idempotency import ReplayAnswers, SqliteIdempotencyStore, build_persistence
 
 WINDOW_SECONDS = 3600
 # A request dated D is accepted while now is within D ± MAX_CLOCK_SKEW; remembered from its first
@@ -155,27 +157,57 @@ def _arrived_within_grace(expiry: int, now: float) -> bool:
     return now < expiry - REPLAY_WINDOW_SECONDS + REPLAY_GRACE_SECONDS
 
 
+def _replay_expiry() -> int:
+    """A replay record's expiry, counted from the end of the work (as Powertools counts it)."""
+    return int(time.time()) + REPLAY_WINDOW_SECONDS
+
+
+def _replayed(answer_json: str | None) -> dict[str, Any]:
+    """A replay's answer from its record: the first answer, or the error it was. A record without an
+    answer (a marker) answers nothing: the request was used."""
+    answer = json.loads(answer_json) if answer_json else None
+    if not isinstance(answer, dict):
+        raise errors.AccessDenied("This signed request was already used; sign a new request.")
+    if "error" in answer:
+        raise _replayed_error(answer)
+    return answer
+
+
+_STILL_RUNNING = "The same signed request is still being processed; retry."
+
+
+# What Powertools hashes and stores with (json.dumps(..., sort_keys=True)), built once.
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
+
+
+def replay_record_key(key_prefix: str, fingerprint: str) -> str:
+    """The id of a request's replay record: what Powertools computes for the data ``{"request":
+    fingerprint}`` under ``event_key_jmespath="request"`` and ``hash_function="sha256"`` (the key
+    prefix, ``#``, the SHA-256 of the selected value's JSON), so that both paths read each other's
+    records (tests/unit/test_replay_answers.py pins it)."""
+    return f"{key_prefix}#{hashlib.sha256(_SORTED_JSON.encode(fingerprint).encode()).hexdigest()}"
+
+
 class ReplayGuard:
     """One per function: runs a signed request's ``work`` at most once per
     :data:`REPLAY_WINDOW_SECONDS`, keyed by a hash of its :func:`fingerprint <skms.auth.
     request_signing.fingerprint>`.
 
-    With ``answers`` (operations whose answers hold no secret), Powertools Idempotency: the first
-    arrival's answer, an error included, is the answer of every later one. Without (an answer may
-    hold a data key or plaintext, which is never written down), a marker set before the work (a
-    conditional write on DynamoDB; on SQLite a check-and-set in process memory, written behind): a
-    later arrival finds it and is refused (403 KMS.0307), whatever the first one's outcome; a client
-    re-signs to retry."""
+    With ``answers`` (operations whose answers hold no secret), the first arrival's answer, an
+    error included, is the answer of every later one: Powertools Idempotency on DynamoDB; on SQLite
+    the same records written directly (:meth:`_answer_once`). Without (an answer may hold a data key
+    or plaintext, which is never written down), a marker set before the work (a conditional write on
+    DynamoDB; on SQLite a check-and-set in process memory, written behind): a later arrival finds it
+    and is refused (403 KMS.0307), whatever the first one's outcome; a client re-signs to retry."""
 
     def __init__(self, operation: str, persistence: BasePersistenceLayer, *, answers: bool) -> None:
         self._answers = answers
         self._persistence = persistence
+        sqlite = persistence if isinstance(persistence, SqliteIdempotencyStore) else None
         # Markers without answers on SQLite (`skms serve`): in process memory, written behind.
-        self._markers = (
-            persistence.replay_markers()
-            if not answers and isinstance(persistence, SqliteIdempotencyStore)
-            else None
-        )
+        self._markers = sqlite.replay_markers() if sqlite is not None and not answers else None
+        # Answers on SQLite: claims in process memory, one SELECT and one commit per request.
+        self._sqlite_answers = sqlite.replay_answers() if sqlite is not None and answers else None
         self._key_prefix = f"skms#{operation}#replay"
         # Same signature = same request (method, path, query, signed headers, date, body): nothing
         # to validate beyond the key.
@@ -220,6 +252,8 @@ class ReplayGuard:
         if not self._answers:
             self.claim(fingerprint)
             return work()
+        if self._sqlite_answers is not None:
+            return self._answer_once(self._sqlite_answers, fingerprint, work)
         if context is None or not hasattr(context, "get_remaining_time_in_millis"):
             context = _NoLambdaContext()
         self._config.register_lambda_context(context)
@@ -232,14 +266,45 @@ class ReplayGuard:
         try:
             stored: dict[str, Any] = self._run(request={"request": fingerprint}, work=work_once)
         except IdempotencyAlreadyInProgressError:
-            raise errors.ServiceUnavailable(
-                "The same signed request is still being processed; retry."
-            ) from None
+            raise errors.ServiceUnavailable(_STILL_RUNNING) from None
         if not ran and self._within_grace(self._first_record(fingerprint)):
             return work()  # the client's own repeat within the signing second: a new request
         if "error" in stored:
             raise _replayed_error(stored)
         return stored
+
+    def _answer_once(self, records: ReplayAnswers, fingerprint: str, work: Runner) -> dict[str, Any]:
+        """:meth:`run` on SQLite (`skms serve`): Powertools' flow without its generic machinery and
+        without its first commit. The in-progress lock is a claim in process memory (one server per
+        data directory: README, Replayed requests), so a request pays one SELECT and, after its work,
+        one commit of the record with its answer, before the answer goes out. A crash during the
+        work leaves nothing behind: a retry runs (Powertools' in-progress record blocked it until its
+        lock lapsed). The records are Powertools' rows: either version reads the other's."""
+        key = replay_record_key(self._key_prefix, fingerprint)
+        if not records.claims.claim(key):
+            raise errors.ServiceUnavailable(_STILL_RUNNING)
+        try:
+            now = time.time()
+            record = records.read(key)
+            if record is not None and record.expiration >= int(now):  # live (Powertools' test)
+                if record.status == STATUS_CONSTANTS["INPROGRESS"]:
+                    # An earlier version's lock, running in another process, or lapsed (a crash).
+                    lock = record.in_progress_expiration
+                    if lock is None or lock >= now * 1000:
+                        raise errors.ServiceUnavailable(_STILL_RUNNING)
+                elif _arrived_within_grace(record.expiration, now):
+                    return work()  # the client's own repeat within the signing second: a new request
+                else:
+                    return _replayed(record.data)
+            try:
+                answer = work()
+            except errors.KmsError as exc:  # the caller's error: its replays get it again
+                records.write(key, _SORTED_JSON.encode(_error_answer(exc)), _replay_expiry())
+                raise
+            records.write(key, _SORTED_JSON.encode(answer), _replay_expiry())
+            return answer
+        finally:
+            records.claims.release(key)
 
     def _first_record(self, fingerprint: str) -> DataRecord | None:
         try:

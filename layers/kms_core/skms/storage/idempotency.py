@@ -6,8 +6,10 @@ digits>``, chosen by a hash of the record's key: one partition for all of them w
 under load. Records written before (partition ``IDEMPOTENCY``) are no longer read; they expire
 through TTL within the hour (a sequence retried across the upgrade runs once more).
 
-On SQLite the replay markers of ``KMS_REPLAY_PROTECTION=all`` (operations refused without an answer)
-are :class:`ReplayMarkers`: in process memory, written behind by a flusher thread."""
+On SQLite the replay records with answers are read and written through :class:`ReplayAnswers` (one
+SELECT, one commit; claims in process memory), and the replay markers of ``KMS_REPLAY_PROTECTION=all``
+(operations refused without an answer) are :class:`ReplayMarkers`: in process memory, written behind
+by a flusher thread."""
 
 from __future__ import annotations
 
@@ -20,9 +22,11 @@ import itertools
 import sqlite3
 import threading
 import time
+import weakref
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyItemAlreadyExistsError,
@@ -50,14 +54,54 @@ def partition_of(idempotency_key: str) -> str:
 _SETUP = threading.Lock()
 
 
+class _FileConnections:
+    """Each thread's one connection to an idempotency file, shared by every store of that file.
+
+    A handler builds a store per operation and kind (``sequence``: FULL; replays: NORMAL), so
+    connections of their own would make dozens per thread in `skms serve`, each with a page cache
+    that every other one's commit invalidates. Shared, each statement still commits with its own
+    store's durability: the connection is set to that store's ``synchronous`` before it is handed
+    out (a PRAGMA only when the level changes; autocommit, so never within a transaction)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._local = threading.local()
+
+    def get(self, synchronous: str) -> sqlite3.Connection:
+        local = self._local
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = sqlite3.connect(self._path, timeout=10, isolation_level=None)
+            local.synchronous = None
+        if local.synchronous != synchronous:
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            local.synchronous = synchronous
+        return conn
+
+
+# Held while a store of the file lives: the connections close with the last one (tests make many).
+_FILES: weakref.WeakValueDictionary[Path, _FileConnections] = weakref.WeakValueDictionary()
+_FILES_LOCK = threading.Lock()
+
+
+def _connections_to(path: Path) -> _FileConnections:
+    path = path.resolve()
+    with _FILES_LOCK:
+        connections = _FILES.get(path)
+        if connections is None:
+            connections = _FILES[path] = _FileConnections(path)
+        return connections
+
+
 class SqliteIdempotencyStore(BasePersistenceLayer):
-    """Powertools' persistence contract on SQLite, with the DynamoDB layer's put conditions."""
+    """Powertools' persistence contract on SQLite, with the DynamoDB layer's put conditions.
+    ``synchronous``: the durability of this store's commits (see :func:`build_persistence`)."""
 
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._path = path
         self._synchronous = synchronous
-        self._local = threading.local()
+        self._connections = _connections_to(path)
         with _SETUP, self._conn() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(
@@ -66,12 +110,8 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
             )
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self._path, timeout=10, isolation_level=None)
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            self._local.conn = conn
-        return conn
+        """The calling thread's connection to the file, committing with this store's durability."""
+        return self._connections.get(self._synchronous)
 
     @staticmethod
     def _record(row: tuple[Any, ...]) -> DataRecord:
@@ -145,6 +185,89 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
     def replay_markers(self) -> ReplayMarkers:
         """The markers of replays refused without an answer, for this file (:class:`ReplayMarkers`)."""
         return replay_markers_at(self._path)
+
+    def replay_answers(self) -> ReplayAnswers:
+        """The answered replays' records in this file, with the process's claims on them
+        (:class:`ReplayAnswers`)."""
+        return ReplayAnswers(self._conn, claims_at(self._path))
+
+
+# -- replay records with answers on SQLite ---------------------------------------------------------
+
+
+class StoredRecord(NamedTuple):
+    """A row of the ``idempotency`` table, as the replay guard reads it."""
+
+    status: str  # COMPLETED, or INPROGRESS (written by a version before this one)
+    expiration: int  # epoch seconds
+    in_progress_expiration: int | None  # epoch milliseconds (INPROGRESS records)
+    data: str | None  # the answer's JSON
+
+
+class Claims:
+    """The keys of the requests this process is running (one set per SQLite file): the in-progress
+    lock of Powertools' record, without its commit. Atomic across the process's threads; a crash
+    forgets them, which is right: the requests they named are not running any more."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: set[str] = set()
+
+    def claim(self, key: str) -> bool:
+        """Claim ``key``: False if a thread of this process holds it already."""
+        with self._lock:
+            if key in self._keys:
+                return False
+            self._keys.add(key)
+            return True
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._keys.discard(key)
+
+
+class ReplayAnswers:
+    """What :class:`skms.idempotency.ReplayGuard` needs on SQLite to answer replays: claims in
+    process memory and the records of the ``idempotency`` table, read with one SELECT and written
+    with one statement (the rows Powertools' flow writes in its second commit, so that records of
+    either version are read by the other)."""
+
+    # A record takes over an expired or abandoned one: the caller read it and holds the claim.
+    _WRITE = (
+        "INSERT INTO idempotency VALUES (?, ?, NULL, 'COMPLETED', ?, NULL) ON CONFLICT(id) DO UPDATE SET"
+        " expiration = excluded.expiration, in_progress_expiration = NULL, status = 'COMPLETED',"
+        " data = excluded.data, validation = NULL"
+    )
+
+    _READ = "SELECT status, expiration, in_progress_expiration, data FROM idempotency WHERE id = ?"
+
+    def __init__(self, conn: Callable[[], sqlite3.Connection], claims: Claims) -> None:
+        self._conn = conn  # the store's connection of the calling thread
+        self.claims = claims
+
+    def read(self, key: str) -> StoredRecord | None:
+        row = self._conn().execute(self._READ, (key,)).fetchone()
+        return None if row is None else StoredRecord(*row)
+
+    def write(self, key: str, answer_json: str, expiration: int) -> None:
+        """Store a COMPLETED record, committed when this returns (autocommit: one statement, one
+        transaction; synchronous=NORMAL in WAL mode: it survives a crash of the process)."""
+        self._conn().execute(self._WRITE, (key, expiration, answer_json))
+
+
+_CLAIMS: dict[Path, Claims] = {}
+_CLAIMS_LOCK = threading.Lock()
+
+
+def claims_at(path: Path) -> Claims:
+    """The process's one :class:`Claims` of the SQLite file at ``path`` (one `skms serve` per data
+    directory: README, Replayed requests)."""
+    path = path.resolve()
+    with _CLAIMS_LOCK:
+        claims = _CLAIMS.get(path)
+        if claims is None:
+            claims = _CLAIMS[path] = Claims()
+        return claims
 
 
 # -- replay markers on SQLite ---------------------------------------------------------------------
@@ -354,8 +477,9 @@ def build_persistence(settings: Settings, *, replay_records: bool = False) -> Ba
     """``replay_records``: for :class:`skms.idempotency.ReplayGuard`. On SQLite they are committed
     without an fsync of their own (WAL, synchronous=NORMAL: safe against a crash of `skms serve`,
     not of the host): an fsync per request cost more than create-datakey itself, and a record lost
-    with the host only reopens its request's 30-minute window. The markers without answers are not
-    committed per request at all (:meth:`SqliteIdempotencyStore.replay_markers`)."""
+    with the host only reopens its request's 30-minute window. The records with answers are one
+    commit per request (:meth:`SqliteIdempotencyStore.replay_answers`); the markers without answers
+    are not committed per request at all (:meth:`SqliteIdempotencyStore.replay_markers`)."""
     if settings.storage == "dynamodb":
         import boto3
 
