@@ -54,6 +54,16 @@ def partition_of(idempotency_key: str) -> str:
 _SETUP = threading.Lock()
 
 
+# Expired records are deleted from the file in batches (by their expiry index), so that the table
+# holds about one window of records instead of growing for as long as the server runs.
+PRUNE_SECONDS = 60.0
+PRUNE_BATCH = 5000
+_PRUNE = (
+    "DELETE FROM idempotency WHERE rowid IN"
+    " (SELECT rowid FROM idempotency WHERE expiration < ? ORDER BY expiration LIMIT ?)"
+)
+
+
 class _FileConnections:
     """Each thread's one connection to an idempotency file, shared by every store of that file.
 
@@ -66,6 +76,26 @@ class _FileConnections:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._local = threading.local()
+        self._pruning = threading.Lock()
+        self._next_prune = 0.0  # time.monotonic() of the next pruning
+
+    def prune_if_due(self, conn: sqlite3.Connection) -> int:
+        """Delete up to :data:`PRUNE_BATCH` expired records (Powertools reads an expired record as
+        absent, so nothing changes but the file's size), at most once per :data:`PRUNE_SECONDS`,
+        or a second after a full batch until the backlog is gone. Returns how many went. Called
+        after a request's write, by one thread at a time; the others do not wait for it."""
+        now = time.monotonic()
+        if now < self._next_prune or not self._pruning.acquire(blocking=False):
+            return 0
+        deleted = 0
+        try:
+            deleted = conn.execute(_PRUNE, (int(time.time()), PRUNE_BATCH)).rowcount
+        except sqlite3.Error as exc:  # busy or read-only: the records are only kept longer
+            logger.warning("idempotency records not pruned", extra={"error": type(exc).__name__})
+        finally:
+            self._next_prune = now + (1.0 if deleted >= PRUNE_BATCH else PRUNE_SECONDS)
+            self._pruning.release()
+        return deleted
 
     def get(self, synchronous: str) -> sqlite3.Connection:
         local = self._local
@@ -108,6 +138,7 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
                 "CREATE TABLE IF NOT EXISTS idempotency (id TEXT PRIMARY KEY, expiration INTEGER NOT NULL,"
                 " in_progress_expiration INTEGER, status TEXT NOT NULL, data TEXT, validation TEXT)"
             )
+            conn.execute("CREATE INDEX IF NOT EXISTS idempotency_by_expiration ON idempotency (expiration)")
 
     def _conn(self) -> sqlite3.Connection:
         """The calling thread's connection to the file, committing with this store's durability."""
@@ -169,7 +200,8 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
         raise IdempotencyItemAlreadyExistsError(old_data_record=old)
 
     def _update_record(self, data_record: DataRecord) -> None:
-        self._conn().execute(
+        conn = self._conn()
+        conn.execute(
             "UPDATE idempotency SET data = ?, status = ?, expiration = ? WHERE id = ?",
             (
                 data_record.response_data,
@@ -178,6 +210,7 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
                 data_record.idempotency_key,
             ),
         )
+        self._connections.prune_if_due(conn)
 
     def _delete_record(self, data_record: DataRecord) -> None:
         self._conn().execute("DELETE FROM idempotency WHERE id = ?", (data_record.idempotency_key,))
@@ -189,7 +222,7 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
     def replay_answers(self) -> ReplayAnswers:
         """The answered replays' records in this file, with the process's claims on them
         (:class:`ReplayAnswers`)."""
-        return ReplayAnswers(self._conn, claims_at(self._path))
+        return ReplayAnswers(self._conn, claims_at(self._path), self._connections.prune_if_due)
 
 
 # -- replay records with answers on SQLite ---------------------------------------------------------
@@ -241,9 +274,15 @@ class ReplayAnswers:
 
     _READ = "SELECT status, expiration, in_progress_expiration, data FROM idempotency WHERE id = ?"
 
-    def __init__(self, conn: Callable[[], sqlite3.Connection], claims: Claims) -> None:
+    def __init__(
+        self,
+        conn: Callable[[], sqlite3.Connection],
+        claims: Claims,
+        prune: Callable[[sqlite3.Connection], int] = lambda conn: 0,
+    ) -> None:
         self._conn = conn  # the store's connection of the calling thread
         self.claims = claims
+        self._prune = prune  # the expired records, now and then (_FileConnections.prune_if_due)
 
     def read(self, key: str) -> StoredRecord | None:
         row = self._conn().execute(self._READ, (key,)).fetchone()
@@ -252,7 +291,9 @@ class ReplayAnswers:
     def write(self, key: str, answer_json: str, expiration: int) -> None:
         """Store a COMPLETED record, committed when this returns (autocommit: one statement, one
         transaction; synchronous=NORMAL in WAL mode: it survives a crash of the process)."""
-        self._conn().execute(self._WRITE, (key, expiration, answer_json))
+        conn = self._conn()
+        conn.execute(self._WRITE, (key, expiration, answer_json))
+        self._prune(conn)
 
 
 _CLAIMS: dict[Path, Claims] = {}
