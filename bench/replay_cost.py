@@ -33,37 +33,17 @@ AK, SK = "AKBENCHAKBENCHAKBENC", "bench-secret-key-bench-secret-key-000000"
 
 def run() -> float:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # measure the work, not the log lines
-    from skms.api.authorizer import authorizer_handler
     from skms.auth.principals import create_access_key
     from skms.config import Settings
     from skms.runtime import Services, build_services, set_services
     from skms.sam_template import load_handler, routes_from_template
     from skms.storage.idempotency import close_replay_markers
-    from tests.support.signer import sign_headers
+    from tests.support.signer import authorized_event
 
     handlers = {r.code_uri.name: load_handler(r) for r in routes_from_template(ROOT / "template.yaml")}
 
     def signed(function: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
-        raw = json.dumps(body).encode()
-        path = f"/v1.0/{PROJECT}/kms/{operation}"
-        headers = sign_headers(
-            access_key=AK, secret_key=SK, method="POST", path=path, body=raw, project_id=PROJECT
-        )
-        event: dict[str, Any] = {
-            "type": "REQUEST",
-            "methodArn": f"arn:aws:execute-api:local:0:api/v1/POST{path}",
-            "httpMethod": "POST",
-            "path": path,
-            "headers": headers,
-            "pathParameters": {"project_id": PROJECT},
-            "requestContext": {"path": path, "requestId": str(uuid.uuid4())},
-        }
-        context = authorizer_handler(event)["context"]
-        return {
-            **event,
-            "body": raw.decode(),
-            "requestContext": {**event["requestContext"], "authorizer": context},
-        }
+        return authorized_event(operation, body, access_key=AK, secret_key=SK, project_id=PROJECT)
 
     def per_call(services: Services, function: str, events: list[dict[str, Any]]) -> float:
         set_services(services)

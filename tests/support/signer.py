@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from skms.auth import request_signing
 
@@ -45,3 +48,37 @@ def sign_headers(
     parts = f"Access={access_key}, SignedHeaders={signed}, Signature={signature}"
     headers["Authorization"] = f"{request_signing.ALGORITHM} {parts}"
     return headers
+
+
+def authorized_event(
+    operation: str, body: dict[str, Any], *, access_key: str, secret_key: str, project_id: str
+) -> dict[str, Any]:
+    """A POST to a KMS operation signed now, as its function gets it once the API's REQUEST
+    authorizer allowed it (the authorizer's context in the request context)."""
+    from skms.api.authorizer import authorizer_handler
+
+    raw = json.dumps(body).encode()
+    path = f"/v1.0/{project_id}/kms/{operation}"
+    headers = sign_headers(
+        access_key=access_key,
+        secret_key=secret_key,
+        method="POST",
+        path=path,
+        body=raw,
+        project_id=project_id,
+    )
+    event: dict[str, Any] = {
+        "type": "REQUEST",
+        "methodArn": f"arn:aws:execute-api:local:0:api/v1/POST{path}",
+        "httpMethod": "POST",
+        "path": path,
+        "headers": headers,
+        "pathParameters": {"project_id": project_id},
+        "requestContext": {"path": path, "requestId": str(uuid.uuid4())},
+    }
+    context = authorizer_handler(event)["context"]
+    return {
+        **event,
+        "body": raw.decode(),
+        "requestContext": {**event["requestContext"], "authorizer": context},
+    }

@@ -10,7 +10,6 @@ import json
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ import pytest
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
 
 from skms import errors, idempotency
-from skms.api.authorizer import authorizer_handler
 from skms.auth.principals import create_access_key
 from skms.config import Settings
 from skms.runtime import Services, build_services, set_services
@@ -31,7 +29,7 @@ from skms.storage.idempotency import (
     replay_markers_at,
 )
 from tests.conftest import PROJECT_ID, TEMPLATE
-from tests.support.signer import sign_headers
+from tests.support.signer import authorized_event
 
 AK, SK = "AKREPLAYAKREPLAYAKRE", "replay-secret-key-replay-secret-key-0000"
 WINDOW = idempotency.REPLAY_WINDOW_SECONDS
@@ -221,26 +219,7 @@ Send = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
 
 def _signed(operation: str, body: dict[str, Any]) -> dict[str, Any]:
     """An AK/SK request signed now, as the function gets it after the authorizer allowed it."""
-    raw = json.dumps(body).encode()
-    path = f"/v1.0/{PROJECT_ID}/kms/{operation}"
-    headers = sign_headers(
-        access_key=AK, secret_key=SK, method="POST", path=path, body=raw, project_id=PROJECT_ID
-    )
-    event: dict[str, Any] = {
-        "type": "REQUEST",
-        "methodArn": f"arn:aws:execute-api:local:0:api/v1/POST{path}",
-        "httpMethod": "POST",
-        "path": path,
-        "headers": headers,
-        "pathParameters": {"project_id": PROJECT_ID},
-        "requestContext": {"path": path, "requestId": str(uuid.uuid4())},
-    }
-    context = authorizer_handler(event)["context"]
-    return {
-        **event,
-        "body": raw.decode(),
-        "requestContext": {**event["requestContext"], "authorizer": context},
-    }
+    return authorized_event(operation, body, access_key=AK, secret_key=SK, project_id=PROJECT_ID)
 
 
 def _send(handlers: dict[str, Any], function: str, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
