@@ -79,3 +79,26 @@ def test_the_built_layer_imports_a_handler_from_its_bytecode(tmp_path: Path) -> 
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "True"
+
+
+def test_a_python_other_than_3_11_is_refused_before_anything_is_built(tmp_path: Path) -> None:
+    other = tmp_path / "python3.9"  # answers like another Python would: not 3.11
+    other.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'import sys; sys.exit(1)'\n")
+    other.chmod(0o755)
+    out = subprocess.run(
+        [
+            "make",
+            "-s",
+            "-C",
+            str(LAYER_SOURCE),
+            "layer-code",
+            f"ARTIFACTS_DIR={tmp_path / 'out'}",
+            f"PYTHON={other}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode != 0
+    assert "built with Python 3.11" in out.stderr
+    assert not (tmp_path / "out").exists()
