@@ -65,7 +65,9 @@ _PRUNE = (
 
 
 class _FileConnections:
-    """Each thread's one connection to an idempotency file, shared by every store of that file.
+    """Each thread's one connection to an idempotency file, shared by every store of that file, and
+    the process's other state of the file: the claims of the replays it is running
+    (:class:`ReplayAnswers`) and when to prune next.
 
     A handler builds a store per operation and kind (``sequence``: FULL; replays: NORMAL), so
     connections of their own would make dozens per thread in `skms serve`, each with a page cache
@@ -76,6 +78,7 @@ class _FileConnections:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._local = threading.local()
+        self.claims = Claims()  # one `skms serve` per data directory: README, Replayed requests
         self._pruning = threading.Lock()
         self._next_prune = 0.0  # time.monotonic() of the next pruning
 
@@ -222,7 +225,7 @@ class SqliteIdempotencyStore(BasePersistenceLayer):
     def replay_answers(self) -> ReplayAnswers:
         """The answered replays' records in this file, with the process's claims on them
         (:class:`ReplayAnswers`)."""
-        return ReplayAnswers(self._conn, claims_at(self._path), self._connections.prune_if_due)
+        return ReplayAnswers(self._conn, self._connections)
 
 
 # -- replay records with answers on SQLite ---------------------------------------------------------
@@ -274,15 +277,10 @@ class ReplayAnswers:
 
     _READ = "SELECT status, expiration, in_progress_expiration, data FROM idempotency WHERE id = ?"
 
-    def __init__(
-        self,
-        conn: Callable[[], sqlite3.Connection],
-        claims: Claims,
-        prune: Callable[[sqlite3.Connection], int] = lambda conn: 0,
-    ) -> None:
+    def __init__(self, conn: Callable[[], sqlite3.Connection], file: _FileConnections) -> None:
         self._conn = conn  # the store's connection of the calling thread
-        self.claims = claims
-        self._prune = prune  # the expired records, now and then (_FileConnections.prune_if_due)
+        self.claims = file.claims
+        self._prune = file.prune_if_due  # the expired records, now and then
 
     def read(self, key: str) -> StoredRecord | None:
         row = self._conn().execute(self._READ, (key,)).fetchone()
@@ -294,21 +292,6 @@ class ReplayAnswers:
         conn = self._conn()
         conn.execute(self._WRITE, (key, expiration, answer_json))
         self._prune(conn)
-
-
-_CLAIMS: dict[Path, Claims] = {}
-_CLAIMS_LOCK = threading.Lock()
-
-
-def claims_at(path: Path) -> Claims:
-    """The process's one :class:`Claims` of the SQLite file at ``path`` (one `skms serve` per data
-    directory: README, Replayed requests)."""
-    path = path.resolve()
-    with _CLAIMS_LOCK:
-        claims = _CLAIMS.get(path)
-        if claims is None:
-            claims = _CLAIMS[path] = Claims()
-        return claims
 
 
 # -- replay markers on SQLite ---------------------------------------------------------------------
