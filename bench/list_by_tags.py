@@ -17,7 +17,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,31 +28,23 @@ PROD_EVERY, GOLD_EVERY = 5, 2
 
 
 def _seed(services: Any, project: str, count: int) -> None:
-    from skms.crypto.keyspec import KeySpec, KeyUsage
-    from skms.domain import KeyRecord, KeyState, KeyVersions, Origin
+    from skms.domain import KeyVersions
+    from tests.support.records import CREATED_MS, key_record
 
     for index in range(count):
-        key_id = str(uuid.uuid4())
-        services.stores.keys.create_key(
-            KeyRecord(
-                project_id=project,
-                key_id=key_id,
-                domain_id="d" * 32,
-                key_alias=f"bench-{index}",
-                key_spec=KeySpec.AES_256,
-                key_usage=KeyUsage.ENCRYPT_DECRYPT,
-                key_state=KeyState.ENABLED,
-                origin=Origin.KMS,
-                creation_date=1_700_000_000_000 + index,
-                versions=KeyVersions.first(os.urandom(61), 1_700_000_000_000 + index),
-            )
+        record = key_record(
+            project,
+            key_alias=f"bench-{index}",
+            creation_date=CREATED_MS + index,
+            versions=KeyVersions.first(os.urandom(61), CREATED_MS + index),
         )
+        services.stores.keys.create_key(record)
         tags = {
             "env": "prod" if index % PROD_EVERY == 0 else f"dev{index % 7}",
             "tier": "gold" if index % GOLD_EVERY == 0 else "silver",
             "owner": f"team-{index % 13}",
         }
-        services.stores.tags.change_tags(project, key_id, put=tags, max_tags=10)
+        services.stores.tags.change_tags(project, record.key_id, put=tags, max_tags=10)
 
 
 def run(large: int = 10_000, small: int = 100) -> float:

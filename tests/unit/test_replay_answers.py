@@ -59,6 +59,19 @@ def _rows(path: Path) -> list[tuple[Any, ...]]:
         return conn.execute("SELECT id, expiration, status, data FROM idempotency").fetchall()
 
 
+def _put_row(
+    path: Path, *, status: str, expiration: int, data: str | None = None, in_progress: int | None = None
+) -> None:
+    """A record of request "f" * 64 to enable-key, written straight into the table (as another
+    version or an earlier request left it)."""
+    key = idempotency.replay_record_key("skms#enable-key#replay", "f" * 64)
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, NULL)",
+            (key, expiration, in_progress, status, data),
+        )
+
+
 class Work:
     """A request's work: counts its runs, answers ``answer`` or raises ``error``."""
 
@@ -241,13 +254,8 @@ def test_a_refusal_recorded_by_the_previous_version_is_answered_again(path: Path
 def test_an_in_progress_record_of_the_previous_version_holds_until_its_lock_lapses(path: Path) -> None:
     # Given the previous version's in-progress record (a request running, or crashed, elsewhere)
     guard = _guard(path)
-    key = idempotency.replay_record_key("skms#enable-key#replay", "f" * 64)
     now = time.time()
-    with sqlite3.connect(path) as conn:
-        conn.execute(
-            "INSERT INTO idempotency VALUES (?, ?, ?, 'INPROGRESS', NULL, NULL)",
-            (key, int(now) + WINDOW, int(now * 1000) + 30_000),
-        )
+    _put_row(path, status="INPROGRESS", expiration=int(now) + WINDOW, in_progress=int(now * 1000) + 30_000)
     work = Work()
     with pytest.raises(errors.ServiceUnavailable):
         guard.run(fingerprint="f" * 64, context=None, work=work)
@@ -261,12 +269,8 @@ def test_an_in_progress_record_of_the_previous_version_holds_until_its_lock_laps
 
 def test_an_expired_record_is_replaced(path: Path) -> None:
     guard = _guard(path)
-    key = idempotency.replay_record_key("skms#enable-key#replay", "f" * 64)
-    with sqlite3.connect(path) as conn:
-        conn.execute(
-            "INSERT INTO idempotency VALUES (?, ?, NULL, 'COMPLETED', ?, NULL)",
-            (key, int(time.time()) - 1, json.dumps({"payload": "old", "headers": {}})),
-        )
+    old = json.dumps({"payload": "old", "headers": {}})
+    _put_row(path, status="COMPLETED", expiration=int(time.time()) - 1, data=old)
     work = Work()
     assert guard.run(fingerprint="f" * 64, context=None, work=work) == ANSWER
     assert work.runs == 1
@@ -276,12 +280,7 @@ def test_an_expired_record_is_replaced(path: Path) -> None:
 def test_a_record_without_an_answer_refuses_the_request(path: Path) -> None:
     # A row with no answer (a marker's shape) says the request was used, and nothing else
     guard = _guard(path)
-    key = idempotency.replay_record_key("skms#enable-key#replay", "f" * 64)
-    with sqlite3.connect(path) as conn:
-        conn.execute(
-            "INSERT INTO idempotency VALUES (?, ?, NULL, 'COMPLETED', NULL, NULL)",
-            (key, int(time.time()) + WINDOW),
-        )
+    _put_row(path, status="COMPLETED", expiration=int(time.time()) + WINDOW)
     work = Work()
     with pytest.raises(errors.AccessDenied):
         guard.run(fingerprint="f" * 64, context=None, work=work)
